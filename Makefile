@@ -1,0 +1,33 @@
+# The two commands a new user runs are `make demo` and `make test`; both build .venv from nothing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint bench docs clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[terraform,test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check service provider tests
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

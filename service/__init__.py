@@ -1,0 +1,1 @@
+"""vaultguard authorization service."""

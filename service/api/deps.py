@@ -1,0 +1,184 @@
+"""What every route needs: the store, the request namespace, the caller, the body, and the ACL check."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from ..authn.tokens import TokenRecord, token_hash
+from ..authz.acl import ACL, AccessRequest, compile_acl
+from ..authz.policy import Policy, PolicyError, parse_policy
+from ..identity.model import ROOT_NAMESPACE_ID, Namespace
+from ..storage.store import Store, Tx
+from .errors import ApiError, bad_request, permission_denied
+
+
+@dataclass
+class Caller:
+    token: TokenRecord
+    token_namespace: Namespace
+    acl: ACL
+
+
+@dataclass
+class Context:
+    request: Request
+    store: Store
+    namespace: Namespace
+    path: str  # namespace-relative Vault path, e.g. "agent-registry/register"
+    is_list: bool
+    caller: Caller | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def settings(self):  # noqa: ANN201
+        return self.request.app.state.settings
+
+    def authorize(self, operation: str, parameters: dict | None = None, path: str | None = None) -> None:
+        """ACL check of this request against the caller's policies; raises 403 `permission denied`."""
+        assert self.caller is not None
+        if self.caller.token.is_root:
+            return
+        relative = _relative_namespace(self.caller.token_namespace.path, self.namespace.path)
+        acl_path = relative + (path if path is not None else self.path)
+        result = self.caller.acl.evaluate(AccessRequest(acl_path, operation, parameters))
+        if not result.allowed:
+            raise permission_denied()
+
+    async def body(self) -> dict[str, Any]:
+        return await read_json(self.request)
+
+
+def _relative_namespace(token_ns_path: str, request_ns_path: str) -> str:
+    return request_ns_path[len(token_ns_path) :]
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; empty body ⇒ {}. Size-limited, and never a 500."""
+    limit = request.app.state.settings.max_request_size
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise bad_request("failed to parse JSON input: nesting too deep") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"failed to parse JSON input: {exc}") from None
+    if not isinstance(data, dict):
+        raise bad_request("failed to parse JSON input: the body must be a JSON object")
+    return data
+
+
+def request_token(request: Request) -> str | None:
+    """The presented token (`X-Vault-Token`, else `Authorization: Bearer`), size-checked (D17)."""
+    token = request.headers.get("x-vault-token")
+    if not token:
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            token = auth[7:].strip()
+    if not token:
+        return None
+    limit = request.app.state.settings.max_token_header_size
+    if limit >= 0 and len(token) > limit:
+        raise bad_request(f"authentication token is larger than the maximum allowed size of {limit} bytes")
+    return token
+
+
+class PolicyCache:
+    """Parsed policies and compiled ACLs keyed by their exact text, so a change is seen at once."""
+
+    def __init__(self, size: int = 2048):
+        self.size = size
+        self._policies: dict[tuple[str, str], Policy] = {}
+        self._acls: dict[tuple[tuple[str, str], ...], ACL] = {}
+
+    def policy(self, name: str, text: str) -> Policy | None:
+        key = (name, text)
+        policy = self._policies.get(key)
+        if policy is None:
+            try:
+                policy = parse_policy(name, text)
+            except PolicyError:
+                return None  # stored text was validated on write; a failure here grants nothing
+            if len(self._policies) >= self.size:
+                self._policies.clear()
+            self._policies[key] = policy
+        return policy
+
+    def acl(self, texts: dict[str, str]) -> ACL:
+        key = tuple(sorted(texts.items()))
+        acl = self._acls.get(key)
+        if acl is None:
+            policies = [p for name, text in key if (p := self.policy(name, text)) is not None]
+            acl = compile_acl(policies)
+            if len(self._acls) >= self.size:
+                self._acls.clear()
+            self._acls[key] = acl
+        return acl
+
+
+def resolve_namespace(tx: Tx, path: str) -> Namespace:
+    if not path:
+        ns = tx.namespace_by_id(ROOT_NAMESPACE_ID)
+    else:
+        ns = tx.namespace_by_path(path.strip("/") + "/")
+    if ns is None:
+        # Same answer as a bad token: do not reveal which namespaces exist.
+        raise permission_denied()
+    return ns
+
+
+async def context(request: Request, *, authenticated: bool = True) -> Context:
+    """Resolve namespace and caller for a request (one read transaction)."""
+    store: Store = request.app.state.store
+    state = request.scope.get("state", {})
+    ns_path = state.get("vg_namespace_path", "")
+    path = state.get("vg_path", request.url.path[len("/v1/") :])
+    token = request_token(request) if authenticated else None
+    if authenticated and token is None:
+        raise permission_denied()
+    with store.read() as tx:
+        namespace = resolve_namespace(tx, ns_path)
+        ctx = Context(request, store, namespace, path, bool(state.get("vg_list")))
+        if not authenticated:
+            return ctx
+        assert token is not None
+        record = tx.token_by_hash(token_hash(token))
+        if record is None or record.expired(time.time()):
+            raise permission_denied()
+        token_ns = tx.namespace_by_id(record.namespace_id)
+        # A token works in its own namespace and the namespaces below it, never above or beside.
+        if token_ns is None or not namespace.path.startswith(token_ns.path):
+            raise permission_denied()
+        texts = {} if record.is_root else tx.policy_texts(record.namespace_id, record.policies)
+    cache: PolicyCache = request.app.state.policy_cache
+    ctx.caller = Caller(record, token_ns, cache.acl(texts))
+    if record.num_uses > 0:
+        _consume_use(store, record)
+    return ctx
+
+
+def _consume_use(store: Store, record: TokenRecord) -> None:
+    """Limited-use tokens: count this use; the last use deletes the token."""
+    with store.write() as tx:
+        current = tx.token_by_hash(record.id_hash)
+        if current is None:
+            raise permission_denied()
+        tx.delete_token(record.id_hash)
+        if current.num_uses > 1:
+            current.num_uses -= 1
+            tx.insert_token(current)

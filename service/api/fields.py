@@ -1,0 +1,189 @@
+"""Request field schemas with Vault's lenient type coercion and strict, named errors.
+
+Vault accepts `"true"` for booleans, comma-separated strings or JSON-array strings for lists, and ignores
+unknown parameters with a warning. Each rule lives here once; every error names the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import bad_request
+
+MAX_STRING = 65_536
+MAX_LIST = 1_000
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str  # "string" | "bool" | "int" | "strings" | "map" | "objects" | "duration"
+    max_length: int = 2048
+
+
+def _str(name: str, value: Any, spec: Field) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise bad_request(f'field "{name}": expected a string, got {_kind(value)}')
+    text = value if isinstance(value, str) else json.dumps(value)
+    if len(text) > spec.max_length:
+        raise bad_request(f'field "{name}": longer than {spec.max_length} characters')
+    if "\x00" in text:
+        raise bad_request(f'field "{name}": must not contain NUL characters')
+    return text
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "t"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "f", ""):
+        return False
+    raise bad_request(f'field "{name}": expected a boolean (true/false), got {_show(value)}')
+
+
+def _int(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise bad_request(f'field "{name}": expected an integer, got a boolean')
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise bad_request(f'field "{name}": expected an integer, got {_show(value)}')
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(name: str, value: Any) -> int:
+    """Seconds from an int or a Go-style duration string ("90s", "1h30m", "20m")."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            seconds = int(text)
+        else:
+            seconds, number = 0, ""
+            for ch in text:
+                if ch.isdigit():
+                    number += ch
+                elif ch in _UNITS and number:
+                    seconds += int(number) * _UNITS[ch]
+                    number = ""
+                else:
+                    raise bad_request(f'field "{name}": invalid duration {_show(value)}')
+            if number or not text:
+                raise bad_request(f'field "{name}": invalid duration {_show(value)}')
+    else:
+        raise bad_request(f'field "{name}": expected a duration, got {_kind(value)}')
+    if seconds < 0:
+        raise bad_request(f'field "{name}": must not be negative')
+    return seconds
+
+
+def _strings(name: str, value: Any, spec: Field) -> list[str]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise bad_request(f'field "{name}": invalid JSON list: {exc.msg}') from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise bad_request(f'field "{name}": expected a list of strings, got {_kind(value)}')
+    if len(value) > MAX_LIST:
+        raise bad_request(f'field "{name}": more than {MAX_LIST} entries')
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise bad_request(f'field "{name}[{i}]": expected a string, got {_kind(item)}')
+        out.append(_str(f"{name}[{i}]", item, spec))
+    return out
+
+
+def _map(name: str, value: Any) -> dict[str, str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except ValueError:
+            raise bad_request(f'field "{name}": expected a map of strings') from None
+    if not isinstance(value, dict):
+        raise bad_request(f'field "{name}": expected a map of strings, got {_kind(value)}')
+    if len(value) > MAX_LIST:
+        raise bad_request(f'field "{name}": more than {MAX_LIST} entries')
+    out = {}
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise bad_request(f'field "{name}.{key}": expected a string, got {_kind(item)}')
+        out[_str(f"{name} key", key, Field("string", 512))] = _str(f"{name}.{key}", item, Field("string", 4096))
+    return out
+
+
+def _objects(name: str, value: Any) -> list[dict]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise bad_request(f'field "{name}": expected a list of objects') from None
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise bad_request(f'field "{name}": expected a list of objects, got {_kind(value)}')
+    if len(value) > MAX_LIST:
+        raise bad_request(f'field "{name}": more than {MAX_LIST} entries')
+    return value
+
+
+def parse(body: Mapping[str, Any], schema: Mapping[str, Field]) -> tuple[dict[str, Any], list[str]]:
+    """Coerce the fields present in `body`; returns (values, warnings). Absent fields stay absent."""
+    values: dict[str, Any] = {}
+    for name, spec in schema.items():
+        if name not in body or body[name] is None:
+            continue
+        raw = body[name]
+        if spec.kind == "string":
+            values[name] = _str(name, raw, spec)
+        elif spec.kind == "bool":
+            values[name] = _bool(name, raw)
+        elif spec.kind == "int":
+            values[name] = _int(name, raw)
+        elif spec.kind == "duration":
+            values[name] = parse_duration(name, raw)
+        elif spec.kind == "strings":
+            values[name] = _strings(name, raw, spec)
+        elif spec.kind == "map":
+            values[name] = _map(name, raw)
+        elif spec.kind == "objects":
+            values[name] = _objects(name, raw)
+        else:  # pragma: no cover - schema bug
+            raise AssertionError(spec.kind)
+    unknown = sorted(k for k in body if k not in schema)
+    warnings = [f"Endpoint ignored these unrecognized parameters: [{' '.join(unknown)}]"] if unknown else []
+    return values, warnings
+
+
+def _kind(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 64 else text[:61] + "..."

@@ -1,0 +1,226 @@
+"""`identity/entity` and `identity/entity-alias` routes (SPEC B §6.8)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from ..identity import rules
+from ..storage.store import ReferenceViolation, UniqueViolation
+from . import fields as f
+from .deps import Context, context
+from .envelope import list_response, respond
+from .errors import ApiError, bad_request, not_found
+
+router = APIRouter()
+
+ENTITY_FIELDS = {
+    "name": f.Field("string", rules.MAX_NAME),
+    "policies": f.Field("strings", 256),
+    "metadata": f.Field("map"),
+    "disabled": f.Field("bool"),
+}
+ALIAS_FIELDS = {
+    "name": f.Field("string", 1024),
+    "canonical_id": f.Field("string", 64),
+    "mount_accessor": f.Field("string", 512),
+    "issuer": f.Field("string", 2048),
+    "external_id": f.Field("string", 1024),
+    "custom_metadata": f.Field("map"),
+}
+_CONFLICTS = {
+    "uq_entities_name": "name: an entity with this name already exists",
+    "uq_aliases_issuer_external_id": "alias already exists for issuer and external_id",
+    "uq_aliases_mount_name": "name: an alias with this name already exists for this mount accessor",
+}
+
+
+def _save(ctx: Context, action):  # noqa: ANN001, ANN202
+    try:
+        with ctx.store.write() as tx:
+            return action(tx)
+    except rules.IdentityError as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    except UniqueViolation as exc:
+        raise bad_request(_CONFLICTS.get(exc.constraint, "conflicting identity object")) from None
+    except ReferenceViolation:
+        raise bad_request("the entity is referenced by an agent registration; delete the registration first") from None
+
+
+# -- entities ---------------------------------------------------------------------------------------
+
+
+@router.api_route("/v1/identity/entity", methods=["POST", "PUT"])
+async def write_entity(request: Request) -> Response:
+    ctx = await context(request)
+    body = await ctx.body()
+    values, warnings = f.parse(body, {**ENTITY_FIELDS, "id": f.Field("string", 64)})
+    entity_id = values.pop("id", "")
+    ctx.authorize("update" if entity_id else "create", values)
+
+    def action(tx):  # noqa: ANN001, ANN202
+        if not entity_id:
+            return rules.create_entity(tx, ctx.namespace.id, values)
+        entity = tx.entity_by_id(ctx.namespace.id, entity_id)
+        if entity is None:
+            raise rules.IdentityError(f'entity with id "{entity_id}" not found', 404)
+        return rules.update_entity(tx, entity, values)
+
+    entity = _save(ctx, action)
+    return respond({"id": entity.id, "name": entity.name, "aliases": None}, warnings=warnings)
+
+
+@router.get("/v1/identity/entity/id")
+@router.get("/v1/identity/entity/id/")
+async def list_entities_by_id(request: Request) -> Response:
+    ctx = await context(request)
+    if not ctx.is_list:
+        raise not_found()
+    return await _list_entities(ctx, by="id")
+
+
+@router.get("/v1/identity/entity/name")
+@router.get("/v1/identity/entity/name/")
+async def list_entities_by_name(request: Request) -> Response:
+    ctx = await context(request)
+    if not ctx.is_list:
+        raise not_found()
+    return await _list_entities(ctx, by="name")
+
+
+async def _list_entities(ctx: Context, by: str) -> Response:
+    ctx.authorize("list")
+    with ctx.store.read() as tx:
+        entities = tx.entities(ctx.namespace.id)
+        aliases = tx.aliases(ctx.namespace.id)
+    by_entity: dict[str, list] = {}
+    for alias in aliases:
+        by_entity.setdefault(alias.canonical_id, []).append(alias.to_api())
+    if by == "name":
+        return list_response(sorted(e.name for e in entities))
+    info = {e.id: {"name": e.name, "aliases": by_entity.get(e.id, [])} for e in entities}
+    return list_response(sorted(info), info)
+
+
+async def _entity_route(request: Request, key: str, value: str) -> Response:
+    ctx = await context(request)
+    method = request.method
+    lookup = "entity_by_id" if key == "id" else "entity_by_name"
+    if method == "GET":
+        if ctx.is_list:
+            return await _list_entities(ctx, by=key)
+        ctx.authorize("read")
+        with ctx.store.read() as tx:
+            entity = getattr(tx, lookup)(ctx.namespace.id, value)
+        if entity is None:
+            raise not_found()
+        return respond(entity.to_api())
+    if method == "DELETE":
+        ctx.authorize("delete")
+
+        def remove(tx):  # noqa: ANN001, ANN202
+            entity = getattr(tx, lookup)(ctx.namespace.id, value)
+            if entity is not None:
+                rules.delete_entity(tx, entity)
+
+        _save(ctx, remove)
+        return respond()
+    values, warnings = f.parse(await ctx.body(), ENTITY_FIELDS)
+    with ctx.store.read() as tx:
+        exists = getattr(tx, lookup)(ctx.namespace.id, value) is not None
+    ctx.authorize("update" if exists else "create", values)
+
+    def write(tx):  # noqa: ANN001, ANN202
+        entity = getattr(tx, lookup)(ctx.namespace.id, value)
+        if entity is None:
+            if key == "id":
+                raise rules.IdentityError(f'entity with id "{value}" not found', 404)
+            return rules.create_entity(tx, ctx.namespace.id, {**values, "name": value})
+        if key == "name":
+            values.pop("name", None)  # the URL names the entity
+        return rules.update_entity(tx, entity, values)
+
+    entity = _save(ctx, write)
+    return respond({"id": entity.id, "name": entity.name, "aliases": None}, warnings=warnings)
+
+
+@router.api_route("/v1/identity/entity/id/{entity_id}", methods=["GET", "POST", "PUT", "DELETE"])
+async def entity_by_id(entity_id: str, request: Request) -> Response:
+    return await _entity_route(request, "id", entity_id)
+
+
+@router.api_route("/v1/identity/entity/name/{name}", methods=["GET", "POST", "PUT", "DELETE"])
+async def entity_by_name(name: str, request: Request) -> Response:
+    return await _entity_route(request, "name", name)
+
+
+# -- aliases ----------------------------------------------------------------------------------------
+
+
+@router.api_route("/v1/identity/entity-alias", methods=["POST", "PUT"])
+async def create_alias(request: Request) -> Response:
+    ctx = await context(request)
+    values, warnings = f.parse(await ctx.body(), {**ALIAS_FIELDS, "id": f.Field("string", 64)})
+    alias_id = values.pop("id", "")
+    ctx.authorize("update" if alias_id else "create", values)
+
+    def action(tx):  # noqa: ANN001, ANN202
+        if not alias_id:
+            return rules.create_alias(tx, ctx.namespace.id, values)
+        alias = tx.alias_by_id(ctx.namespace.id, alias_id)
+        if alias is None:
+            raise rules.IdentityError(f'entity alias with id "{alias_id}" not found', 404)
+        return rules.update_alias(tx, alias, values)
+
+    alias = _save(ctx, action)
+    return respond({"id": alias.id, "canonical_id": alias.canonical_id}, warnings=warnings)
+
+
+@router.get("/v1/identity/entity-alias/id")
+@router.get("/v1/identity/entity-alias/id/")
+async def list_aliases(request: Request) -> Response:
+    ctx = await context(request)
+    if not ctx.is_list:
+        raise not_found()
+    return await _list_aliases(ctx)
+
+
+async def _list_aliases(ctx: Context) -> Response:
+    ctx.authorize("list")
+    with ctx.store.read() as tx:
+        aliases = tx.aliases(ctx.namespace.id)
+    info = {
+        a.id: {"name": a.name, "canonical_id": a.canonical_id, "mount_accessor": a.mount_accessor, "issuer": a.issuer}
+        for a in aliases
+    }
+    return list_response(sorted(info), info)
+
+
+@router.api_route("/v1/identity/entity-alias/id/{alias_id}", methods=["GET", "POST", "PUT", "DELETE"])
+async def alias_by_id(alias_id: str, request: Request) -> Response:
+    ctx = await context(request)
+    if request.method == "GET":
+        if ctx.is_list:
+            return await _list_aliases(ctx)
+        ctx.authorize("read")
+        with ctx.store.read() as tx:
+            alias = tx.alias_by_id(ctx.namespace.id, alias_id)
+        if alias is None:
+            raise not_found()
+        return respond(alias.to_api())
+    if request.method == "DELETE":
+        ctx.authorize("delete")
+        with ctx.store.write() as tx:
+            if tx.alias_by_id(ctx.namespace.id, alias_id) is not None:
+                tx.delete_alias(alias_id)
+        return respond()
+    values, warnings = f.parse(await ctx.body(), ALIAS_FIELDS)
+    ctx.authorize("update", values)
+
+    def action(tx):  # noqa: ANN001, ANN202
+        alias = tx.alias_by_id(ctx.namespace.id, alias_id)
+        if alias is None:
+            raise rules.IdentityError(f'entity alias with id "{alias_id}" not found', 404)
+        return rules.update_alias(tx, alias, values)
+
+    alias = _save(ctx, action)
+    return respond({"id": alias.id, "canonical_id": alias.canonical_id}, warnings=warnings)

@@ -1,0 +1,74 @@
+"""Vault request-path conventions, applied before routing.
+
+- `LIST` becomes `GET` with a list flag (Vault treats `LIST x` and `GET x?list=true` alike).
+- A namespace may be given as a path prefix (`/v1/ns1/ns2/sys/...`) and/or `X-Vault-Namespace`; the
+  prefix is stripped here so routes only ever see namespace-relative paths.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from .errors import ApiError
+
+# First path segments that start a namespace-relative path; a namespace may not take these names.
+MOUNT_ROOTS = frozenset({"sys", "agent-registry", "identity", "auth", "secret", "cubbyhole"})
+
+
+def split_namespace(path: str) -> tuple[str, str]:
+    """('ns1/ns2', 'sys/policy/x') from 'ns1/ns2/sys/policy/x'; no mount root ⇒ the whole path is the rest."""
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        if segment in MOUNT_ROOTS:
+            return "/".join(segments[:i]), "/".join(segments[i:])
+    return "", path
+
+
+def join_namespace(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+class VaultPathMiddleware:
+    def __init__(self, app):  # noqa: ANN001
+        self.app = app
+
+    async def __call__(self, scope, receive, send):  # noqa: ANN001
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return await self.app(scope, receive, send)
+        state = scope.setdefault("state", {})
+        method = scope["method"]
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        is_list = method == "LIST" or (method == "GET" and query.get("list", [""])[0].lower() in ("true", "1"))
+        if method == "LIST":
+            scope["method"] = "GET"
+        state["vg_list"] = is_list
+        rest = scope["path"][len("/v1/") :]
+        header_ns = ""
+        for key, value in scope.get("headers", ()):
+            if key == b"x-vault-namespace":
+                header_ns = value.decode("latin-1")
+        prefix, rest = split_namespace(rest)
+        if any(seg in (".", "..") for seg in rest.split("/")) or any(
+            seg in (".", "..") for seg in (header_ns + "/" + prefix).split("/")
+        ):
+            err = ApiError(400, "invalid request path: '.' and '..' segments are not allowed")
+            return await _send_error(send, err)
+        state["vg_namespace_path"] = join_namespace(header_ns, prefix)
+        state["vg_path"] = rest
+        scope["path"] = "/v1/" + rest
+        scope["raw_path"] = scope["path"].encode("utf-8", "surrogateescape")
+        return await self.app(scope, receive, send)
+
+
+async def _send_error(send, err: ApiError) -> None:  # noqa: ANN001
+    import json
+
+    body = json.dumps({"errors": err.errors}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": err.status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

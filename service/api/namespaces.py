@@ -1,0 +1,101 @@
+"""`sys/namespaces/:path` routes: create, read, LIST, delete when empty (D18: no inheritance)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+
+from fastapi import APIRouter, Request, Response
+
+from ..identity.model import Namespace
+from ..storage.store import UniqueViolation
+from . import fields as f
+from .deps import Context, context
+from .envelope import list_response, respond
+from .errors import bad_request, not_found
+from .middleware import MOUNT_ROOTS
+
+router = APIRouter()
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+RESERVED = MOUNT_ROOTS | {"audit", "root"}
+MAX_DEPTH = 8
+
+
+def _child_path(ctx: Context, name: str) -> str:
+    segment = name.strip("/")
+    if "/" in segment:
+        raise bad_request(f'path: "{name}" must be a single namespace name; create nested namespaces one level at a time')
+    if not _SEGMENT.match(segment) or segment in ("..", "."):
+        raise bad_request(
+            f'path: "{name}" is not a valid namespace name (letters, digits, "-", "_", "."; at most 64 characters)'
+        )
+    if segment in RESERVED:
+        raise bad_request(f'path: "{segment}" is a reserved name')
+    path = ctx.namespace.path + segment + "/"
+    if path.count("/") > MAX_DEPTH:
+        raise bad_request(f"path: namespaces may be nested at most {MAX_DEPTH} levels deep")
+    return path
+
+
+def _new_id() -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(8))
+
+
+@router.get("/v1/sys/namespaces")
+@router.get("/v1/sys/namespaces/")
+async def list_namespaces(request: Request) -> Response:
+    ctx = await context(request)
+    if not ctx.is_list:
+        raise not_found()
+    ctx.authorize("list")
+    with ctx.store.read() as tx:
+        children = tx.child_namespaces(ctx.namespace.path)
+    keys = [n.path[len(ctx.namespace.path) :] for n in children]
+    return list_response(keys, {k: n.to_api() for k, n in zip(keys, children, strict=True)})
+
+
+@router.api_route("/v1/sys/namespaces/{name:path}", methods=["GET", "POST", "PUT", "DELETE"])
+async def namespace(name: str, request: Request) -> Response:
+    ctx = await context(request)
+    path = _child_path(ctx, name)
+    if request.method == "GET":
+        ctx.authorize("read")
+        with ctx.store.read() as tx:
+            ns = tx.namespace_by_path(path)
+        if ns is None:
+            raise not_found()
+        return respond(ns.to_api())
+    if request.method == "DELETE":
+        ctx.authorize("delete")
+        with ctx.store.write() as tx:
+            ns = tx.namespace_by_path(path)
+            if ns is None:
+                return respond()
+            if tx.child_namespaces(path):
+                raise bad_request(f'namespace "{path}" has child namespaces; delete them first')
+            if not tx.namespace_is_empty(ns.id):
+                raise bad_request(
+                    f'namespace "{path}" is not empty: delete its entities, aliases, profiles and registrations first'
+                )
+            tx.delete_namespace(ns.id)
+        return respond()
+    values, warnings = f.parse(await ctx.body(), {"custom_metadata": f.Field("map")})
+    with ctx.store.read() as tx:
+        existing = tx.namespace_by_path(path)
+    ctx.authorize("update" if existing else "create")
+    try:
+        with ctx.store.write() as tx:
+            existing = tx.namespace_by_path(path)
+            if existing is not None:
+                if "custom_metadata" in values:
+                    existing.custom_metadata = values["custom_metadata"]
+                    tx.update_namespace_metadata(existing)
+                ns = existing
+            else:
+                ns = Namespace(id=_new_id(), path=path, custom_metadata=values.get("custom_metadata", {}))
+                tx.insert_namespace(ns)
+    except UniqueViolation:
+        raise bad_request(f'namespace "{path}" already exists') from None
+    return respond(ns.to_api(), warnings=warnings)

@@ -1,0 +1,132 @@
+"""ACL policy routes: `sys/policies/acl/:name` and the legacy `sys/policy/:name` (SPEC B §6.1)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from fastapi import APIRouter, Request, Response
+
+from ..authz.builtin import UNDELETABLE
+from ..authz.policy import PolicyError, normalize_policy_name, parse_policy
+from . import fields as f
+from .deps import Context, context
+from .envelope import list_response, respond
+from .errors import bad_request, not_found
+
+router = APIRouter()
+
+MAX_POLICY_BYTES = 1024 * 1024
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,127}$")
+FIELDS = {"policy": f.Field("string", MAX_POLICY_BYTES), "rules": f.Field("string", MAX_POLICY_BYTES)}
+
+
+def _policy_name(raw: str) -> str:
+    name = normalize_policy_name(raw)
+    if not _NAME.match(name):
+        raise bad_request(
+            f'name: "{raw}" is not a valid policy name (letters, digits, "-", "_", ".", "@"; at most 128 characters)'
+        )
+    return name
+
+
+def _decode(text: str) -> str:
+    """The `policy` field may be base64 (Vault accepts either); only decode when it is clearly base64."""
+    stripped = text.strip()
+    if stripped and re.fullmatch(r"[A-Za-z0-9+/=\s]+", stripped) and len(stripped) % 4 == 0:
+        try:
+            decoded = base64.b64decode(stripped, validate=False).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return text
+        if "path" in decoded:
+            return decoded
+    return text
+
+
+async def _read(ctx: Context, name: str, legacy: bool) -> Response:
+    ctx.authorize("read")
+    with ctx.store.read() as tx:
+        text = "" if name == "root" else tx.policy_text(ctx.namespace.id, name)
+    if text is None:
+        raise not_found()
+    if legacy:
+        data = {"name": name, "rules": text}
+        return respond(data, extra=data)
+    return respond({"name": name, "policy": text})
+
+
+async def _write(ctx: Context, name: str) -> Response:
+    values, warnings = f.parse(await ctx.body(), FIELDS)
+    text = values.get("policy", values.get("rules"))
+    if text is None:
+        raise bad_request('policy: is required (the HCL or JSON policy text)')
+    if name == "root":
+        raise bad_request('cannot update "root" policy')
+    text = _decode(text)
+    try:
+        parse_policy(name, text)
+    except PolicyError as exc:
+        raise bad_request(f"failed to parse policy: {exc}") from None
+    with ctx.store.read() as tx:
+        exists = tx.policy_text(ctx.namespace.id, name) is not None
+    ctx.authorize("update" if exists else "create")
+    with ctx.store.write() as tx:
+        tx.put_policy(ctx.namespace.id, name, text)
+    return respond(warnings=warnings)
+
+
+async def _delete(ctx: Context, name: str) -> Response:
+    ctx.authorize("delete")
+    if name in UNDELETABLE:
+        raise bad_request(f'cannot delete "{name}" policy')
+    with ctx.store.write() as tx:
+        tx.delete_policy(ctx.namespace.id, name)
+    return respond()
+
+
+async def _list(ctx: Context, legacy: bool) -> Response:
+    ctx.authorize("list" if ctx.is_list or not legacy else "read")
+    with ctx.store.read() as tx:
+        names = sorted(set(tx.policy_names(ctx.namespace.id)) | {"root"})
+    if legacy and not ctx.is_list:
+        data = {"policies": names, "keys": names}
+        return respond(data, extra=data)
+    return list_response(names)
+
+
+@router.get("/v1/sys/policies/acl")
+@router.get("/v1/sys/policies/acl/")
+async def list_acl(request: Request) -> Response:
+    ctx = await context(request)
+    if not ctx.is_list:
+        raise not_found()
+    return await _list(ctx, legacy=False)
+
+
+@router.get("/v1/sys/policy")
+@router.get("/v1/sys/policy/")
+async def list_legacy(request: Request) -> Response:
+    return await _list(await context(request), legacy=True)
+
+
+@router.api_route("/v1/sys/policies/acl/{name}", methods=["GET", "POST", "PUT", "DELETE"])
+async def acl_policy(name: str, request: Request) -> Response:
+    return await _dispatch(request, name, legacy=False)
+
+
+@router.api_route("/v1/sys/policy/{name}", methods=["GET", "POST", "PUT", "DELETE"])
+async def legacy_policy(name: str, request: Request) -> Response:
+    return await _dispatch(request, name, legacy=True)
+
+
+async def _dispatch(request: Request, raw_name: str, legacy: bool) -> Response:
+    ctx = await context(request)
+    if request.method == "GET" and ctx.is_list:
+        return await _list(ctx, legacy)
+    name = _policy_name(raw_name)
+    if request.method == "GET":
+        return await _read(ctx, name, legacy)
+    if request.method == "DELETE":
+        return await _delete(ctx, name)
+    return await _write(ctx, name)

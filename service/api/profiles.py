@@ -1,0 +1,114 @@
+"""`sys/config/oauth-resource-server` routes (SPEC B §2): profiles of trusted JWT issuers."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from ..authn.profiles import ProfileValidationError, apply_profile_write, duplicate_issuer_error
+from ..storage.store import UniqueViolation
+from . import fields as f
+from .deps import context
+from .envelope import list_response, respond
+from .errors import ApiError, bad_request, not_found
+
+router = APIRouter()
+
+FIELDS = {
+    "issuer_id": f.Field("string", 2048),
+    "local": f.Field("bool"),
+    "use_jwks": f.Field("bool"),
+    "jwks_uri": f.Field("string", 2048),
+    "jwks_ca_pem": f.Field("string", 262_144),
+    "public_keys": f.Field("objects"),
+    "audiences": f.Field("strings", 2048),
+    "no_default_policy": f.Field("bool"),
+    "optional_authorization_details": f.Field("bool"),
+    "user_claim": f.Field("string", 256),
+    "supported_algorithms": f.Field("strings", 32),
+    "jwt_type": f.Field("string", 64),
+    "clock_skew_leeway": f.Field("duration"),
+    "enabled": f.Field("bool"),
+    "unique_id_claim": f.Field("string", 256),
+    "actor_claim": f.Field("string", 256),
+}
+BASE = "/v1/sys/config/oauth-resource-server"
+
+
+@router.get(BASE)
+@router.get(BASE + "/")
+async def list_profiles(request: Request) -> Response:
+    ctx = await context(request)
+    if not ctx.is_list:
+        raise not_found()
+    ctx.authorize("list")
+    with ctx.store.read() as tx:
+        names = sorted(p.name for p in tx.profiles(ctx.namespace.id))
+    return list_response(names)
+
+
+@router.get(BASE + "/id/{config_id}")
+async def read_by_config_id(config_id: str, request: Request) -> Response:
+    ctx = await context(request)
+    ctx.authorize("read")
+    with ctx.store.read() as tx:
+        profile = tx.profile_by_config_id(ctx.namespace.id, config_id)
+    if profile is None:
+        raise not_found("profile not found")
+    return respond(profile.to_api())
+
+
+@router.get(BASE + "/{name}")
+async def read_profile(name: str, request: Request) -> Response:
+    ctx = await context(request)
+    if ctx.is_list:
+        return await list_profiles(request)
+    ctx.authorize("read")
+    with ctx.store.read() as tx:
+        profile = tx.profile_by_name(ctx.namespace.id, name)
+    if profile is None:
+        raise not_found("profile not found")
+    return respond(profile.to_api())
+
+
+@router.api_route(BASE + "/{name}", methods=["POST", "PUT"])
+async def write_profile(name: str, request: Request) -> Response:
+    ctx = await context(request)
+    values, warnings = f.parse(await ctx.body(), FIELDS)
+    with ctx.store.read() as tx:
+        exists = tx.profile_by_name(ctx.namespace.id, name) is not None
+    ctx.authorize("update" if exists else "create", values)
+    try:
+        with ctx.store.write() as tx:
+            existing = tx.profile_by_name(ctx.namespace.id, name)
+            profile, more = apply_profile_write(
+                existing, values, name=name, namespace_id=ctx.namespace.id, new_config_id=lambda: str(uuid.uuid4())
+            )
+            for other in tx.profiles_by_issuer(ctx.namespace.id, profile.issuer_id):
+                if other.config_id != profile.config_id and other.local == profile.local:
+                    raise duplicate_issuer_error(profile.issuer_id, other.name)
+            if existing is None:
+                tx.insert_profile(profile)
+            else:
+                tx.update_profile(profile)
+    except ProfileValidationError as exc:
+        raise ApiError(400, *exc.errors) from None
+    except UniqueViolation as exc:
+        if exc.constraint == "uq_profiles_issuer_id":
+            raise bad_request(f'duplicate issuer_id "{values.get("issuer_id", "")}": another profile uses it') from None
+        raise bad_request(f'profile "{name}" was created concurrently; retry the write') from None
+    return respond(warnings=warnings + more)
+
+
+@router.delete(BASE + "/{name}")
+async def delete_profile(name: str, request: Request) -> Response:
+    ctx = await context(request)
+    ctx.authorize("delete")
+    with ctx.store.write() as tx:
+        profile = tx.profile_by_name(ctx.namespace.id, name)
+        if profile is not None:
+            tx.delete_profile(profile.config_id)
+    return respond()  # D16: 204 also when absent
+
+

@@ -1,0 +1,194 @@
+"""`agent-registry/...` routes (SPEC B §1.2): parse, authorize, call `registry.rules`, answer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from ..registry import rules
+from ..registry.model import Registration
+from ..storage.store import ReferenceViolation, UniqueViolation
+from . import fields as f
+from .deps import Context, context
+from .envelope import list_response, respond
+from .errors import ApiError, bad_request, not_found
+
+router = APIRouter()
+
+FIELDS = {
+    "display_name": f.Field("string", rules.MAX_DISPLAY_NAME),
+    "entity_id": f.Field("string", 64),
+    "description": f.Field("string", 4096),
+    "owner": f.Field("string", 1024),
+    "ceiling_policies": f.Field("strings", 256),
+    "no_default_ceiling_policy": f.Field("bool"),
+    "optional_authorization_details": f.Field("bool"),
+}
+REGISTER_FIELDS = {**FIELDS, "id": f.Field("string", 64)}
+
+# Messages for a write that lost a race the up-front checks could not see.
+_CONFLICTS = {
+    "uq_registrations_display_name": "display_name: already used by another agent registration",
+    "uq_registrations_entity_id": "entity_id: this entity already has an agent registration",
+}
+
+
+def _written(reg: Registration, warnings: list[str]) -> Response:
+    return respond({"id": reg.id, "display_name": reg.display_name}, warnings=warnings)
+
+
+def _save(ctx: Context, action) -> Registration:  # noqa: ANN001
+    try:
+        with ctx.store.write() as tx:
+            return action(tx)
+    except rules.RegistryError as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    except UniqueViolation as exc:
+        raise bad_request(_CONFLICTS.get(exc.constraint, "conflicting agent registration")) from None
+    except ReferenceViolation:
+        raise bad_request("entity_id: the entity no longer exists") from None
+
+
+def _not_found(kind: str, value: str) -> ApiError:
+    return not_found(f'agent registration with {kind} "{value}" not found')
+
+
+@router.api_route("/v1/agent-registry/register", methods=["POST", "PUT"])
+async def register(request: Request) -> Response:
+    ctx = await context(request)
+    values, warnings = f.parse(await ctx.body(), REGISTER_FIELDS)
+    reg_id = values.pop("id", "")
+    ctx.authorize("update" if reg_id else "create", values)
+
+    def action(tx):  # noqa: ANN001, ANN202
+        if not reg_id:
+            return rules.create(tx, ctx.namespace.id, values)
+        existing = tx.registration_by_id(ctx.namespace.id, reg_id)
+        if existing is None:
+            raise rules.RegistryError(f'agent registration with id "{reg_id}" not found', 404)
+        return rules.replace(tx, existing, values)
+
+    return _written(_save(ctx, action), warnings)
+
+
+@router.get("/v1/agent-registry/registration/id/{reg_id}")
+async def read_by_id(reg_id: str, request: Request) -> Response:
+    ctx = await context(request)
+    if ctx.is_list:
+        return await _list_by_id(ctx)
+    ctx.authorize("read")
+    with ctx.store.read() as tx:
+        reg = tx.registration_by_id(ctx.namespace.id, reg_id)
+    if reg is None:
+        raise _not_found("id", reg_id)
+    return respond(reg.to_api())
+
+
+@router.api_route("/v1/agent-registry/registration/id/{reg_id}", methods=["POST", "PUT"])
+async def update_by_id(reg_id: str, request: Request) -> Response:
+    ctx = await context(request)
+    values, warnings = f.parse(await ctx.body(), FIELDS)
+    ctx.authorize("update", values)
+
+    def action(tx):  # noqa: ANN001, ANN202
+        existing = tx.registration_by_id(ctx.namespace.id, reg_id)
+        if existing is None:
+            raise rules.RegistryError(f'agent registration with id "{reg_id}" not found', 404)
+        return rules.replace(tx, existing, values)
+
+    return _written(_save(ctx, action), warnings)
+
+
+@router.delete("/v1/agent-registry/registration/id/{reg_id}")
+async def delete_by_id(reg_id: str, request: Request) -> Response:
+    ctx = await context(request)
+    ctx.authorize("delete")
+    with ctx.store.write() as tx:
+        reg = tx.registration_by_id(ctx.namespace.id, reg_id)
+        if reg is not None:
+            tx.delete_registration(reg.id)
+    return respond()  # 204 also when absent (D16)
+
+
+@router.get("/v1/agent-registry/registration/id")
+@router.get("/v1/agent-registry/registration/id/")
+async def list_by_id(request: Request) -> Response:
+    ctx = await context(request)
+    if not ctx.is_list:
+        raise not_found()
+    return await _list_by_id(ctx)
+
+
+async def _list_by_id(ctx: Context) -> Response:
+    ctx.authorize("list")
+    with ctx.store.read() as tx:
+        regs = sorted(tx.registrations(ctx.namespace.id), key=lambda r: r.id)
+    return list_response([r.id for r in regs], {r.id: r.list_info() for r in regs})
+
+
+@router.get("/v1/agent-registry/registration/display-name")
+@router.get("/v1/agent-registry/registration/display-name/")
+async def list_by_name(request: Request) -> Response:
+    ctx = await context(request)
+    if not ctx.is_list:
+        raise not_found()
+    return await _list_by_name(ctx)
+
+
+async def _list_by_name(ctx: Context) -> Response:
+    ctx.authorize("list")
+    with ctx.store.read() as tx:
+        regs = sorted(tx.registrations(ctx.namespace.id), key=lambda r: r.display_name)
+    return list_response(
+        [r.display_name for r in regs], {r.display_name: {"display_name": r.display_name, "id": r.id} for r in regs}
+    )
+
+
+@router.get("/v1/agent-registry/registration/display-name/{name:path}")
+async def read_by_name(name: str, request: Request) -> Response:
+    ctx = await context(request)
+    if ctx.is_list:
+        return await _list_by_name(ctx)
+    ctx.authorize("read")
+    with ctx.store.read() as tx:
+        reg = tx.registration_by_name(ctx.namespace.id, name)
+    if reg is None:
+        raise _not_found("display_name", name)
+    return respond(reg.to_api())
+
+
+@router.api_route("/v1/agent-registry/registration/display-name/{name:path}", methods=["POST", "PUT"])
+async def update_by_name(name: str, request: Request) -> Response:
+    ctx = await context(request)
+    values, warnings = f.parse(await ctx.body(), FIELDS)
+    values["display_name"] = name  # on update by name, the name comes from the URL
+    ctx.authorize("update", values)
+
+    def action(tx):  # noqa: ANN001, ANN202
+        existing = tx.registration_by_name(ctx.namespace.id, name)
+        if existing is None:
+            raise rules.RegistryError(f'agent registration with display_name "{name}" not found', 404)
+        return rules.replace(tx, existing, values)
+
+    return _written(_save(ctx, action), warnings)
+
+
+@router.delete("/v1/agent-registry/registration/display-name/{name:path}")
+async def delete_by_name(name: str, request: Request) -> Response:
+    ctx = await context(request)
+    ctx.authorize("delete")
+    with ctx.store.write() as tx:
+        reg = tx.registration_by_name(ctx.namespace.id, name)
+        if reg is not None:
+            tx.delete_registration(reg.id)
+    return respond()
+
+
+@router.get("/v1/agent-registry/registration/entity-id/{entity_id}")
+async def read_by_entity(entity_id: str, request: Request) -> Response:
+    ctx = await context(request)
+    ctx.authorize("read")
+    with ctx.store.read() as tx:
+        reg = tx.registration_by_entity(ctx.namespace.id, entity_id)
+    if reg is None:
+        raise _not_found("entity_id", entity_id)
+    return respond(reg.to_api())

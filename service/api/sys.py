@@ -1,0 +1,90 @@
+"""Unauthenticated status routes, metrics and `sys/capabilities-self`."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..version import VAULT_COMPAT_VERSION
+from . import fields as f
+from .deps import context
+from .envelope import respond
+
+router = APIRouter()
+
+CLUSTER_NAME = "vaultguard"
+
+
+def _status(request: Request) -> dict:
+    return {
+        "initialized": True,
+        "sealed": False,
+        "standby": False,
+        "performance_standby": False,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": int(time.time()),
+        "version": VAULT_COMPAT_VERSION,
+        "enterprise": True,
+        "cluster_name": CLUSTER_NAME,
+        "cluster_id": request.app.state.cluster_id,
+    }
+
+
+@router.api_route("/v1/sys/health", methods=["GET", "HEAD"])
+async def health(request: Request) -> Response:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(_status(request))
+
+
+@router.get("/v1/sys/seal-status")
+async def seal_status(request: Request) -> Response:
+    from fastapi.responses import JSONResponse
+
+    body = {
+        "type": "shamir",
+        "initialized": True,
+        "sealed": False,
+        "t": 1,
+        "n": 1,
+        "progress": 0,
+        "nonce": "",
+        "version": VAULT_COMPAT_VERSION,
+        "build_date": "",
+        "migration": False,
+        "cluster_name": CLUSTER_NAME,
+        "cluster_id": request.app.state.cluster_id,
+        "recovery_seal": False,
+        "storage_type": request.app.state.store.dialect,
+    }
+    return JSONResponse(body)
+
+
+@router.get("/v1/sys/metrics")
+async def metrics(request: Request) -> Response:
+    ctx = await context(request)
+    ctx.authorize("read")
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.api_route("/v1/sys/capabilities-self", methods=["POST", "PUT"])
+async def capabilities_self(request: Request) -> Response:
+    ctx = await context(request)
+    values, warnings = f.parse(await ctx.body(), {"paths": f.Field("strings", 4096), "path": f.Field("strings", 4096)})
+    ctx.authorize("update")
+    assert ctx.caller is not None
+    paths = values.get("paths") or values.get("path") or []
+    data: dict = {}
+    for path in paths:
+        if ctx.caller.token.is_root:
+            caps = ["root"]
+        else:
+            relative = ctx.namespace.path[len(ctx.caller.token_namespace.path) :]
+            caps = sorted(ctx.caller.acl.capabilities(relative + path.lstrip("/")))
+        data[path] = caps
+    if len(paths) == 1:
+        data["capabilities"] = data[paths[0]]
+    return respond(data, warnings=warnings, extra=data)

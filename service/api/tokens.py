@@ -1,0 +1,181 @@
+"""`auth/token/*`: the admin token store the hashicorp provider relies on (SPEC B §7.3)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+
+from ..authn.tokens import TokenRecord, new_accessor, new_token, token_hash
+from ..authz.policy import normalize_policy_name
+from ..clock import rfc3339
+from . import fields as f
+from .deps import Context, context, request_token
+from .envelope import respond
+from .errors import bad_request, permission_denied
+
+router = APIRouter()
+
+MAX_TTL = 32 * 24 * 3600  # Vault's default max lease TTL (768h)
+CREATE_FIELDS = {
+    "policies": f.Field("strings", 256),
+    "ttl": f.Field("duration"),
+    "explicit_max_ttl": f.Field("duration"),
+    "display_name": f.Field("string", 256),
+    "num_uses": f.Field("int"),
+    "no_parent": f.Field("bool"),
+    "no_default_policy": f.Field("bool"),
+    "renewable": f.Field("bool"),
+    "meta": f.Field("map"),
+    "period": f.Field("duration"),
+    "id": f.Field("string", 256),
+    "type": f.Field("string", 16),
+    "entity_alias": f.Field("string", 256),
+}
+
+
+def lookup_data(record: TokenRecord, token: str, namespace_path: str) -> dict:
+    now = time.time()
+    return {
+        "accessor": record.accessor,
+        "creation_time": record.creation_time,
+        "creation_ttl": record.creation_ttl,
+        "display_name": record.display_name,
+        "entity_id": record.entity_id,
+        "expire_time": rfc3339(record.expire_time) if record.expire_time else None,
+        "explicit_max_ttl": record.explicit_max_ttl,
+        "id": token,
+        "issue_time": rfc3339(record.creation_time),
+        "meta": record.meta or None,
+        "num_uses": record.num_uses,
+        "orphan": record.orphan,
+        "path": "auth/token/create" if record.parent_accessor else "auth/token/root",
+        "policies": sorted(record.policies),
+        "renewable": record.renewable,
+        "ttl": max(0, int(record.expire_time - now)) if record.expire_time else 0,
+        "type": "service",
+        "namespace_path": namespace_path,
+    }
+
+
+@router.get("/v1/auth/token/lookup-self")
+async def lookup_self(request: Request) -> Response:
+    ctx = await context(request)
+    ctx.authorize("read")
+    assert ctx.caller is not None
+    return respond(lookup_data(ctx.caller.token, request_token(request) or "", ctx.caller.token_namespace.path))
+
+
+@router.api_route("/v1/auth/token/create", methods=["POST", "PUT"])
+async def create(request: Request) -> Response:
+    ctx = await context(request)
+    values, warnings = f.parse(await ctx.body(), CREATE_FIELDS)
+    ctx.authorize("update", values)
+    assert ctx.caller is not None
+    parent = ctx.caller.token
+    if values.get("id"):
+        raise bad_request("id: choosing a token's value is not supported; tokens are always generated")
+    if values.get("type", "service") not in ("service", ""):
+        raise bad_request('type: only "service" tokens are supported')
+    if values.get("num_uses", 0) < 0:
+        raise bad_request("num_uses: must not be negative")
+    requested = [normalize_policy_name(p) for p in values.get("policies", [])]
+    requested = list(dict.fromkeys(p for p in requested if p)) or list(parent.policies)
+    if not parent.is_root:
+        extra = sorted(set(requested) - set(parent.policies) - {"default"})
+        if extra:
+            raise bad_request(f"policies: child policies must be a subset of the parent's; not allowed: {', '.join(extra)}")
+    if "root" in requested and not parent.is_root:
+        raise permission_denied()
+    if not values.get("no_default_policy") and "root" not in requested and "default" not in requested:
+        requested.append("default")
+    if values.get("no_parent") and not parent.is_root:
+        raise bad_request("no_parent: only a root token may create orphan tokens")
+    now = int(time.time())
+    ttl = values.get("ttl") or values.get("period") or 0
+    explicit = values.get("explicit_max_ttl", 0)
+    if explicit and (not ttl or ttl > explicit):
+        ttl = explicit
+    if not ttl and "root" not in requested:
+        ttl = MAX_TTL
+    if parent.expire_time is not None and (not ttl or now + ttl > parent.expire_time):
+        ttl = max(1, parent.expire_time - now)  # a child never outlives its parent
+    token = new_token()
+    name = values.get("display_name", "")
+    record = TokenRecord(
+        id_hash=token_hash(token),
+        accessor=new_accessor(),
+        namespace_id=parent.namespace_id,
+        policies=sorted(requested),
+        display_name=("token-" + name) if name else "token",
+        parent_accessor="" if values.get("no_parent") else parent.accessor,
+        meta=values.get("meta", {}),
+        creation_time=now,
+        expire_time=now + ttl if ttl else None,
+        creation_ttl=ttl,
+        explicit_max_ttl=explicit,
+        num_uses=values.get("num_uses", 0),
+        renewable=bool(values.get("renewable", False)),
+        orphan=bool(values.get("no_parent", False)),
+    )
+    with ctx.store.write() as tx:
+        tx.insert_token(record)
+    auth = {
+        "client_token": token,
+        "accessor": record.accessor,
+        "policies": record.policies,
+        "token_policies": record.policies,
+        "identity_policies": None,
+        "metadata": record.meta or None,
+        "lease_duration": ttl,
+        "renewable": record.renewable,
+        "entity_id": "",
+        "token_type": "service",
+        "orphan": record.orphan,
+        "mfa_requirement": None,
+        "num_uses": record.num_uses,
+    }
+    return respond(None, auth=auth, warnings=warnings)
+
+
+def _revoke_tree(ctx: Context, record: TokenRecord) -> None:
+    with ctx.store.write() as tx:
+        pending = [record]
+        while pending:
+            current = pending.pop()
+            pending.extend(tx.child_tokens(current.accessor))
+            tx.delete_token(current.id_hash)
+
+
+@router.api_route("/v1/auth/token/revoke-self", methods=["POST", "PUT"])
+async def revoke_self(request: Request) -> Response:
+    ctx = await context(request)
+    ctx.authorize("update")
+    assert ctx.caller is not None
+    _revoke_tree(ctx, ctx.caller.token)
+    return respond()
+
+
+@router.api_route("/v1/auth/token/lookup", methods=["POST", "PUT"])
+async def lookup(request: Request) -> Response:
+    ctx = await context(request)
+    values, warnings = f.parse(await ctx.body(), {"token": f.Field("string", 256)})
+    ctx.authorize("update")
+    with ctx.store.read() as tx:
+        record = tx.token_by_hash(token_hash(values.get("token", "")))
+        ns = tx.namespace_by_id(record.namespace_id) if record else None
+    if record is None or ns is None or record.expired(time.time()):
+        raise bad_request("bad token")
+    return respond(lookup_data(record, values["token"], ns.path), warnings=warnings)
+
+
+@router.api_route("/v1/auth/token/revoke", methods=["POST", "PUT"])
+async def revoke(request: Request) -> Response:
+    ctx = await context(request)
+    values, warnings = f.parse(await ctx.body(), {"token": f.Field("string", 256)})
+    ctx.authorize("update")
+    with ctx.store.read() as tx:
+        record = tx.token_by_hash(token_hash(values.get("token", "")))
+    if record is not None:
+        _revoke_tree(ctx, record)
+    return respond(warnings=warnings)

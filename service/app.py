@@ -1,0 +1,72 @@
+"""The application factory: `create_app(settings)` wires storage, routes and Vault-style errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .api import identity, namespaces, policies, profiles, registry, sys, tokens
+from .api.deps import PolicyCache
+from .api.errors import ApiError
+from .api.middleware import VaultPathMiddleware
+from .config import Settings
+from .storage.store import Store, Unavailable
+from .version import VERSION
+
+log = logging.getLogger("vaultguard")
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """A ready application; the store's schema must already be migrated (the server does it at start)."""
+    app = FastAPI(
+        title="vaultguard",
+        version=VERSION,
+        description="Vault-compatible API for AI agent registrations and OAuth resource server profiles.",
+        docs_url="/ui/docs",
+        redoc_url=None,
+        openapi_url="/v1/sys/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.store = store or Store(settings.storage_url)
+    app.state.policy_cache = PolicyCache()
+    app.state.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, settings.storage_url))
+
+    for module in (sys, tokens, policies, namespaces, identity, registry, profiles):
+        app.include_router(module.router)
+
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
+    async def unknown_route(rest: str) -> JSONResponse:
+        return JSONResponse({"errors": [f'no handler for route "{rest}". route entry not found.']}, status_code=404)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"errors": exc.errors}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405:
+            return JSONResponse({"errors": ["1 error occurred:\n\t* unsupported operation\n\n"]}, status_code=405)
+        return JSONResponse({"errors": [str(exc.detail)] if exc.status_code != 404 else []}, status_code=exc.status_code)
+
+    @app.exception_handler(Unavailable)
+    async def _unavailable(_request: Request, exc: Unavailable) -> JSONResponse:
+        log.error("storage unavailable: %s", exc)
+        return JSONResponse({"errors": ["storage is temporarily unavailable; retry"]}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error")
+        return JSONResponse({"errors": ["internal error"]}, status_code=500)
+
+    app.add_middleware(VaultPathMiddleware)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory used by uvicorn workers: settings arrive as JSON in VAULTGUARD_SETTINGS."""
+    return create_app(Settings.from_env(os.environ["VAULTGUARD_SETTINGS"]))

@@ -1,0 +1,81 @@
+"""Start-up: migrate storage, install the root token, run uvicorn with the configured workers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .authn.tokens import TokenRecord, new_accessor, new_token, token_hash
+from .config import ConfigError, Settings
+from .identity.model import ROOT_NAMESPACE_ID
+from .storage.store import Store, StorageError
+
+
+def install_root_token(store: Store, token: str) -> None:
+    """Store `token` (hashed) as a root token unless it is already there."""
+    with store.write() as tx:
+        if tx.token_by_hash(token_hash(token)) is None:
+            tx.insert_token(
+                TokenRecord(
+                    id_hash=token_hash(token),
+                    accessor=new_accessor(),
+                    namespace_id=ROOT_NAMESPACE_ID,
+                    policies=["root"],
+                    display_name="root",
+                    creation_time=int(time.time()),
+                    orphan=True,
+                )
+            )
+
+
+def prepare(settings: Settings) -> str | None:
+    """Migrate and bootstrap; returns the dev root token to print (None outside dev mode)."""
+    store = Store(settings.storage_url)
+    try:
+        store.migrate()
+        if settings.dev:
+            settings.dev_root_token = settings.dev_root_token or new_token()
+            install_root_token(store, settings.dev_root_token)
+            return settings.dev_root_token
+        if settings.initial_root_token_file:
+            try:
+                token = open(settings.initial_root_token_file).read().strip()
+            except OSError as exc:
+                raise ConfigError(f"initial_root_token_file: {exc.strerror}") from None
+            if len(token) < 16:
+                raise ConfigError("initial_root_token_file: the token must be at least 16 characters")
+            install_root_token(store, token)
+        return None
+    except StorageError as exc:
+        raise ConfigError(f"storage {settings.storage_url}: {exc}") from None
+    finally:
+        store.dispose()
+
+
+def run(settings: Settings) -> None:
+    import uvicorn
+
+    root_token = prepare(settings)
+    if settings.dev:
+        print("==> vaultguard server started in DEV mode: the root token is printed below; never use dev mode in production.")
+        print(f"    Api Address: {settings.address}")
+        print(f"    Storage:     {settings.storage_url}")
+        print("")
+        print("Set VAULT_ADDR and VAULT_TOKEN to use it:")
+        print(f"    export VAULT_ADDR='{settings.address}'")
+        print(f"    Root Token: {root_token}")
+        sys.stdout.flush()
+    os.environ["VAULTGUARD_SETTINGS"] = settings.to_env()
+    uvicorn.run(
+        "vaultguard.service.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        http="h11",  # the `LIST` method is not parsed by httptools
+        ssl_certfile=settings.tls_cert_file or None,
+        ssl_keyfile=settings.tls_key_file or None,
+        log_level="warning",
+        access_log=False,
+    )

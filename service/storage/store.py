@@ -1,0 +1,534 @@
+"""The storage facade: transactions and repositories that turn rows into domain dataclasses.
+
+Every admin write runs inside one `Store.write()` transaction; domain code receives the `Tx` and never
+sees SQLAlchemy. Constraint failures become `UniqueViolation` / `ReferenceViolation` so callers can
+answer 400 with the rule that was broken, never 500.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ..authn.profiles import Profile, PublicKey
+from ..authn.tokens import TokenRecord
+from ..authz.builtin import BUILTIN_POLICIES
+from ..identity.model import ROOT_NAMESPACE_ID, Alias, Entity, Namespace
+from ..registry.model import Registration
+from . import tables as t
+from .engine import create_engine, migrate
+
+
+class StorageError(Exception):
+    """Base class of storage failures a caller can act on."""
+
+
+class UniqueViolation(StorageError):
+    """A uniqueness constraint rejected the write; `constraint` is its name in `tables.py`."""
+
+    def __init__(self, constraint: str):
+        super().__init__(constraint)
+        self.constraint = constraint
+
+
+class ReferenceViolation(StorageError):
+    """A foreign key rejected the write (a referenced row is missing, or is still referenced)."""
+
+    def __init__(self, constraint: str):
+        super().__init__(constraint)
+        self.constraint = constraint
+
+
+class Unavailable(StorageError):
+    """The database could not be reached or stayed locked."""
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+
+
+def _constraint_name(exc: IntegrityError) -> tuple[str, str]:
+    """(kind, name) for an IntegrityError on either engine."""
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    if diag is not None and getattr(diag, "constraint_name", None):
+        sqlstate = getattr(orig, "sqlstate", "") or ""
+        return ("unique" if sqlstate == "23505" else "reference"), diag.constraint_name
+    message = str(orig)
+    match = _SQLITE_UNIQUE.search(message)
+    if match:
+        columns = [c.strip() for c in match.group(1).split(",")]
+        table = columns[0].split(".")[0]
+        wanted = {c.split(".")[1] for c in columns}
+        for constraint in t.metadata.tables[table].constraints:
+            names = {c.name for c in getattr(constraint, "columns", [])}
+            if names == wanted and constraint.name:
+                return "unique", str(constraint.name)
+        return "unique", f"uq_{table}"
+    return "reference", "foreign_key"
+
+
+class Store:
+    """Owns the engine; hands out read and write transactions."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = create_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        migrate(self.engine)
+        with self.write() as tx:
+            tx.ensure_bootstrap()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield Tx(conn)
+        except OperationalError as exc:
+            raise Unavailable(str(exc.orig)) from exc
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One transaction; commits on success, rolls everything back on any exception."""
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(vg_write=True)
+                with conn.begin():
+                    tx = Tx(conn)
+                    yield tx
+                    if tx.changed:
+                        conn.execute(t.generation.update().values(value=t.generation.c.value + 1))
+        except IntegrityError as exc:
+            kind, name = _constraint_name(exc)
+            raise (UniqueViolation(name) if kind == "unique" else ReferenceViolation(name)) from exc
+        except OperationalError as exc:
+            raise Unavailable(str(exc.orig)) from exc
+
+    def generation(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(t.generation.c.value)).scalar_one())
+
+
+def _entity(row: sa.Row) -> Entity:
+    return Entity(
+        id=row.id,
+        namespace_id=row.namespace_id,
+        name=row.name,
+        policies=list(row.policies),
+        metadata=dict(row.metadata),
+        disabled=bool(row.disabled),
+        creation_time=row.creation_time,
+        last_update_time=row.last_update_time,
+    )
+
+
+def _alias(row: sa.Row) -> Alias:
+    return Alias(
+        id=row.id,
+        namespace_id=row.namespace_id,
+        canonical_id=row.canonical_id,
+        name=row.name,
+        mount_accessor=row.mount_accessor,
+        issuer=row.issuer or "",
+        external_id=row.external_id or "",
+        custom_metadata=dict(row.custom_metadata),
+        creation_time=row.creation_time,
+        last_update_time=row.last_update_time,
+    )
+
+
+def _registration(row: sa.Row) -> Registration:
+    return Registration(
+        id=row.id,
+        namespace_id=row.namespace_id,
+        display_name=row.display_name,
+        entity_id=row.entity_id,
+        description=row.description,
+        owner=row.owner,
+        ceiling_policies=list(row.ceiling_policies),
+        no_default_ceiling_policy=bool(row.no_default_ceiling_policy),
+        optional_authorization_details=bool(row.optional_authorization_details),
+        creation_time=row.creation_time,
+        last_updated_time=row.last_updated_time,
+    )
+
+
+_PROFILE_COLUMNS = ("config_id", "namespace_id", "name", "issuer_id", "local")
+
+
+def _profile(row: sa.Row) -> Profile:
+    settings = dict(row.settings)
+    settings["public_keys"] = tuple(PublicKey(**k) for k in settings.get("public_keys", ()))
+    for key in ("audiences", "supported_algorithms"):
+        if key in settings:
+            settings[key] = tuple(settings[key])
+    return Profile(
+        config_id=row.config_id,
+        namespace_id=row.namespace_id,
+        name=row.name,
+        issuer_id=row.issuer_id,
+        local=bool(row.local),
+        **settings,
+    )
+
+
+def _profile_row(profile: Profile) -> dict:
+    data = asdict(profile)
+    row = {k: data.pop(k) for k in _PROFILE_COLUMNS}
+    data["public_keys"] = [dict(k) for k in data["public_keys"]]
+    data["audiences"] = list(data["audiences"])
+    data["supported_algorithms"] = list(data["supported_algorithms"])
+    row["settings"] = data
+    return row
+
+
+def _token(row: sa.Row) -> TokenRecord:
+    return TokenRecord(
+        id_hash=row.id_hash,
+        accessor=row.accessor,
+        namespace_id=row.namespace_id,
+        policies=list(row.policies),
+        display_name=row.display_name,
+        parent_accessor=row.parent_accessor,
+        meta=dict(row.meta),
+        creation_time=row.creation_time,
+        expire_time=row.expire_time,
+        creation_ttl=row.creation_ttl,
+        explicit_max_ttl=row.explicit_max_ttl,
+        num_uses=row.num_uses,
+        renewable=bool(row.renewable),
+        orphan=bool(row.orphan),
+        entity_id=row.entity_id,
+    )
+
+
+class Tx:
+    """Repositories bound to one open transaction."""
+
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+        self.changed = False
+
+    def _run(self, stmt):  # noqa: ANN001, ANN202
+        return self.conn.execute(stmt)
+
+    def _write(self, stmt) -> int:  # noqa: ANN001
+        self.changed = True
+        return self.conn.execute(stmt).rowcount
+
+    # -- bootstrap ---------------------------------------------------------------------------------
+
+    def ensure_bootstrap(self) -> None:
+        """Root namespace and the generation counter exist exactly once."""
+        if self._run(sa.select(t.generation.c.id)).first() is None:
+            self._write(t.generation.insert().values(id=1, value=1))
+        if self.namespace_by_id(ROOT_NAMESPACE_ID) is None:
+            self.insert_namespace(Namespace(id=ROOT_NAMESPACE_ID, path=""))
+
+    def insert_namespace(self, ns: Namespace) -> None:
+        """A new namespace starts with the built-in policies."""
+        self._write(t.namespaces.insert().values(id=ns.id, path=ns.path, custom_metadata=ns.custom_metadata))
+        for name, text in BUILTIN_POLICIES.items():
+            self.put_policy(ns.id, name, text)
+
+    # -- namespaces --------------------------------------------------------------------------------
+
+    def namespace_by_id(self, namespace_id: str) -> Namespace | None:
+        row = self._run(sa.select(t.namespaces).where(t.namespaces.c.id == namespace_id)).first()
+        return Namespace(row.id, row.path, dict(row.custom_metadata)) if row else None
+
+    def namespace_by_path(self, path: str) -> Namespace | None:
+        row = self._run(sa.select(t.namespaces).where(t.namespaces.c.path == path)).first()
+        return Namespace(row.id, row.path, dict(row.custom_metadata)) if row else None
+
+    def child_namespaces(self, parent_path: str) -> list[Namespace]:
+        """Direct children of the namespace at `parent_path` ("" for root)."""
+        rows = self._run(
+            sa.select(t.namespaces).where(t.namespaces.c.path.startswith(parent_path, autoescape=True))
+        )
+        result = []
+        for row in rows:
+            rest = row.path[len(parent_path) :]
+            if rest and rest.count("/") == 1 and rest.endswith("/"):
+                result.append(Namespace(row.id, row.path, dict(row.custom_metadata)))
+        return sorted(result, key=lambda n: n.path)
+
+    def update_namespace_metadata(self, ns: Namespace) -> None:
+        self._write(
+            t.namespaces.update().where(t.namespaces.c.id == ns.id).values(custom_metadata=ns.custom_metadata)
+        )
+
+    def delete_namespace(self, namespace_id: str) -> None:
+        for table in (t.policies, t.profiles, t.tokens):
+            self._write(table.delete().where(table.c.namespace_id == namespace_id))
+        self._write(t.namespaces.delete().where(t.namespaces.c.id == namespace_id))
+
+    def namespace_is_empty(self, namespace_id: str) -> bool:
+        """No user objects other than built-in policies (Vault refuses to delete a namespace in use)."""
+        for table in (t.entities, t.registrations, t.profiles, t.aliases):
+            if self._run(sa.select(table).where(table.c.namespace_id == namespace_id).limit(1)).first():
+                return False
+        return True
+
+    # -- policies ----------------------------------------------------------------------------------
+
+    def policy_text(self, namespace_id: str, name: str) -> str | None:
+        row = self._run(
+            sa.select(t.policies.c.text).where(t.policies.c.namespace_id == namespace_id, t.policies.c.name == name)
+        ).first()
+        return row.text if row else None
+
+    def policy_texts(self, namespace_id: str, names: list[str]) -> dict[str, str]:
+        if not names:
+            return {}
+        rows = self._run(
+            sa.select(t.policies.c.name, t.policies.c.text).where(
+                t.policies.c.namespace_id == namespace_id, t.policies.c.name.in_(names)
+            )
+        )
+        return {r.name: r.text for r in rows}
+
+    def policy_names(self, namespace_id: str) -> list[str]:
+        rows = self._run(sa.select(t.policies.c.name).where(t.policies.c.namespace_id == namespace_id))
+        return sorted(r.name for r in rows)
+
+    def put_policy(self, namespace_id: str, name: str, text: str) -> None:
+        updated = self._write(
+            t.policies.update()
+            .where(t.policies.c.namespace_id == namespace_id, t.policies.c.name == name)
+            .values(text=text)
+        )
+        if not updated:
+            self._write(t.policies.insert().values(namespace_id=namespace_id, name=name, text=text))
+
+    def delete_policy(self, namespace_id: str, name: str) -> None:
+        self._write(t.policies.delete().where(t.policies.c.namespace_id == namespace_id, t.policies.c.name == name))
+
+    # -- entities ----------------------------------------------------------------------------------
+
+    def entity_by_id(self, namespace_id: str, entity_id: str) -> Entity | None:
+        row = self._run(
+            sa.select(t.entities).where(t.entities.c.namespace_id == namespace_id, t.entities.c.id == entity_id)
+        ).first()
+        return self._with_aliases(_entity(row)) if row else None
+
+    def entity_by_name(self, namespace_id: str, name: str) -> Entity | None:
+        row = self._run(
+            sa.select(t.entities).where(t.entities.c.namespace_id == namespace_id, t.entities.c.name == name)
+        ).first()
+        return self._with_aliases(_entity(row)) if row else None
+
+    def _with_aliases(self, entity: Entity) -> Entity:
+        rows = self._run(sa.select(t.aliases).where(t.aliases.c.canonical_id == entity.id).order_by(t.aliases.c.id))
+        entity.aliases = [_alias(r) for r in rows]
+        return entity
+
+    def entities(self, namespace_id: str) -> list[Entity]:
+        rows = self._run(sa.select(t.entities).where(t.entities.c.namespace_id == namespace_id))
+        return [_entity(r) for r in rows]
+
+    def insert_entity(self, entity: Entity) -> None:
+        self._write(t.entities.insert().values(**_entity_values(entity)))
+
+    def update_entity(self, entity: Entity) -> None:
+        self._write(t.entities.update().where(t.entities.c.id == entity.id).values(**_entity_values(entity)))
+
+    def delete_entity(self, entity_id: str) -> None:
+        # Aliases first: not every engine/connection enforces ON DELETE CASCADE identically.
+        self._write(t.aliases.delete().where(t.aliases.c.canonical_id == entity_id))
+        self._write(t.entities.delete().where(t.entities.c.id == entity_id))
+
+    # -- aliases -----------------------------------------------------------------------------------
+
+    def alias_by_id(self, namespace_id: str, alias_id: str) -> Alias | None:
+        row = self._run(
+            sa.select(t.aliases).where(t.aliases.c.namespace_id == namespace_id, t.aliases.c.id == alias_id)
+        ).first()
+        return _alias(row) if row else None
+
+    def alias_by_issuer(self, namespace_id: str, issuer: str, external_id: str) -> Alias | None:
+        row = self._run(
+            sa.select(t.aliases).where(
+                t.aliases.c.namespace_id == namespace_id,
+                t.aliases.c.issuer == issuer,
+                t.aliases.c.external_id == external_id,
+            )
+        ).first()
+        return _alias(row) if row else None
+
+    def alias_by_mount_name(self, namespace_id: str, mount_accessor: str, name: str) -> Alias | None:
+        row = self._run(
+            sa.select(t.aliases).where(
+                t.aliases.c.namespace_id == namespace_id,
+                t.aliases.c.mount_accessor == mount_accessor,
+                t.aliases.c.name == name,
+            )
+        ).first()
+        return _alias(row) if row else None
+
+    def aliases(self, namespace_id: str) -> list[Alias]:
+        rows = self._run(sa.select(t.aliases).where(t.aliases.c.namespace_id == namespace_id))
+        return [_alias(r) for r in rows]
+
+    def insert_alias(self, alias: Alias) -> None:
+        self._write(t.aliases.insert().values(**_alias_values(alias)))
+
+    def update_alias(self, alias: Alias) -> None:
+        self._write(t.aliases.update().where(t.aliases.c.id == alias.id).values(**_alias_values(alias)))
+
+    def delete_alias(self, alias_id: str) -> None:
+        self._write(t.aliases.delete().where(t.aliases.c.id == alias_id))
+
+    # -- registrations -----------------------------------------------------------------------------
+
+    def registration_by_id(self, namespace_id: str, reg_id: str) -> Registration | None:
+        return self._one_registration(t.registrations.c.id == reg_id, namespace_id)
+
+    def registration_by_name(self, namespace_id: str, display_name: str) -> Registration | None:
+        return self._one_registration(t.registrations.c.display_name == display_name, namespace_id)
+
+    def registration_by_entity(self, namespace_id: str, entity_id: str) -> Registration | None:
+        return self._one_registration(t.registrations.c.entity_id == entity_id, namespace_id)
+
+    def _one_registration(self, where, namespace_id: str) -> Registration | None:  # noqa: ANN001
+        row = self._run(
+            sa.select(t.registrations).where(where, t.registrations.c.namespace_id == namespace_id)
+        ).first()
+        return _registration(row) if row else None
+
+    def registrations(self, namespace_id: str) -> list[Registration]:
+        rows = self._run(sa.select(t.registrations).where(t.registrations.c.namespace_id == namespace_id))
+        return [_registration(r) for r in rows]
+
+    def insert_registration(self, reg: Registration) -> None:
+        self._write(t.registrations.insert().values(**_registration_values(reg)))
+
+    def update_registration(self, reg: Registration) -> None:
+        self._write(
+            t.registrations.update().where(t.registrations.c.id == reg.id).values(**_registration_values(reg))
+        )
+
+    def delete_registration(self, reg_id: str) -> None:
+        self._write(t.registrations.delete().where(t.registrations.c.id == reg_id))
+
+    # -- profiles ----------------------------------------------------------------------------------
+
+    def profile_by_name(self, namespace_id: str, name: str) -> Profile | None:
+        row = self._run(
+            sa.select(t.profiles).where(t.profiles.c.namespace_id == namespace_id, t.profiles.c.name == name)
+        ).first()
+        return _profile(row) if row else None
+
+    def profile_by_config_id(self, namespace_id: str, config_id: str) -> Profile | None:
+        row = self._run(
+            sa.select(t.profiles).where(
+                t.profiles.c.namespace_id == namespace_id, t.profiles.c.config_id == config_id
+            )
+        ).first()
+        return _profile(row) if row else None
+
+    def profiles_by_issuer(self, namespace_id: str, issuer_id: str) -> list[Profile]:
+        rows = self._run(
+            sa.select(t.profiles).where(
+                t.profiles.c.namespace_id == namespace_id, t.profiles.c.issuer_id == issuer_id
+            )
+        )
+        return [_profile(r) for r in rows]
+
+    def profiles(self, namespace_id: str) -> list[Profile]:
+        rows = self._run(sa.select(t.profiles).where(t.profiles.c.namespace_id == namespace_id))
+        return [_profile(r) for r in rows]
+
+    def insert_profile(self, profile: Profile) -> None:
+        self._write(t.profiles.insert().values(**_profile_row(profile)))
+
+    def update_profile(self, profile: Profile) -> None:
+        self._write(
+            t.profiles.update().where(t.profiles.c.config_id == profile.config_id).values(**_profile_row(profile))
+        )
+
+    def delete_profile(self, config_id: str) -> None:
+        self._write(t.profiles.delete().where(t.profiles.c.config_id == config_id))
+
+    # -- tokens ------------------------------------------------------------------------------------
+
+    def token_by_hash(self, id_hash: str) -> TokenRecord | None:
+        row = self._run(sa.select(t.tokens).where(t.tokens.c.id_hash == id_hash)).first()
+        return _token(row) if row else None
+
+    def token_by_accessor(self, accessor: str) -> TokenRecord | None:
+        row = self._run(sa.select(t.tokens).where(t.tokens.c.accessor == accessor)).first()
+        return _token(row) if row else None
+
+    def root_token_exists(self) -> bool:
+        rows = self._run(sa.select(t.tokens.c.policies).where(t.tokens.c.namespace_id == ROOT_NAMESPACE_ID))
+        return any("root" in r.policies for r in rows)
+
+    def insert_token(self, token: TokenRecord) -> None:
+        self._write(t.tokens.insert().values(**asdict(token)))
+
+    def delete_token(self, id_hash: str) -> None:
+        self._write(t.tokens.delete().where(t.tokens.c.id_hash == id_hash))
+
+    def child_tokens(self, accessor: str) -> list[TokenRecord]:
+        rows = self._run(sa.select(t.tokens).where(t.tokens.c.parent_accessor == accessor))
+        return [_token(r) for r in rows]
+
+    def delete_expired_tokens(self, now: int) -> int:
+        return self._write(t.tokens.delete().where(t.tokens.c.expire_time.is_not(None), t.tokens.c.expire_time <= now))
+
+
+def _entity_values(e: Entity) -> dict:
+    return {
+        "id": e.id,
+        "namespace_id": e.namespace_id,
+        "name": e.name,
+        "policies": list(e.policies),
+        "metadata": dict(e.metadata),
+        "disabled": e.disabled,
+        "creation_time": e.creation_time,
+        "last_update_time": e.last_update_time,
+    }
+
+
+def _alias_values(a: Alias) -> dict:
+    return {
+        "id": a.id,
+        "namespace_id": a.namespace_id,
+        "canonical_id": a.canonical_id,
+        "name": a.name,
+        "mount_accessor": a.mount_accessor,
+        "issuer": a.issuer or None,
+        "external_id": a.external_id or None,
+        "custom_metadata": dict(a.custom_metadata),
+        "creation_time": a.creation_time,
+        "last_update_time": a.last_update_time,
+    }
+
+
+def _registration_values(r: Registration) -> dict:
+    return {
+        "id": r.id,
+        "namespace_id": r.namespace_id,
+        "display_name": r.display_name,
+        "entity_id": r.entity_id,
+        "description": r.description,
+        "owner": r.owner,
+        "ceiling_policies": list(r.ceiling_policies),
+        "no_default_ceiling_policy": r.no_default_ceiling_policy,
+        "optional_authorization_details": r.optional_authorization_details,
+        "creation_time": r.creation_time,
+        "last_updated_time": r.last_updated_time,
+    }

@@ -1,0 +1,128 @@
+"""SQLAlchemy Core tables. Uniqueness rules live here as constraints so concurrent writers cannot both win."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+namespaces = sa.Table(
+    "namespaces",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("path", sa.String(1024), nullable=False, unique=True),
+    sa.Column("custom_metadata", sa.JSON, nullable=False, default=dict),
+)
+
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("namespace_id", sa.String(64), sa.ForeignKey("namespaces.id"), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+entities = sa.Table(
+    "entities",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("namespace_id", sa.String(64), sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("policies", sa.JSON, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("creation_time", sa.String(40), nullable=False),
+    sa.Column("last_update_time", sa.String(40), nullable=False),
+    sa.UniqueConstraint("namespace_id", "name", name="uq_entities_name"),
+)
+
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("namespace_id", sa.String(64), sa.ForeignKey("namespaces.id"), nullable=False),
+    # Deleting an entity deletes its aliases (D11).
+    sa.Column(
+        "canonical_id", sa.String(64), sa.ForeignKey("entities.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.String(1024), nullable=False),
+    sa.Column("mount_accessor", sa.String(512), nullable=False),
+    # NULL (not "") when absent so the (issuer, external_id) uniqueness applies to OAuth aliases only.
+    sa.Column("issuer", sa.String(2048), nullable=True),
+    sa.Column("external_id", sa.String(1024), nullable=True),
+    sa.Column("custom_metadata", sa.JSON, nullable=False),
+    sa.Column("creation_time", sa.String(40), nullable=False),
+    sa.Column("last_update_time", sa.String(40), nullable=False),
+    sa.UniqueConstraint("namespace_id", "issuer", "external_id", name="uq_aliases_issuer_external_id"),
+    sa.UniqueConstraint("namespace_id", "mount_accessor", "name", name="uq_aliases_mount_name"),
+    sa.Index("ix_aliases_canonical_id", "canonical_id"),
+)
+
+registrations = sa.Table(
+    "registrations",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("namespace_id", sa.String(64), sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("display_name", sa.String(512), nullable=False),
+    # RESTRICT: an entity cannot be deleted while a registration references it (D11).
+    sa.Column(
+        "entity_id", sa.String(64), sa.ForeignKey("entities.id", ondelete="RESTRICT"), nullable=False
+    ),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("owner", sa.String(1024), nullable=False),
+    sa.Column("ceiling_policies", sa.JSON, nullable=False),
+    sa.Column("no_default_ceiling_policy", sa.Boolean, nullable=False),
+    sa.Column("optional_authorization_details", sa.Boolean, nullable=False),
+    sa.Column("creation_time", sa.String(40), nullable=False),
+    sa.Column("last_updated_time", sa.String(40), nullable=False),
+    sa.UniqueConstraint("namespace_id", "display_name", name="uq_registrations_display_name"),
+    sa.UniqueConstraint("entity_id", name="uq_registrations_entity_id"),
+)
+
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("config_id", sa.String(64), primary_key=True),
+    sa.Column("namespace_id", sa.String(64), sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("issuer_id", sa.String(2048), nullable=False),
+    sa.Column("local", sa.Boolean, nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),  # every other profile field
+    sa.UniqueConstraint("namespace_id", "name", name="uq_profiles_name"),
+    sa.UniqueConstraint("namespace_id", "local", "issuer_id", name="uq_profiles_issuer_id"),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("accessor", sa.String(64), nullable=False, unique=True),
+    sa.Column("namespace_id", sa.String(64), nullable=False),
+    sa.Column("policies", sa.JSON, nullable=False),
+    sa.Column("display_name", sa.String(512), nullable=False),
+    sa.Column("parent_accessor", sa.String(64), nullable=False),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("expire_time", sa.BigInteger, nullable=True),
+    sa.Column("creation_ttl", sa.BigInteger, nullable=False),
+    sa.Column("explicit_max_ttl", sa.BigInteger, nullable=False),
+    sa.Column("num_uses", sa.Integer, nullable=False),
+    sa.Column("renewable", sa.Boolean, nullable=False),
+    sa.Column("orphan", sa.Boolean, nullable=False),
+    sa.Column("entity_id", sa.String(64), nullable=False),
+)
+
+# One row; bumped by every admin write so every worker and replica can tell its caches are stale.
+generation = sa.Table(
+    "generation",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,78 @@
+"""Server settings: the HCL config file and the refusals that keep production safe."""
+
+import pytest
+
+from vaultguard.service.config import ConfigError, Settings, load_config_file
+
+
+def write(tmp_path, text):
+    path = tmp_path / "server.hcl"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_full_config_file_is_read(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        listener "tcp" {
+          address = "127.0.0.1:8300"
+          max_token_header_size = 16384
+        }
+        storage "sql" { url = "postgresql://db.internal/vaultguard" }
+        workers = 4
+        initial_root_token_file = "/etc/vaultguard/root-token"
+        """,
+    )
+    s = load_config_file(path)
+    assert (s.listen, s.workers, s.max_token_header_size) == ("127.0.0.1:8300", 4, 16384)
+    assert s.storage_url == "postgresql://db.internal/vaultguard"
+    assert s.initial_root_token_file == "/etc/vaultguard/root-token"
+    s.check()
+
+
+def test_sqlite_storage_takes_a_path(tmp_path):
+    s = load_config_file(write(tmp_path, 'storage "sqlite" { path = "data/vg.db" }'))
+    assert s.storage_url.startswith("sqlite:///") and s.storage_url.endswith("data/vg.db")
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('storage "sql" { url = "x" }\nbogus = 1', "unknown settings: bogus"),
+        ('storage "etcd" { url = "x" }', 'storage "etcd" is not supported'),
+        ('listener "tcp" { adress = "x" }\nstorage "sql" { url = "x" }', "unknown settings: adress"),
+        ("workers = ", "config file"),
+        ("", "exactly one storage block"),
+    ],
+)
+def test_config_mistakes_are_named(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_config_file(write(tmp_path, text))
+    assert message in str(err.value)
+
+
+def test_production_refuses_plain_http_on_a_public_address():
+    s = Settings(listen="0.0.0.0:8200", storage_url="sqlite:///x.db")
+    with pytest.raises(ConfigError) as err:
+        s.check()
+    assert "tls_cert_file" in str(err.value)
+    s.tls_disable = True
+    s.check()
+
+
+def test_dev_mode_may_listen_anywhere_without_tls():
+    Settings(dev=True, listen="0.0.0.0:8200", storage_url="sqlite:///x.db").check()
+
+
+@pytest.mark.parametrize("listen", ["nohost", "127.0.0.1:0", "127.0.0.1:99999"])
+def test_invalid_listener_addresses_are_refused(listen):
+    with pytest.raises(ConfigError):
+        Settings(listen=listen, storage_url="sqlite:///x.db").check()
+
+
+def test_tls_cert_without_key_is_refused(tmp_path):
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    with pytest.raises(ConfigError):
+        Settings(storage_url="sqlite:///x.db", tls_cert_file=str(cert)).check()

@@ -1,0 +1,140 @@
+"""Test support: a real `vaultguard server` process on loopback, and an HTTP client for it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+VAULTGUARD = str(Path(sys.executable).with_name("vaultguard"))
+PG_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One server process; `start`, `stop`, `kill` (SIGKILL) and `restart` keep the same storage."""
+
+    def __init__(self, storage_url: str, workdir: Path, workers: int = 1, root_token: str | None = None):
+        self.storage_url = storage_url
+        self.workdir = workdir
+        self.workers = workers
+        self.root_token = root_token or "root-" + uuid.uuid4().hex
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log = workdir / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> Server:
+        env = dict(os.environ, VAULTGUARD_DATA_DIR=str(self.workdir))
+        cmd = [
+            VAULTGUARD, "server", "--dev", "--dev-root-token", self.root_token,
+            "--listen", f"127.0.0.1:{self.port}", "--storage", self.storage_url, "--workers", str(self.workers),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                if requests.get(self.url + "/v1/sys/health", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log.read_text()}")
+
+    def _signal(self, sig: int) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def client(self, namespace: str = "", token: str | None = None) -> Client:
+        return Client(self.url, self.root_token if token is None else token, namespace)
+
+
+class Client:
+    """Thin HTTP client speaking to the server the way Vault clients do."""
+
+    def __init__(self, url: str, token: str, namespace: str = ""):
+        self.url = url
+        self.token = token
+        self.namespace = namespace
+        self.session = requests.Session()
+
+    def request(self, method: str, path: str, json: Any = None, headers: dict | None = None, **kw: Any):
+        hdrs = {"X-Vault-Request": "true"}
+        if self.token:
+            hdrs["X-Vault-Token"] = self.token
+        if self.namespace:
+            hdrs["X-Vault-Namespace"] = self.namespace
+        hdrs.update(headers or {})
+        return self.session.request(method, f"{self.url}/v1/{path.lstrip('/')}", json=json, headers=hdrs, timeout=30, **kw)
+
+    def get(self, path: str, **kw: Any):
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any):
+        return self.request("POST", path, json=json, **kw)
+
+    def list(self, path: str, **kw: Any):
+        return self.request("LIST", path, **kw)
+
+    def delete(self, path: str, **kw: Any):
+        return self.request("DELETE", path, **kw)
+
+    def with_token(self, token: str) -> Client:
+        return Client(self.url, token, self.namespace)
+
+
+def pg_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+def create_pg_database() -> tuple[str, str]:
+    import psycopg
+
+    name = "vg_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, f"postgresql+psycopg://127.0.0.1:5432/{name}"
+
+
+def drop_pg_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
