@@ -1,13 +1,22 @@
-"""The provider's gRPC plugin server: the go-plugin handshake with Terraform, over mutual TLS.
+"""The provider's plugin server: the go-plugin handshake with Terraform, over mutual TLS.
 
 `tf.runner.run_provider` caches a 1024-bit RSA key under the user's home for a week and accepts any TLS
 client. This runner keeps the framework's servicers and replaces only the process plumbing:
 
-- every process makes a fresh EC P-256 key and self-signed certificate, held in memory only;
-- the gRPC server requires a client certificate and trusts exactly the one Terraform generated for this
-  process and passed in `PLUGIN_CLIENT_CERT` (go-plugin's AutoMTLS), so nothing else on the machine can
-  drive the provider with the user's credentials;
+- every process makes a fresh EC P-256 key and self-signed certificate, held in memory only (OpenSSL
+  reads the key through a named pipe in a private directory; it never lands in a file);
+- the TLS endpoint Terraform dials (127.0.0.1, a port in PLUGIN_MIN_PORT..PLUGIN_MAX_PORT) requires a
+  client certificate and accepts exactly the one Terraform generated for this process and passed in
+  `PLUGIN_CLIENT_CERT` (go-plugin AutoMTLS), so no other local process can drive the provider with the
+  user's Vault credentials;
 - the handshake line tells Terraform where to connect and which server certificate to trust.
+
+Why TLS is not terminated by grpcio itself: Terraform's client certificate is ECDSA P-521, and the
+BoringSSL inside grpcio does not offer ecdsa_secp521r1_sha512 in its CertificateRequest, so under TLS 1.3
+Terraform finds no acceptable certificate and sends none (the handshake fails with
+PEER_DID_NOT_RETURN_A_CERTIFICATE); grpcio's Python API cannot change signature algorithms or cap the
+TLS version. So Python's `ssl` (OpenSSL, which accepts P-521) terminates TLS in an asyncio relay, and the
+gRPC server listens on a unix socket inside a 0700 directory only this user can enter.
 
 Heavy imports (grpc, protobuf, cryptography) happen inside `serve` so the console script stays quick to
 start; the whole path from exec to handshake is what Terraform waits for on every run.
@@ -15,10 +24,15 @@ start; the whole path from exec to handshake is what Terraform waits for on ever
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
+import shutil
 import signal
+import socket
+import ssl
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
@@ -152,6 +166,149 @@ def handshake_line(port: int, cert_der: bytes) -> str:
     return f"{CORE_PROTOCOL_VERSION}|{PLUGIN_PROTOCOL_VERSION}|tcp|127.0.0.1:{port}|grpc|{cert_b64}\n"
 
 
+
+def _pem_to_der(pem: bytes) -> bytes:
+    body = b"".join(
+        line.strip() for line in pem.splitlines() if line.strip() and not line.startswith(b"-----")
+    )
+    return base64.b64decode(body)
+
+
+def _ports(environ: dict[str, str]) -> list[int]:
+    """Ports to try: go-plugin's PLUGIN_MIN_PORT..PLUGIN_MAX_PORT when Terraform sets them, else any."""
+    try:
+        low, high = int(environ["PLUGIN_MIN_PORT"]), int(environ["PLUGIN_MAX_PORT"])
+    except (KeyError, ValueError):
+        return [0]
+    if not 0 < low <= high < 65536:
+        return [0]
+    import random
+
+    start = random.randint(low, high)
+    return list(range(start, high + 1)) + list(range(low, start))
+
+
+def _listen(environ: dict[str, str]) -> socket.socket:
+    last_error: OSError | None = None
+    for port in _ports(environ):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen(16)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+    raise OSError(f"no free port on 127.0.0.1 for the plugin server: {last_error}")
+
+
+def _fifo_with(directory: str, name: str, data: bytes) -> str:
+    """A named pipe in `directory` that yields `data` once: how a key reaches OpenSSL without a file."""
+    path = os.path.join(directory, name)
+    os.mkfifo(path, 0o600)
+
+    def feed() -> None:
+        with open(path, "wb") as pipe:
+            pipe.write(data)
+
+    threading.Thread(target=feed, name=f"tls-{name}", daemon=True).start()
+    return path
+
+
+def tls_context(identity: ServerIdentity, client_cert_pem: bytes, private_dir: str) -> ssl.SSLContext:
+    """Server-side TLS: our fresh identity, TLS 1.2+, ALPN h2, a client certificate required and
+    verified against exactly Terraform's certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    # Terraform's certificate is its own root; the strict flag would also demand extensions it lacks.
+    ctx.verify_flags &= ~getattr(ssl, "VERIFY_X509_STRICT", 0)
+    ctx.load_verify_locations(cadata=client_cert_pem.decode())
+    # grpc-go refuses a TLS server that does not negotiate ALPN h2.
+    ctx.set_alpn_protocols(["h2"])
+    ctx.load_cert_chain(
+        _fifo_with(private_dir, "cert.pem", identity.cert_pem),
+        _fifo_with(private_dir, "key.pem", identity.key_pem),
+    )
+    return ctx
+
+
+class TlsFront:
+    """Terminates Terraform's mutually authenticated TLS connection and relays the HTTP/2 bytes to the
+    gRPC server's private unix socket. Runs an asyncio loop on a daemon thread."""
+
+    def __init__(self, ctx: ssl.SSLContext, client_cert_der: bytes, inner_socket: str):
+        self._ctx = ctx
+        self._client_cert_der = client_cert_der
+        self._inner_socket = inner_socket
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, sock: socket.socket) -> None:
+        """Serve on the listening socket `sock` until close()."""
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(_log_loop_error)
+        server = loop.run_until_complete(
+            asyncio.start_server(self._relay, sock=sock, ssl=self._ctx, ssl_handshake_timeout=10)
+        )
+        self._loop = loop
+        self._server = server
+        self._thread = threading.Thread(target=loop.run_forever, name="tls-front", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._loop is None:
+            return
+        loop = self._loop
+        loop.call_soon_threadsafe(self._server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    async def _relay(self, tls_reader: asyncio.StreamReader, tls_writer: asyncio.StreamWriter) -> None:
+        ssl_object = tls_writer.get_extra_info("ssl_object")
+        peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        # OpenSSL has verified the chain (and so possession of the key); also pin the exact certificate.
+        if peer != self._client_cert_der:
+            sys.stderr.write("vault provider: refused a TLS client that is not this Terraform\n")
+            tls_writer.close()
+            return
+        try:
+            inner_reader, inner_writer = await asyncio.open_unix_connection(self._inner_socket)
+        except OSError as exc:
+            sys.stderr.write(f"vault provider: gRPC server unavailable: {exc}\n")
+            tls_writer.close()
+            return
+        await asyncio.gather(
+            _pump(tls_reader, inner_writer), _pump(inner_reader, tls_writer), return_exceptions=True
+        )
+        for writer in (inner_writer, tls_writer):
+            writer.close()
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, ssl.SSLError, OSError):
+        pass
+    finally:
+        if writer.can_write_eof():
+            try:
+                writer.write_eof()
+            except OSError:
+                pass
+        else:
+            writer.close()
+
+
+def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    # A client without Terraform's certificate fails the TLS handshake: one line in the provider log.
+    exc = context.get("exception")
+    sys.stderr.write(f"vault provider: connection error: {exc or context.get('message')}\n")
+
+
 def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[str] | None = None) -> int:
     """Serve `provider` to the Terraform that started this process; return the process exit status.
 
@@ -162,7 +319,8 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
     stdout = stdout or sys.stdout
     try:
         client_cert_pem = read_client_certificate(environ)
-    except HandshakeError as exc:
+        client_cert_der = _pem_to_der(client_cert_pem)
+    except (HandshakeError, ValueError) as exc:
         sys.stderr.write(str(exc).rstrip("\n") + "\n")
         return 1
 
@@ -173,33 +331,43 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
 
     from vaultguard.provider.servicer import ControllerServicer, StdioServicer, VaultProviderServicer
 
-    identity = generate_server_identity()
-    credentials = grpc.ssl_server_credentials(
-        [(identity.key_pem, identity.cert_pem)],
-        root_certificates=client_cert_pem,
-        require_client_auth=True,
-    )
-
+    # mkdtemp makes the directory 0700: only this user can reach the gRPC socket inside it.
+    private_dir = tempfile.mkdtemp(prefix="vaultguard-provider-")
+    inner_socket = os.path.join(private_dir, "grpc.sock")
     stopping = threading.Event()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=10, thread_name_prefix="tfplugin"))
-    tfplugin_pb2_grpc.add_ProviderServicer_to_server(VaultProviderServicer(provider), server)
-    grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(ControllerServicer(stopping), server)
-    grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(StdioServicer(stopping), server)
-    port = server.add_secure_port("127.0.0.1:0", credentials)
-    if port == 0:
-        sys.stderr.write("vault provider: could not listen on 127.0.0.1\n")
+    front: TlsFront | None = None
+    try:
+        tfplugin_pb2_grpc.add_ProviderServicer_to_server(VaultProviderServicer(provider), server)
+        grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(ControllerServicer(stopping), server)
+        grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(StdioServicer(stopping), server)
+        if not server.add_insecure_port(f"unix:{inner_socket}"):
+            raise OSError(f"cannot listen on {inner_socket}")
+
+        identity = generate_server_identity()
+        ctx = tls_context(identity, client_cert_pem, private_dir)
+        listener = _listen(environ)
+        port = listener.getsockname()[1]
+
+        # Like go-plugin servers: an interrupt is for Terraform to handle (it sends StopProvider, then
+        # Shutdown); a plugin dying on Ctrl-C would cut an apply short behind Terraform's back.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+
+        server.start()
+        front = TlsFront(ctx, client_cert_der, inner_socket)
+        front.start(listener)
+        stdout.write(handshake_line(port, identity.cert_der))
+        stdout.flush()
+
+        while not stopping.wait(timeout=0.5):
+            pass
+        return 0
+    except (OSError, ssl.SSLError) as exc:
+        sys.stderr.write(f"vault provider: cannot start the plugin server: {exc}\n")
         return 1
-
-    # Like go-plugin servers: an interrupt is for Terraform to handle (it sends StopProvider and then
-    # Shutdown); a plugin that died on Ctrl-C would cut an apply short behind Terraform's back.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-
-    server.start()
-    stdout.write(handshake_line(port, identity.cert_der))
-    stdout.flush()
-
-    while not stopping.wait(timeout=0.5):
-        pass
-    server.stop(grace=_SHUTDOWN_GRACE_SECONDS).wait()
-    return 0
+    finally:
+        if front is not None:
+            front.close()
+        server.stop(grace=_SHUTDOWN_GRACE_SECONDS).wait()
+        shutil.rmtree(private_dir, ignore_errors=True)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .api import identity, namespaces, policies, profiles, registry, sys, tokens
 from .api.deps import PolicyCache
 from .api.errors import ApiError
+from .api.metrics import MetricsMiddleware
 from .api.middleware import VaultPathMiddleware
 from .config import Settings
 from .storage.store import Store, Unavailable
@@ -64,6 +65,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return JSONResponse({"errors": ["internal error"]}, status_code=500)
 
     app.add_middleware(VaultPathMiddleware)
+    app.add_middleware(MetricsMiddleware)  # added last = outermost: sees every response
     return app
 
 

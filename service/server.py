@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 
 from .authn.tokens import TokenRecord, new_accessor, new_token, token_hash
@@ -67,6 +68,9 @@ def run(settings: Settings) -> None:
         print(f"    Root Token: {root_token}")
         sys.stdout.flush()
     os.environ["VAULTGUARD_SETTINGS"] = settings.to_env()
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Workers share metrics through files; must be set before any worker imports prometheus_client.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vaultguard-metrics-")
     uvicorn.run(
         "vaultguard.service.app:app_from_env",
         factory=True,

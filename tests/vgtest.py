@@ -27,8 +27,18 @@ def free_port() -> int:
 class Server:
     """One server process; `start`, `stop`, `kill` (SIGKILL) and `restart` keep the same storage."""
 
-    def __init__(self, storage_url: str, workdir: Path, workers: int = 1, root_token: str | None = None):
+    def __init__(
+        self,
+        storage_url: str,
+        workdir: Path,
+        workers: int = 1,
+        root_token: str | None = None,
+        config_file: Path | None = None,
+        scheme: str = "http",
+    ):
         self.storage_url = storage_url
+        self.config_file = config_file
+        self.scheme = scheme
         self.workdir = workdir
         self.workers = workers
         self.root_token = root_token or "root-" + uuid.uuid4().hex
@@ -38,7 +48,7 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> Server:
         env = dict(os.environ, VAULTGUARD_DATA_DIR=str(self.workdir))
@@ -46,6 +56,8 @@ class Server:
             VAULTGUARD, "server", "--dev", "--dev-root-token", self.root_token,
             "--listen", f"127.0.0.1:{self.port}", "--storage", self.storage_url, "--workers", str(self.workers),
         ]  # fmt: skip
+        if self.config_file is not None:
+            cmd = [VAULTGUARD, "server", "--config", str(self.config_file), "--listen", f"127.0.0.1:{self.port}"]
         self.proc = subprocess.Popen(
             cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
@@ -54,7 +66,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
             try:
-                if requests.get(self.url + "/v1/sys/health", timeout=1).status_code == 200:
+                if requests.get(self.url + "/v1/sys/health", timeout=1, verify=False).status_code == 200:
                     return self
             except requests.ConnectionError:
                 pass

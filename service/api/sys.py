@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..version import VAULT_COMPAT_VERSION
 from . import fields as f
+from .metrics import render
 from .deps import context
 from .envelope import respond
 
@@ -67,7 +67,8 @@ async def seal_status(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("read")
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    body, media_type = render()
+    return Response(body, media_type=media_type)
 
 
 @router.api_route("/v1/sys/capabilities-self", methods=["POST", "PUT"])

@@ -40,8 +40,12 @@ MAX_CA_BUNDLE_BYTES = 64 * 1024
 """Upper bound for `jwks_ca_pem`: room for a few CA certificates, not a whole system trust store."""
 
 MIN_RSA_BITS = 2048  # D22, RFC 8725 §3.5, RFC 7518 §3.3
-MAX_RSA_BITS = 16384  # OpenSSL's own ceiling; bigger moduli only make each verification slower
-MAX_RSA_EXPONENT = 2**256  # FIPS 186-5 §A.1.1 bound; a huge exponent would make every verification costly
+MAX_RSA_BITS = (
+    16384  # OPENSSL_RSA_MAX_MODULUS_BITS: OpenSSL loads bigger keys but refuses to verify with them
+)
+MAX_RSA_EXPONENT = (
+    2**256
+)  # FIPS 186-5 bound (e < 2^256); a huge exponent would make every verification costly
 
 # RFC 7518 §3.4: each ES* algorithm is bound to exactly one curve, so the curve decides the algorithm.
 _CURVE_ALGORITHMS: dict[str, tuple[str, str]] = {
@@ -95,14 +99,15 @@ class _PemBlock:
 def normalize_pem(pem: str) -> str:
     """Return the canonical spelling of PEM text, so that texts differing only in whitespace compare equal.
 
-    Canonical form (RFC 7468 "strict" encoding): each block as its BEGIN line, the base64 body re-wrapped at
-    64 characters, its END line; blocks separated by a single newline; exactly one trailing newline (what
-    `openssl`, `cryptography` and Terraform's `tls` provider emit). Line endings, indentation, blank lines and
-    the position of line breaks inside the base64 body do not survive.
+    Canonical form (RFC 7468 "strict" encoding): for each block, its BEGIN line, the base64 body re-wrapped
+    at 64 characters and its END line, each followed by one newline, blocks following each other directly.
+    The text thus ends with exactly one newline, which is what `openssl`, `cryptography` and Terraform's
+    `tls` provider emit. Line endings, indentation, blank lines and where the base64 body was broken into
+    lines do not survive.
 
     Text that is not a clean sequence of PEM blocks (stray text, headers, non-base64 bodies) is only
-    tidied line by line (CR/CRLF to LF, each line stripped, blank lines dropped, one trailing newline), so the
-    function never fails and never changes anything but whitespace. Empty or blank text becomes "".
+    tidied line by line (CR/CRLF to LF, each line stripped, blank lines dropped, one trailing newline), so
+    the function never fails and never changes anything but whitespace. Empty or blank text becomes "".
     The function is idempotent.
     """
     text = pem.replace("\r\n", "\n").replace("\r", "\n")

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..authn.profiles import Profile, PublicKey
 from ..authn.tokens import TokenRecord
@@ -84,7 +84,11 @@ class Store:
         return self.engine.dialect.name
 
     def migrate(self) -> None:
-        migrate(self.engine)
+        """Create or upgrade the schema, then make sure the root namespace exists."""
+        try:
+            migrate(self.engine)
+        except (OperationalError, DBAPIError) as exc:
+            raise Unavailable(str(exc.orig).strip().splitlines()[0]) from exc
         with self.write() as tx:
             tx.ensure_bootstrap()
 

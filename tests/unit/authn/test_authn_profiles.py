@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 from authn_keymaterial import certificate_pem, private_pem, self_signed_certificate
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from vaultguard.service.authn.keys import ALGORITHMS, normalize_pem
 from vaultguard.service.authn.profiles import (
@@ -821,25 +821,103 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
+valid_values = {
+    "local": st.booleans(),
+    "audiences": st.lists(st.sampled_from(["a", "b", "https://vault"]), max_size=4),
+    "no_default_policy": st.booleans(),
+    "optional_authorization_details": st.booleans(),
+    "user_claim": st.sampled_from(["sub", "oid", "email"]),
+    "supported_algorithms": st.sampled_from([[], ["PS256", "ES256"], ["RS256"], list(ALGORITHMS)]),
+    "jwt_type": st.sampled_from(JWT_TYPES),
+    "clock_skew_leeway": st.integers(0, 3600),
+    "enabled": st.booleans(),
+    "unique_id_claim": st.sampled_from(["jti", "uti"]),
+    "actor_claim": st.sampled_from(["act.sub", "act.client_id"]),
+}
+issuers = st.sampled_from([ISSUER, "HTTPS://IdP.Example.com/", "http://localhost:8080/r"])
+creates = st.fixed_dictionaries(
+    {
+        "issuer_id": issuers,
+        "jwks_uri": st.sampled_from(["https://idp.example.com/jwks", "http://idp/jwks?x=1"]),
+    },
+    optional={"jwks_ca_pem": st.just("CA"), **valid_values},
+) | st.fixed_dictionaries(
+    {
+        "issuer_id": issuers,
+        "use_jwks": st.just(False),
+        "public_keys": st.lists(st.just("rsa2048"), min_size=1),
+    },
+    optional=valid_values,
+)
+claim_names = st.sampled_from(["sub", "oid", "act.sub", "", "a..b", " x"])
+plausible_values = {
+    "issuer_id": st.sampled_from([ISSUER, "HTTPS://IdP.Example.com/", "http://localhost:8080/r", "nope", ""]),
+    "local": st.booleans(),
+    "use_jwks": st.booleans(),
+    "jwks_uri": st.sampled_from(["https://idp.example.com/jwks", "http://idp/jwks?x=1", "", "jwks"]),
+    "jwks_ca_pem": st.sampled_from(["", "CA", "junk"]),
+    "public_keys": st.lists(st.sampled_from(["rsa2048", "p256", "ed25519", "rsa1024", "junk"]), max_size=3),
+    "audiences": st.lists(st.sampled_from(["a", "b", "", "https://vault"]), max_size=4),
+    "no_default_policy": st.booleans(),
+    "optional_authorization_details": st.booleans(),
+    "user_claim": claim_names,
+    "supported_algorithms": st.lists(st.sampled_from([*ALGORITHMS, "HS256", "none"]), max_size=4),
+    "jwt_type": st.sampled_from([*JWT_TYPES, "id_token"]),
+    "clock_skew_leeway": st.integers(-5, 4000),
+    "enabled": st.booleans(),
+    "unique_id_claim": claim_names,
+    "actor_claim": claim_names,
+}
+updates = st.fixed_dictionaries(
+    {}, optional={field: plausible_values[field] | json_values for field in WRITABLE_FIELDS}
+)
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=300)
-@given(data=st.dictionaries(st.sampled_from([*WRITABLE_FIELDS, "extra"]), json_values, max_size=8))
-def test_any_input_is_either_a_valid_profile_or_a_validation_error(data, jwks_profile):
-    for existing in (None, jwks_profile):
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=5000, deadline=None)
+@given(data=creates, sequel=updates)
+def test_any_write_gives_a_valid_profile_or_a_validation_error_and_reads_back_unchanged(
+    data, sequel, pem_of, ca_certificate_pem
+):
+    """Fuzzed create then update: only ProfileValidationError escapes; a stored profile round-trips."""
+
+    def materialize(write: dict) -> dict:
+        write = dict(write)
+        if write.get("jwks_ca_pem") == "CA":
+            write["jwks_ca_pem"] = ca_certificate_pem
+        keys = write.get("public_keys")
+        if isinstance(keys, list) and all(
+            k in ("rsa2048", "p256", "ed25519", "rsa1024", "junk") for k in keys
+        ):
+            write["public_keys"] = [
+                {"key_id": f"{name}-{i}", "pem": "junk" if name == "junk" else pem_of(name)}
+                for i, name in enumerate(keys)
+            ]
+        return write
+
+    existing = None
+    for write in (materialize(data), materialize(sequel)):
+        name = existing.name if existing else "p"
         try:
-            profile, warnings = (
-                apply_profile_write(existing, data, name="p", namespace_id="root", new_config_id=lambda: "c")
-                if existing is None
-                else apply_profile_write(
-                    existing, data, name="idp", namespace_id="root", new_config_id=lambda: "c"
-                )
+            profile, warnings = apply_profile_write(
+                existing, write, name=name, namespace_id="root", new_config_id=lambda: "c"
             )
         except ProfileValidationError as error:
             assert error.errors and all(isinstance(e, str) and e for e in error.errors)
-        else:
-            assert isinstance(profile, Profile) and isinstance(warnings, list)
-            assert profile.jwks_uri if profile.use_jwks else profile.public_keys
+            event("write refused")
+            continue
+        event("write stored" if existing is None else "update stored")
+        assert all(isinstance(w, str) for w in warnings)
+        assert bool(profile.jwks_uri) == profile.use_jwks != bool(profile.public_keys)
+        read = profile.to_api()
+        again, _ = apply_profile_write(
+            profile,
+            {k: v for k, v in read.items() if k in WRITABLE_FIELDS},
+            name=name,
+            namespace_id="root",
+            new_config_id=lambda: "unused",
+        )
+        assert again == profile
+        existing = profile
 
 
 def test_stored_pem_is_what_normalize_pem_gives(create, rsa_pem):

@@ -1,0 +1,60 @@
+"""Prometheus metrics: request counts and latency by route area, safe across worker processes."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+REQUESTS = Counter("vaultguard_http_requests", "HTTP requests handled", ["area", "method", "status"])
+LATENCY = Histogram(
+    "vaultguard_http_request_seconds",
+    "HTTP request latency",
+    ["area"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+_AREAS = ("agent-registry", "sys/config/oauth-resource-server", "identity", "sys/policies", "sys/policy",
+          "sys/namespaces", "auth/token", "sys")  # fmt: skip
+
+
+def area(path: str) -> str:
+    """A small, fixed label set (never the raw path, which would explode cardinality)."""
+    for prefix in _AREAS:
+        if path.startswith(prefix):
+            return prefix
+    return "other"
+
+
+class MetricsMiddleware:
+    def __init__(self, app):  # noqa: ANN001
+        self.app = app
+
+    async def __call__(self, scope, receive, send):  # noqa: ANN001
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def capture(message):  # noqa: ANN001, ANN202
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            label = area(scope.get("state", {}).get("vg_path", scope["path"].removeprefix("/v1/")))
+            REQUESTS.labels(label, scope["method"], str(status["code"])).inc()
+            LATENCY.labels(label).observe(time.perf_counter() - start)
+
+
+def render() -> tuple[bytes, str]:
+    """Metrics text; merges every worker's samples when running with several workers."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
