@@ -6,12 +6,18 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from ..authn.profiles import ProfileValidationError, apply_profile_write, duplicate_issuer_error
+from ..authn.keys import MAX_CA_BUNDLE_BYTES
+from ..authn.profiles import (
+    ProfileValidationError,
+    apply_profile_write,
+    duplicate_issuer_error,
+    normalize_issuer,
+)
 from ..storage.store import UniqueViolation
 from . import fields as f
 from .deps import context
 from .envelope import list_response, respond
-from .errors import ApiError, bad_request, not_found
+from .errors import ApiError, bad_request, not_found, unsupported_operation
 
 router = APIRouter()
 
@@ -20,7 +26,7 @@ FIELDS = {
     "local": f.Field("bool"),
     "use_jwks": f.Field("bool"),
     "jwks_uri": f.Field("string", 2048),
-    "jwks_ca_pem": f.Field("string", 262_144),
+    "jwks_ca_pem": f.Field("string", MAX_CA_BUNDLE_BYTES),
     "public_keys": f.Field("objects"),
     "audiences": f.Field("strings", 2048),
     "no_default_policy": f.Field("bool"),
@@ -62,8 +68,9 @@ async def read_by_config_id(config_id: str, request: Request) -> Response:
 @router.get(BASE + "/{name}")
 async def read_profile(name: str, request: Request) -> Response:
     ctx = await context(request)
+    # LIST is a collection operation: never list the collection under an item's ACL path
     if ctx.is_list:
-        return await list_profiles(request)
+        raise unsupported_operation()
     ctx.authorize("read")
     with ctx.store.read() as tx:
         profile = tx.profile_by_name(ctx.namespace.id, name)
@@ -96,7 +103,8 @@ async def write_profile(name: str, request: Request) -> Response:
         raise ApiError(400, *exc.errors) from None
     except UniqueViolation as exc:
         if exc.constraint == "uq_profiles_issuer_id":
-            raise bad_request(f'duplicate issuer_id "{values.get("issuer_id", "")}": another profile uses it') from None
+            issuer = normalize_issuer(values.get("issuer_id", ""))
+            raise bad_request(f'duplicate issuer_id "{issuer}": another profile in this namespace uses it') from None
         raise bad_request(f'profile "{name}" was created concurrently; retry the write') from None
     return respond(warnings=warnings + more)
 

@@ -10,7 +10,7 @@ of patterns, and it never raises: anything unexpected is a deny.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .policy import PathRule, Policy, merge_rules
@@ -42,7 +42,7 @@ class AccessRequest:
 
     path: str  # namespace-relative, no /v1/, no leading "/"
     operation: str  # "read", "list", "create", "update", "patch", "delete"
-    parameters: Mapping[str, Any] | None = None
+    parameters: Mapping[str, Any] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,7 @@ class ACLResult:
 
     ``reason`` is one of: allowed, root, no_matching_path, capability_missing, explicit_deny,
     required_parameter_missing, parameter_denied, parameter_not_allowed, evaluation_error.
+    ``sudo`` says whether the matched rule grants sudo; callers decide which paths need it (SPEC 6.4).
     """
 
     allowed: bool
@@ -144,7 +145,8 @@ class _CompiledRule:
                 reason=reason,
                 sudo=self.sudo,
             )
-            self._results[key] = result
+            if operation in _OPERATION_CAPABILITY:  # never let odd operation names grow the cache
+                self._results[key] = result
         return result
 
     def _parameter_problem(self, parameters: Mapping[str, Any] | None) -> str | None:
@@ -326,7 +328,8 @@ class ACL:
                 for prefix in node.globs:
                     last_characters.setdefault(len(prefix), set()).add(prefix[-1:])
                 node.glob_index = tuple(
-                    (length, frozenset(last_characters[length])) for length in sorted(last_characters, reverse=True)
+                    (length, frozenset(last_characters[length]))
+                    for length in sorted(last_characters, reverse=True)
                 )
             pending.extend(node.children.values())
             if node.plus is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -189,6 +190,20 @@ class _ItemPreservingHclParser(HclParser):
         return _Pairs(lt)
 
 
+# pyhcl builds its LALR tables in the parser's constructor (about 20 ms, and it does not cache them), so one
+# parser is kept; ply's parser keeps per-parse state on the instance, hence the lock.
+_hcl_lock = threading.Lock()
+_hcl_parser: _ItemPreservingHclParser | None = None
+
+
+def _parse_hcl(text: str) -> Any:
+    global _hcl_parser
+    with _hcl_lock:
+        if _hcl_parser is None:
+            _hcl_parser = _ItemPreservingHclParser()
+        return _hcl_parser.parse(text)
+
+
 # pyhcl token names → what the author typed, for readable syntax errors.
 _TOKEN_TEXT = {
     "LEFTBRACE": "'{'",
@@ -221,12 +236,14 @@ def _load_document(text: str) -> _Pairs:
         try:
             document = json.loads(text, object_pairs_hook=_Pairs)
         except json.JSONDecodeError as exc:
-            raise PolicyError(f"failed to parse policy: line {exc.lineno}: {exc.msg} (column {exc.colno})") from None
+            raise PolicyError(
+                f"failed to parse policy: line {exc.lineno}: {exc.msg} (column {exc.colno})"
+            ) from None
         if not isinstance(document, _Pairs):
             raise PolicyError("failed to parse policy: the top level must be an object")
         return document
     try:
-        document = _ItemPreservingHclParser().parse(text)
+        document = _parse_hcl(text)
     except ValueError as exc:
         raise PolicyError(f"failed to parse policy: {_describe_hcl_error(str(exc), text)}") from None
     return document if isinstance(document, _Pairs) else _Pairs(document or ())
@@ -238,11 +255,14 @@ def _describe_hcl_error(message: str, text: str) -> str:
     if match:
         line, offset, token, expected = match.groups()
         column = int(offset) - text.rfind("\n", 0, int(offset))
-        return f"line {line}: unexpected {_TOKEN_TEXT.get(token, token)} at column {column}{_expected(expected)}"
+        return (
+            f"line {line}: unexpected {_TOKEN_TEXT.get(token, token)} at column {column}{_expected(expected)}"
+        )
     match = _LEXER_ERROR.match(message)
     if match:
         line, column, problem = match.groups()
-        return f"line {line}: {problem} at column {column}"
+        # pyhcl's lexer counts columns from 0; people count from 1.
+        return f"line {line}: {problem} at column {int(column) + 1}"
     match = _EOF_ERROR.match(message)
     if match:
         return f"line {text.count(chr(10)) + 1}: unexpected end of input{_expected(match.group(1))}"
@@ -306,9 +326,14 @@ def _path_rule(raw_pattern: Any, body: Any) -> PathRule:
     if not isinstance(raw_pattern, str):
         raise PolicyError(f"{label}: the pattern must be a string")
     if len(raw_pattern) > MAX_PATTERN_CHARS:
-        raise PolicyError(f"{label}: pattern is {len(raw_pattern)} characters; the limit is {MAX_PATTERN_CHARS}")
+        raise PolicyError(
+            f"{label}: pattern is {len(raw_pattern)} characters; the limit is {MAX_PATTERN_CHARS}"
+        )
     if isinstance(body, dict):
-        raise PolicyError(f"{label}: a path block takes exactly one label")
+        # pyhcl builds a plain dict for "{}" and for a block with a second label.
+        if body:
+            raise PolicyError(f"{label}: a path block takes exactly one label")
+        body = _Pairs()
     if not isinstance(body, _Pairs):
         raise PolicyError(f"{label}: the block body must be an object")
     pattern = raw_pattern[1:] if raw_pattern.startswith("/") else raw_pattern
@@ -321,7 +346,7 @@ def _path_rule(raw_pattern: Any, body: Any) -> PathRule:
         if key not in _PATH_KEYS:
             raise PolicyError(f'{label}: unknown key "{key}"{_suggest(key, _PATH_KEYS)}')
         if key in attributes:
-            # Vault 2.0.4 removed support for duplicate attributes; the second one is an error, not an override.
+            # Vault 2.0.4 removed duplicate attributes: the second one is an error, not an override.
             raise PolicyError(f'{label}: duplicate attribute "{key}"')
         attributes[key] = value
 
@@ -375,7 +400,9 @@ def _capabilities(value: Any, label: str) -> frozenset[str]:
         raise PolicyError(f'{label}: capabilities must be a list of strings, e.g. ["read", "list"]')
     for capability in value:
         if capability not in CAPABILITIES:
-            raise PolicyError(f'{label}: unknown capability "{capability}"{_suggest(capability, CAPABILITIES)}')
+            raise PolicyError(
+                f'{label}: unknown capability "{capability}"{_suggest(capability, CAPABILITIES)}'
+            )
     return frozenset(value)
 
 
@@ -392,11 +419,15 @@ def _parameter_map(value: Any, key: str, label: str) -> Mapping[str, tuple]:
     items: list[tuple[Any, Any]]
     if isinstance(value, _Pairs):
         items = list(value)
+    elif value == {}:
+        items = []  # pyhcl's empty object
     elif isinstance(value, list) and all(isinstance(v, _Pairs) for v in value):
         # HCL allows the block to be written as a list of objects ([{ "a" = [] }]); read it as one map.
         items = [item for part in value for item in part]
     else:
-        raise PolicyError(f'{label}: {key} must be a map of parameter name to a list of values, e.g. {{ "ttl" = [] }}')
+        raise PolicyError(
+            f'{label}: {key} must be a map of parameter name to a list of values, e.g. {{ "ttl" = [] }}'
+        )
     parameters: dict[str, tuple] = {}
     for name, values in items:
         if not isinstance(name, str):
@@ -435,7 +466,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def _duration(value: Any, key: str, label: str) -> int:
     """Seconds from an int or a duration string ("90", "90s", "5m", "1h30m", "2d")."""
     if isinstance(value, bool):
-        raise PolicyError(f"{label}: {key} must be a number of seconds or a duration such as \"1h\"")
+        raise PolicyError(f'{label}: {key} must be a number of seconds or a duration such as "1h"')
     if isinstance(value, int | float):
         seconds = value
     elif isinstance(value, str):
@@ -445,9 +476,11 @@ def _duration(value: Any, key: str, label: str) -> int:
         elif text and _DURATION_PART.sub("", text) == "":
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
         else:
-            raise PolicyError(f'{label}: {key}: invalid duration "{value}" (use seconds or a form like "90s", "5m", "1h")')
+            raise PolicyError(
+                f'{label}: {key}: invalid duration "{value}" (use seconds or a form like "90s", "5m", "1h")'
+            )
     else:
-        raise PolicyError(f"{label}: {key} must be a number of seconds or a duration such as \"1h\"")
+        raise PolicyError(f'{label}: {key} must be a number of seconds or a duration such as "1h"')
     if seconds < 0:
         raise PolicyError(f"{label}: {key} must not be negative")
     return int(seconds)

@@ -57,8 +57,8 @@ def render_template(pattern: str, ctx: IdentityContext | None) -> str | None:
     """Substitute every ``{{...}}`` placeholder in ``pattern`` with values from ``ctx``.
 
     Returns the pattern unchanged when it holds no placeholder, and None when any placeholder is unknown or
-    has no value for this identity, when there is no identity at all, or when a value contains ``*``, ``+``
-    or ``/`` (a rendered value must never widen or reshape the pattern).
+    has no value for this identity, when there is no identity at all, or when a value is empty or contains
+    ``*``, ``+`` or ``/`` (a rendered value must never widen or reshape the pattern).
     """
     if "{{" not in pattern and "}}" not in pattern:
         return pattern
@@ -101,7 +101,11 @@ def template_problem(pattern: str) -> str | None:
 
 
 def _split_first(text: str) -> tuple[str, str] | None:
-    """Split "a.rest" into ("a", "rest"); None when there is no dot or either side is empty."""
+    """Split "a.rest" into ("a", "rest"); None when there is no dot or either side is empty.
+
+    Accessors, group ids and group names are taken up to the first dot, so a group whose name contains a
+    dot cannot be addressed by name (metadata keys, being last, may contain dots).
+    """
     head, dot, rest = text.partition(".")
     if not dot or not head or not rest:
         return None
@@ -127,8 +131,10 @@ def _is_known_selector(selector: str) -> bool:
         if split is None:
             return False
         attr = split[1]
-        return attr in ("id", "name") or _metadata_key(attr) is not None or (
-            attr.startswith("custom_metadata.") and len(attr) > len("custom_metadata.")
+        return (
+            attr in ("id", "name")
+            or _metadata_key(attr) is not None
+            or (attr.startswith("custom_metadata.") and len(attr) > len("custom_metadata."))
         )
     if selector.startswith("identity.groups.ids."):
         split = _split_first(selector[len("identity.groups.ids.") :])

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 from authn_keymaterial import certificate_pem, private_pem, self_signed_certificate
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from vaultguard.service.authn.keys import ALGORITHMS, normalize_pem
 from vaultguard.service.authn.profiles import (
@@ -873,7 +873,7 @@ updates = st.fixed_dictionaries(
 )
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=5000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(data=creates, sequel=updates)
 def test_any_write_gives_a_valid_profile_or_a_validation_error_and_reads_back_unchanged(
     data, sequel, pem_of, ca_certificate_pem
