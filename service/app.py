@@ -42,7 +42,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
     async def unknown_route(rest: str) -> JSONResponse:
-        return JSONResponse({"errors": [f'no handler for route "{rest}". route entry not found.']}, status_code=404)
+        return JSONResponse(
+            {"errors": [f'no handler for route "{rest}". route entry not found.']}, status_code=404
+        )
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -51,8 +53,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 405:
-            return JSONResponse({"errors": ["1 error occurred:\n\t* unsupported operation\n\n"]}, status_code=405)
-        return JSONResponse({"errors": [str(exc.detail)] if exc.status_code != 404 else []}, status_code=exc.status_code)
+            return JSONResponse(
+                {"errors": ["1 error occurred:\n\t* unsupported operation\n\n"]}, status_code=405
+            )
+        return JSONResponse(
+            {"errors": [str(exc.detail)] if exc.status_code != 404 else []}, status_code=exc.status_code
+        )
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_request: Request, exc: Unavailable) -> JSONResponse:

@@ -10,7 +10,7 @@ import time
 from .authn.tokens import TokenRecord, new_accessor, new_token, token_hash
 from .config import ConfigError, Settings
 from .identity.model import ROOT_NAMESPACE_ID
-from .storage.store import Store, StorageError
+from .storage.store import StorageError, Store
 
 
 def install_root_token(store: Store, token: str) -> None:
@@ -59,7 +59,9 @@ def run(settings: Settings) -> None:
 
     root_token = prepare(settings)
     if settings.dev:
-        print("==> vaultguard server started in DEV mode: the root token is printed below; never use dev mode in production.")
+        print(
+            "==> vaultguard server started in DEV mode: the root token is printed below; never use dev mode in production."
+        )
         print(f"    Api Address: {settings.address}")
         print(f"    Storage:     {settings.storage_url}")
         print("")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 import vgtest
 
 
@@ -21,7 +22,9 @@ def pg_database() -> Iterator[str]:
     if not vgtest.pg_available():
         if _require_pg():
             pytest.fail("PostgreSQL at 127.0.0.1:5432 is not reachable and VAULTGUARD_REQUIRE_PG=1")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable (set VAULTGUARD_REQUIRE_PG=1 to fail instead)")
+        pytest.skip(
+            "PostgreSQL at 127.0.0.1:5432 is not reachable (set VAULTGUARD_REQUIRE_PG=1 to fail instead)"
+        )
     name, url = vgtest.create_pg_database()
     try:
         yield url

@@ -57,7 +57,14 @@ class Server:
             "--listen", f"127.0.0.1:{self.port}", "--storage", self.storage_url, "--workers", str(self.workers),
         ]  # fmt: skip
         if self.config_file is not None:
-            cmd = [VAULTGUARD, "server", "--config", str(self.config_file), "--listen", f"127.0.0.1:{self.port}"]
+            cmd = [
+                VAULTGUARD,
+                "server",
+                "--config",
+                str(self.config_file),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+            ]
         self.proc = subprocess.Popen(
             cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
@@ -108,7 +115,9 @@ class Client:
         if self.namespace:
             hdrs["X-Vault-Namespace"] = self.namespace
         hdrs.update(headers or {})
-        return self.session.request(method, f"{self.url}/v1/{path.lstrip('/')}", json=json, headers=hdrs, timeout=30, **kw)
+        return self.session.request(
+            method, f"{self.url}/v1/{path.lstrip('/')}", json=json, headers=hdrs, timeout=30, **kw
+        )
 
     def get(self, path: str, **kw: Any):
         return self.request("GET", path, **kw)

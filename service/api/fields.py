@@ -7,6 +7,7 @@ unknown parameters with a warning. Each rule lives here once; every error names 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from .errors import bad_request
 
 MAX_STRING = 65_536
 MAX_LIST = 1_000
+MAX_INT = 2**31 - 1  # the storage columns for integer fields are 32-bit
+MAX_DURATION = 100 * 365 * 86400  # 100 years; anything longer is a mistake, and would overflow storage
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ def _str(name: str, value: Any, spec: Field) -> str:
         raise bad_request(f'field "{name}": longer than {spec.max_length} characters')
     if "\x00" in text:
         raise bad_request(f'field "{name}": must not contain NUL characters')
+    if not _encodable(text):  # an unpaired surrogate ("\ud800") can be neither stored nor sent back
+        raise bad_request(f'field "{name}": must be valid Unicode text (no unpaired surrogates)')
     return text
 
 
@@ -49,16 +54,21 @@ def _bool(name: str, value: Any) -> bool:
 def _int(name: str, value: Any) -> int:
     if isinstance(value, bool):
         raise bad_request(f'field "{name}": expected an integer, got a boolean')
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip())
+            number = int(value.strip())
         except ValueError:
             pass
-    raise bad_request(f'field "{name}": expected an integer, got {_show(value)}')
+    if number is None:
+        raise bad_request(f'field "{name}": expected an integer, got {_show(value)}')
+    if abs(number) > MAX_INT:
+        raise bad_request(f'field "{name}": must be between {-MAX_INT} and {MAX_INT}')
+    return number
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -66,6 +76,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_duration(name: str, value: Any) -> int:
     """Seconds from an int or a Go-style duration string ("90s", "1h30m", "20m")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise bad_request(f'field "{name}": invalid duration {_show(value)}')
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = int(value)
     elif isinstance(value, str):
@@ -88,6 +100,8 @@ def parse_duration(name: str, value: Any) -> int:
         raise bad_request(f'field "{name}": expected a duration, got {_kind(value)}')
     if seconds < 0:
         raise bad_request(f'field "{name}": must not be negative')
+    if seconds > MAX_DURATION:
+        raise bad_request(f'field "{name}": longer than 100 years')
     return seconds
 
 
@@ -99,6 +113,8 @@ def _strings(name: str, value: Any, spec: Field) -> list[str]:
                 value = json.loads(text)
             except ValueError as exc:
                 raise bad_request(f'field "{name}": invalid JSON list: {exc.msg}') from None
+            except RecursionError:
+                raise bad_request(f'field "{name}": invalid JSON list: nesting too deep') from None
         else:
             value = [part.strip() for part in text.split(",") if part.strip()]
     if not isinstance(value, list):
@@ -117,7 +133,7 @@ def _map(name: str, value: Any) -> dict[str, str]:
     if isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             raise bad_request(f'field "{name}": expected a map of strings') from None
     if not isinstance(value, dict):
         raise bad_request(f'field "{name}": expected a map of strings, got {_kind(value)}')
@@ -135,13 +151,26 @@ def _objects(name: str, value: Any) -> list[dict]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise bad_request(f'field "{name}": expected a list of objects') from None
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise bad_request(f'field "{name}": expected a list of objects, got {_kind(value)}')
     if len(value) > MAX_LIST:
         raise bad_request(f'field "{name}": more than {MAX_LIST} entries')
+    for i, item in enumerate(value):
+        for key, text in item.items():
+            if isinstance(text, str) and not _encodable(text):
+                where = f"{name}[{i}].{key}"
+                raise bad_request(f'field "{where}": must be valid Unicode text (no unpaired surrogates)')
     return value
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse(body: Mapping[str, Any], schema: Mapping[str, Field]) -> tuple[dict[str, Any], list[str]]:

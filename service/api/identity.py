@@ -9,7 +9,7 @@ from ..storage.store import ReferenceViolation, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, bad_request, not_found
+from .errors import ApiError, bad_request, not_found, unsupported_operation
 
 router = APIRouter()
 
@@ -43,7 +43,9 @@ def _save(ctx: Context, action):  # noqa: ANN001, ANN202
     except UniqueViolation as exc:
         raise bad_request(_CONFLICTS.get(exc.constraint, "conflicting identity object")) from None
     except ReferenceViolation:
-        raise bad_request("the entity is referenced by an agent registration; delete the registration first") from None
+        raise bad_request(
+            "the entity is referenced by an agent registration; delete the registration first"
+        ) from None
 
 
 # -- entities ---------------------------------------------------------------------------------------
@@ -106,8 +108,9 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
     method = request.method
     lookup = "entity_by_id" if key == "id" else "entity_by_name"
     if method == "GET":
+        # LIST is a collection operation: never list the collection under an item's ACL path
         if ctx.is_list:
-            return await _list_entities(ctx, by=key)
+            raise unsupported_operation()
         ctx.authorize("read")
         with ctx.store.read() as tx:
             entity = getattr(tx, lookup)(ctx.namespace.id, value)
@@ -189,7 +192,12 @@ async def _list_aliases(ctx: Context) -> Response:
     with ctx.store.read() as tx:
         aliases = tx.aliases(ctx.namespace.id)
     info = {
-        a.id: {"name": a.name, "canonical_id": a.canonical_id, "mount_accessor": a.mount_accessor, "issuer": a.issuer}
+        a.id: {
+            "name": a.name,
+            "canonical_id": a.canonical_id,
+            "mount_accessor": a.mount_accessor,
+            "issuer": a.issuer,
+        }
         for a in aliases
     }
     return list_response(sorted(info), info)
@@ -199,8 +207,9 @@ async def _list_aliases(ctx: Context) -> Response:
 async def alias_by_id(alias_id: str, request: Request) -> Response:
     ctx = await context(request)
     if request.method == "GET":
+        # LIST is a collection operation: never list the collection under an item's ACL path
         if ctx.is_list:
-            return await _list_aliases(ctx)
+            raise unsupported_operation()
         ctx.authorize("read")
         with ctx.store.read() as tx:
             alias = tx.alias_by_id(ctx.namespace.id, alias_id)

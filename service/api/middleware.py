@@ -47,6 +47,10 @@ class VaultPathMiddleware:
         for key, value in scope.get("headers", ()):
             if key == b"x-vault-namespace":
                 header_ns = value.decode("latin-1")
+        if "\x00" in rest or "\x00" in header_ns:
+            # Storage engines refuse NUL in text (PostgreSQL raises), so it never gets that far.
+            err = ApiError(400, "invalid request path: NUL characters are not allowed")
+            return await _send_error(send, err)
         prefix, rest = split_namespace(rest)
         if any(seg in (".", "..") for seg in rest.split("/")) or any(
             seg in (".", "..") for seg in (header_ns + "/" + prefix).split("/")

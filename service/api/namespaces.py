@@ -26,7 +26,9 @@ MAX_DEPTH = 8
 def _child_path(ctx: Context, name: str) -> str:
     segment = name.strip("/")
     if "/" in segment:
-        raise bad_request(f'path: "{name}" must be a single namespace name; create nested namespaces one level at a time')
+        raise bad_request(
+            f'path: "{name}" must be a single namespace name; create nested namespaces one level at a time'
+        )
     if not _SEGMENT.match(segment) or segment in ("..", "."):
         raise bad_request(
             f'path: "{name}" is not a valid namespace name (letters, digits, "-", "_", "."; at most 64 characters)'

@@ -13,7 +13,7 @@ from ..authz.policy import PolicyError, normalize_policy_name, parse_policy
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import bad_request, not_found
+from .errors import bad_request, not_found, unsupported_operation
 
 router = APIRouter()
 
@@ -59,7 +59,7 @@ async def _read(ctx: Context, name: str, legacy: bool) -> Response:
 async def _write(ctx: Context, name: str) -> Response:
     values, warnings = f.parse(await ctx.body(), FIELDS)
     text = values.get("policy", values.get("rules"))
-    if text is None:
+    if text is None or not text.strip():
         raise bad_request('policy: is required (the HCL or JSON policy text)')
     if name == "root":
         raise bad_request('cannot update "root" policy')
@@ -67,7 +67,9 @@ async def _write(ctx: Context, name: str) -> Response:
     try:
         parse_policy(name, text)
     except PolicyError as exc:
-        raise bad_request(f"failed to parse policy: {exc}") from None
+        message = str(exc)  # the HCL parser's own errors already carry the prefix
+        prefix = "failed to parse policy: "
+        raise bad_request(message if message.startswith(prefix) else prefix + message) from None
     with ctx.store.read() as tx:
         exists = tx.policy_text(ctx.namespace.id, name) is not None
     ctx.authorize("update" if exists else "create")
@@ -122,8 +124,9 @@ async def legacy_policy(name: str, request: Request) -> Response:
 
 async def _dispatch(request: Request, raw_name: str, legacy: bool) -> Response:
     ctx = await context(request)
+    # LIST is a collection operation: never list the collection under an item's ACL path
     if request.method == "GET" and ctx.is_list:
-        return await _list(ctx, legacy)
+        raise unsupported_operation()
     name = _policy_name(raw_name)
     if request.method == "GET":
         return await _read(ctx, name, legacy)

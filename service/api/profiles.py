@@ -90,7 +90,11 @@ async def write_profile(name: str, request: Request) -> Response:
         with ctx.store.write() as tx:
             existing = tx.profile_by_name(ctx.namespace.id, name)
             profile, more = apply_profile_write(
-                existing, values, name=name, namespace_id=ctx.namespace.id, new_config_id=lambda: str(uuid.uuid4())
+                existing,
+                values,
+                name=name,
+                namespace_id=ctx.namespace.id,
+                new_config_id=lambda: str(uuid.uuid4()),
             )
             for other in tx.profiles_by_issuer(ctx.namespace.id, profile.issuer_id):
                 if other.config_id != profile.config_id and other.local == profile.local:
@@ -104,7 +108,9 @@ async def write_profile(name: str, request: Request) -> Response:
     except UniqueViolation as exc:
         if exc.constraint == "uq_profiles_issuer_id":
             issuer = normalize_issuer(values.get("issuer_id", ""))
-            raise bad_request(f'duplicate issuer_id "{issuer}": another profile in this namespace uses it') from None
+            raise bad_request(
+                f'duplicate issuer_id "{issuer}": another profile in this namespace uses it'
+            ) from None
         raise bad_request(f'profile "{name}" was created concurrently; retry the write') from None
     return respond(warnings=warnings + more)
 
@@ -118,5 +124,3 @@ async def delete_profile(name: str, request: Request) -> Response:
         if profile is not None:
             tx.delete_profile(profile.config_id)
     return respond()  # D16: 204 also when absent
-
-

@@ -10,7 +10,7 @@ from ..storage.store import ReferenceViolation, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, bad_request, not_found
+from .errors import ApiError, bad_request, not_found, unsupported_operation
 
 router = APIRouter()
 
@@ -73,8 +73,9 @@ async def register(request: Request) -> Response:
 @router.get("/v1/agent-registry/registration/id/{reg_id}")
 async def read_by_id(reg_id: str, request: Request) -> Response:
     ctx = await context(request)
+    # LIST is a collection operation: never list the collection under an item's ACL path
     if ctx.is_list:
-        return await _list_by_id(ctx)
+        raise unsupported_operation()
     ctx.authorize("read")
     with ctx.store.read() as tx:
         reg = tx.registration_by_id(ctx.namespace.id, reg_id)
@@ -146,8 +147,9 @@ async def _list_by_name(ctx: Context) -> Response:
 @router.get("/v1/agent-registry/registration/display-name/{name:path}")
 async def read_by_name(name: str, request: Request) -> Response:
     ctx = await context(request)
+    # LIST is a collection operation: never list the collection under an item's ACL path
     if ctx.is_list:
-        return await _list_by_name(ctx)
+        raise unsupported_operation()
     ctx.authorize("read")
     with ctx.store.read() as tx:
         reg = tx.registration_by_name(ctx.namespace.id, name)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request, Response
 
 from ..version import VAULT_COMPAT_VERSION
 from . import fields as f
-from .metrics import render
 from .deps import context
 from .envelope import respond
+from .metrics import render
 
 router = APIRouter()
 
@@ -38,6 +38,14 @@ async def health(request: Request) -> Response:
     from fastapi.responses import JSONResponse
 
     return JSONResponse(_status(request))
+
+
+@router.get("/v1/sys/init")
+async def init_status() -> Response:
+    """Vault clients (hvac's `sys.is_initialized`) ask this; the service is initialized from the start."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"initialized": True})
 
 
 @router.get("/v1/sys/seal-status")
@@ -74,7 +82,9 @@ async def metrics(request: Request) -> Response:
 @router.api_route("/v1/sys/capabilities-self", methods=["POST", "PUT"])
 async def capabilities_self(request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), {"paths": f.Field("strings", 4096), "path": f.Field("strings", 4096)})
+    values, warnings = f.parse(
+        await ctx.body(), {"paths": f.Field("strings", 4096), "path": f.Field("strings", 4096)}
+    )
     ctx.authorize("update")
     assert ctx.caller is not None
     paths = values.get("paths") or values.get("path") or []

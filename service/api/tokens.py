@@ -63,7 +63,9 @@ async def lookup_self(request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("read")
     assert ctx.caller is not None
-    return respond(lookup_data(ctx.caller.token, request_token(request) or "", ctx.caller.token_namespace.path))
+    return respond(
+        lookup_data(ctx.caller.token, request_token(request) or "", ctx.caller.token_namespace.path)
+    )
 
 
 @router.api_route("/v1/auth/token/create", methods=["POST", "PUT"])
@@ -84,7 +86,9 @@ async def create(request: Request) -> Response:
     if not parent.is_root:
         extra = sorted(set(requested) - set(parent.policies) - {"default"})
         if extra:
-            raise bad_request(f"policies: child policies must be a subset of the parent's; not allowed: {', '.join(extra)}")
+            raise bad_request(
+                f"policies: child policies must be a subset of the parent's; not allowed: {', '.join(extra)}"
+            )
     if "root" in requested and not parent.is_root:
         raise permission_denied()
     if not values.get("no_default_policy") and "root" not in requested and "default" not in requested:
@@ -105,7 +109,7 @@ async def create(request: Request) -> Response:
     record = TokenRecord(
         id_hash=token_hash(token),
         accessor=new_accessor(),
-        namespace_id=parent.namespace_id,
+        namespace_id=ctx.namespace.id,  # as in Vault, a token belongs to the namespace it was created in
         policies=sorted(requested),
         display_name=("token-" + name) if name else "token",
         parent_accessor="" if values.get("no_parent") else parent.accessor,

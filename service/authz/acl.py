@@ -204,6 +204,11 @@ class ACL:
         self._root = _Node()
         self._has_wildcards = False
 
+    @property
+    def is_empty(self) -> bool:
+        """True when the ACL holds no rule at all (e.g. every templated block was dropped)."""
+        return not self.is_root and not self._exact and not self._has_wildcards
+
     def evaluate(self, request: AccessRequest) -> ACLResult:
         """Decide ``request``: exact pattern first, else the single highest-priority wildcard pattern."""
         try:

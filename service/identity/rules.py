@@ -131,7 +131,11 @@ def _resolve_mount(tx, namespace_id: str, fields: Mapping[str, Any]) -> tuple[st
     if not accessor:
         raise IdentityError("mount_accessor: is required unless issuer is set")
     match = _ACCESSOR.match(accessor)
-    if not match or match.group(1) != namespace_id or tx.profile_by_config_id(namespace_id, match.group(2)) is None:
+    if (
+        not match
+        or match.group(1) != namespace_id
+        or tx.profile_by_config_id(namespace_id, match.group(2)) is None
+    ):
         raise IdentityError(f'mount_accessor: "{accessor}" is not a mount accessor in this namespace')
     profile = tx.profile_by_config_id(namespace_id, match.group(2))
     return accessor, profile.issuer_id, fields.get("name", "")
@@ -176,7 +180,9 @@ def update_alias(tx, alias: Alias, fields: Mapping[str, Any]) -> Alias:  # noqa:
         raise IdentityError("mount_accessor: cannot be changed after the alias is created")
     if "canonical_id" in fields and fields["canonical_id"] != alias.canonical_id:
         if tx.entity_by_id(alias.namespace_id, fields["canonical_id"]) is None:
-            raise IdentityError(f'canonical_id: no identity entity with id "{fields["canonical_id"]}" in this namespace')
+            raise IdentityError(
+                f'canonical_id: no identity entity with id "{fields["canonical_id"]}" in this namespace'
+            )
         alias.canonical_id = fields["canonical_id"]
     if "name" in fields and fields["name"] != alias.name:
         name = _name(fields["name"])

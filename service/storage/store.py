@@ -290,7 +290,9 @@ class Tx:
 
     def policy_text(self, namespace_id: str, name: str) -> str | None:
         row = self._run(
-            sa.select(t.policies.c.text).where(t.policies.c.namespace_id == namespace_id, t.policies.c.name == name)
+            sa.select(t.policies.c.text).where(
+                t.policies.c.namespace_id == namespace_id, t.policies.c.name == name
+            )
         ).first()
         return row.text if row else None
 
@@ -318,13 +320,17 @@ class Tx:
             self._write(t.policies.insert().values(namespace_id=namespace_id, name=name, text=text))
 
     def delete_policy(self, namespace_id: str, name: str) -> None:
-        self._write(t.policies.delete().where(t.policies.c.namespace_id == namespace_id, t.policies.c.name == name))
+        self._write(
+            t.policies.delete().where(t.policies.c.namespace_id == namespace_id, t.policies.c.name == name)
+        )
 
     # -- entities ----------------------------------------------------------------------------------
 
     def entity_by_id(self, namespace_id: str, entity_id: str) -> Entity | None:
         row = self._run(
-            sa.select(t.entities).where(t.entities.c.namespace_id == namespace_id, t.entities.c.id == entity_id)
+            sa.select(t.entities).where(
+                t.entities.c.namespace_id == namespace_id, t.entities.c.id == entity_id
+            )
         ).first()
         return self._with_aliases(_entity(row)) if row else None
 
@@ -335,7 +341,9 @@ class Tx:
         return self._with_aliases(_entity(row)) if row else None
 
     def _with_aliases(self, entity: Entity) -> Entity:
-        rows = self._run(sa.select(t.aliases).where(t.aliases.c.canonical_id == entity.id).order_by(t.aliases.c.id))
+        rows = self._run(
+            sa.select(t.aliases).where(t.aliases.c.canonical_id == entity.id).order_by(t.aliases.c.id)
+        )
         entity.aliases = [_alias(r) for r in rows]
         return entity
 
@@ -460,7 +468,9 @@ class Tx:
 
     def update_profile(self, profile: Profile) -> None:
         self._write(
-            t.profiles.update().where(t.profiles.c.config_id == profile.config_id).values(**_profile_row(profile))
+            t.profiles.update()
+            .where(t.profiles.c.config_id == profile.config_id)
+            .values(**_profile_row(profile))
         )
 
     def delete_profile(self, config_id: str) -> None:
@@ -491,7 +501,9 @@ class Tx:
         return [_token(r) for r in rows]
 
     def delete_expired_tokens(self, now: int) -> int:
-        return self._write(t.tokens.delete().where(t.tokens.c.expire_time.is_not(None), t.tokens.c.expire_time <= now))
+        return self._write(
+            t.tokens.delete().where(t.tokens.c.expire_time.is_not(None), t.tokens.c.expire_time <= now)
+        )
 
 
 def _entity_values(e: Entity) -> dict:

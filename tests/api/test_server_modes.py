@@ -8,11 +8,12 @@ import subprocess
 
 import requests
 import urllib3
-import vgtest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+import vgtest
 
 
 def self_signed(tmp_path):
@@ -27,13 +28,17 @@ def self_signed(tmp_path):
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = tmp_path / "server.crt", tmp_path / "server.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 
@@ -50,7 +55,7 @@ def test_a_production_server_serves_tls_and_accepts_only_the_operators_root_toke
           tls_cert_file = "{cert}"
           tls_key_file  = "{key}"
         }}
-        storage "sqlite" {{ path = "{tmp_path / 'prod.db'}" }}
+        storage "sqlite" {{ path = "{tmp_path / "prod.db"}" }}
         initial_root_token_file = "{token_file}"
         """
     )
@@ -64,7 +69,9 @@ def test_a_production_server_serves_tls_and_accepts_only_the_operators_root_toke
             timeout=10,
         )
         assert ok.status_code == 200 and ok.json()["data"]["policies"] == ["root"]
-        bad = requests.get(srv.url + "/v1/auth/token/lookup-self", headers={"X-Vault-Token": "root"}, verify=str(cert))
+        bad = requests.get(
+            srv.url + "/v1/auth/token/lookup-self", headers={"X-Vault-Token": "root"}, verify=str(cert)
+        )
         assert bad.status_code == 403
     finally:
         srv.stop()
@@ -74,7 +81,9 @@ def test_a_production_server_serves_tls_and_accepts_only_the_operators_root_toke
 
 def test_a_production_config_without_tls_on_a_public_address_is_refused(tmp_path):
     config = tmp_path / "server.hcl"
-    config.write_text(f'listener "tcp" {{ address = "0.0.0.0:8200" }}\nstorage "sqlite" {{ path = "{tmp_path}/x.db" }}')
+    config.write_text(
+        f'listener "tcp" {{ address = "0.0.0.0:8200" }}\nstorage "sqlite" {{ path = "{tmp_path}/x.db" }}'
+    )
     result = subprocess.run(
         [vgtest.VAULTGUARD, "server", "--config", str(config)], capture_output=True, text=True, timeout=60
     )
@@ -84,7 +93,15 @@ def test_a_production_config_without_tls_on_a_public_address_is_refused(tmp_path
 
 def test_an_unreachable_storage_fails_with_one_line(tmp_path):
     result = subprocess.run(
-        [vgtest.VAULTGUARD, "server", "--dev", "--storage", "postgresql://127.0.0.1:1/nothing", "--listen", "127.0.0.1:8211"],
+        [
+            vgtest.VAULTGUARD,
+            "server",
+            "--dev",
+            "--storage",
+            "postgresql://127.0.0.1:1/nothing",
+            "--listen",
+            "127.0.0.1:8211",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
