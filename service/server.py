@@ -59,9 +59,7 @@ def run(settings: Settings) -> None:
 
     root_token = prepare(settings)
     if settings.dev:
-        print(
-            "==> vaultguard server started in DEV mode: the root token is printed below; never use dev mode in production."
-        )
+        print("==> vaultguard server started in DEV mode (never use dev mode in production).")
         print(f"    Api Address: {settings.address}")
         print(f"    Storage:     {settings.storage_url}")
         print("")
