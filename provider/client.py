@@ -16,8 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -214,6 +213,7 @@ class VaultClient:
 
     def read(self, path: str, *, namespace: str | None = None) -> dict[str, Any] | None:
         """GET `path`; the response body (Vault envelope: `data`, `warnings`, ...) or None on 404."""
+        self.ensure_token()  # outside the try: a 404 while settling the token is no "not found"
         try:
             return self._call("GET", path, namespace=namespace)
         except NotFound:
@@ -227,6 +227,7 @@ class VaultClient:
 
     def list(self, path: str, *, namespace: str | None = None) -> list[str]:
         """LIST `path`; the `keys`, or [] when there is nothing (Vault answers an empty list with 404)."""
+        self.ensure_token()
         try:
             body = self._call("LIST", path, namespace=namespace)
         except NotFound:
@@ -235,6 +236,7 @@ class VaultClient:
 
     def delete(self, path: str, *, namespace: str | None = None) -> None:
         """DELETE `path`. An object that is already gone (404) counts as deleted."""
+        self.ensure_token()
         try:
             self._call("DELETE", path, namespace=namespace)
         except NotFound:
@@ -308,7 +310,9 @@ class VaultClient:
 
     # ---- plumbing ---------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, namespace: str | None, json: Any = None) -> dict[str, Any] | None:
+    def _call(
+        self, method: str, path: str, *, namespace: str | None, json: Any = None
+    ) -> dict[str, Any] | None:
         self.ensure_token()
         return self._send(
             method, path, namespace=join_namespace(self.namespace, namespace), token=self._token, json=json
@@ -352,7 +356,10 @@ class VaultClient:
             body = response.json()
         except ValueError as exc:
             raise ApiError(
-                response.status_code, ["the server answered with a body that is not JSON"], method=method, path=path
+                response.status_code,
+                ["the server answered with a body that is not JSON"],
+                method=method,
+                path=path,
             ) from exc
         return body if isinstance(body, dict) else {"data": body}
 

@@ -13,17 +13,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from tf.gen import tfplugin_pb2 as pb
-from tf.iface import Resource, State, UpgradeContext
+from tf.iface import DataSource, Resource, State, UpgradeContext
 from tf.schema import Block, NestedBlock, NestMode, Schema
 from tf.types import Unknown
 from tf.utils import AttributePath, Diagnostics
-
 from vaultguard.provider.client import ApiError, EnterpriseRequired, Unreachable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,6 +94,14 @@ class ListNestedBlock(NestedBlock):
 # --------------------------------------------------------------------------------------------- validators
 
 
+def show(value: Any) -> str:
+    """A value as a user wrote it in HCL: strings in double quotes, numbers and lists plainly."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 class Validator(Protocol):
     """A rule for one value. `errors` yields (path relative to the value, message) for each violation.
 
@@ -118,7 +126,7 @@ class OneOf:
 
     def errors(self, value: Any) -> Iterator[tuple[AttributePath, str]]:
         if value not in self.values:
-            yield [], f"must be one of {', '.join(self.values)}; got {value!r}"
+            yield [], f"must be one of {', '.join(self.values)}; got {show(value)}"
 
 
 @dataclass(frozen=True)
@@ -138,7 +146,7 @@ class Between:
 
     def errors(self, value: Any) -> Iterator[tuple[AttributePath, str]]:
         if not isinstance(value, int | float) or isinstance(value, bool):
-            yield [], f"must be a number; got {value!r}"
+            yield [], f"must be a number; got {show(value)}"
         elif (self.minimum is not None and value < self.minimum) or (
             self.maximum is not None and value > self.maximum
         ):
@@ -153,7 +161,7 @@ class NotBlank:
 
     def errors(self, value: Any) -> Iterator[tuple[AttributePath, str]]:
         if not isinstance(value, str) or not value.strip():
-            yield [], f"must not be empty; got {value!r}"
+            yield [], f"must not be empty; got {show(value)}"
 
 
 @dataclass(frozen=True)
@@ -165,7 +173,7 @@ class Matches:
 
     def errors(self, value: Any) -> Iterator[tuple[AttributePath, str]]:
         if not isinstance(value, str) or re.fullmatch(self.pattern, value) is None:
-            yield [], f"{self.description}; got {value!r}"
+            yield [], f"{self.description}; got {show(value)}"
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,7 @@ class NamespacePath:
 
     def errors(self, value: Any) -> Iterator[tuple[AttributePath, str]]:
         if not isinstance(value, str) or not value or value != value.strip("/") or "//" in value:
-            yield [], f"{self.description}; got {value!r}"
+            yield [], f"{self.description}; got {show(value)}"
 
 
 @dataclass(frozen=True)
@@ -198,7 +206,7 @@ class HttpUrl:
         except ValueError:
             parts = None
         if parts is None or parts.scheme.lower() not in schemes or not parts.hostname:
-            yield [], f"{self.description}; got {value!r}"
+            yield [], f"{self.description}; got {show(value)}"
 
 
 @dataclass(frozen=True)
@@ -231,7 +239,7 @@ class Unique:
             if item is Unknown or item is None:
                 continue
             if item in seen:
-                yield [(index,)], f"must not repeat an element; {item!r} appears more than once"
+                yield [(index,)], f"must not repeat an element; {show(item)} appears more than once"
             seen.add(item)
 
 
@@ -403,6 +411,23 @@ class VaultResource(Resource):
         return {k: v for k, v in state.items() if k in known}
 
 
+class VaultDataSource(DataSource):
+    """Base of every vaultguard data source: access to the configured client."""
+
+    def __init__(self, provider: VaultProvider):
+        self.provider = provider
+
+    @property
+    def client(self) -> VaultClient:
+        """The client configured for this provider process."""
+        return self.provider.client
+
+    @classmethod
+    def type_name(cls) -> str:
+        """The full Terraform type name, e.g. `vault_kv_secret_v2`."""
+        return "vault_" + cls.get_name()
+
+
 def same_or_prior(prior: Any, new: Any, normalize: Callable[[Any], Any]) -> Any:
     """`prior` when it normalizes to the same value as `new`, else `new`.
 
@@ -430,6 +455,7 @@ __all__ = [
     "OneOf",
     "Unique",
     "Validator",
+    "VaultDataSource",
     "VaultResource",
     "api_error",
     "check",
@@ -437,4 +463,5 @@ __all__ = [
     "is_unset",
     "render_path",
     "same_or_prior",
+    "show",
 ]

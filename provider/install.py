@@ -70,8 +70,15 @@ def terraform_version(pep440: str) -> str:
         raise ValueError(f"cannot express version {pep440!r} as semver")
     parts = (match["release"].split(".") + ["0", "0"])[:3]
     version = ".".join(str(int(p)) for p in parts)
-    prerelease = [p for p in (match["pre"], match["post"] and f"post{match['post']}",
-                              match["dev"] and f"dev{match['dev']}") if p]
+    prerelease = [
+        p
+        for p in (
+            match["pre"],
+            match["post"] and f"post{match['post']}",
+            match["dev"] and f"dev{match['dev']}",
+        )
+        if p
+    ]
     if prerelease:
         version += "-" + ".".join(prerelease)
     if match["local"]:
@@ -89,7 +96,7 @@ def launcher_script(python: str | None = None) -> str:
     return (
         "#!/bin/sh\n"
         "# Installed by vaultguard: Terraform starts this to run the vault provider.\n"
-        f"exec {shlex.quote(python)} -I -m vaultguard.provider.main \"$@\"\n"
+        f'exec {shlex.quote(python)} -I -m vaultguard.provider.main "$@"\n'
     )
 
 

@@ -166,7 +166,6 @@ def handshake_line(port: int, cert_der: bytes) -> str:
     return f"{CORE_PROTOCOL_VERSION}|{PLUGIN_PROTOCOL_VERSION}|tcp|127.0.0.1:{port}|grpc|{cert_b64}\n"
 
 
-
 def _pem_to_der(pem: bytes) -> bytes:
     body = b"".join(
         line.strip() for line in pem.splitlines() if line.strip() and not line.startswith(b"-----")
@@ -257,13 +256,26 @@ class TlsFront:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop listening, end open relays and the loop thread."""
         if self._loop is None:
             return
-        loop = self._loop
-        loop.call_soon_threadsafe(self._server.close)
+        loop, self._loop = self._loop, None
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=2)
+        except Exception:  # noqa: BLE001 - closing is best effort; the process is about to exit
+            pass
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=2)
+        loop.close()
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _relay(self, tls_reader: asyncio.StreamReader, tls_writer: asyncio.StreamWriter) -> None:
         ssl_object = tls_writer.get_extra_info("ssl_object")
@@ -279,11 +291,15 @@ class TlsFront:
             sys.stderr.write(f"vault provider: gRPC server unavailable: {exc}\n")
             tls_writer.close()
             return
-        await asyncio.gather(
-            _pump(tls_reader, inner_writer), _pump(inner_reader, tls_writer), return_exceptions=True
-        )
-        for writer in (inner_writer, tls_writer):
-            writer.close()
+        try:
+            await asyncio.gather(
+                _pump(tls_reader, inner_writer), _pump(inner_reader, tls_writer), return_exceptions=True
+            )
+        except asyncio.CancelledError:
+            pass  # close() is ending every relay; the process is shutting down
+        finally:
+            for writer in (inner_writer, tls_writer):
+                writer.close()
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -306,7 +322,7 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
     # A client without Terraform's certificate fails the TLS handshake: one line in the provider log.
     exc = context.get("exception")
-    sys.stderr.write(f"vault provider: connection error: {exc or context.get('message')}\n")
+    sys.stderr.write(f"vault provider: connection error: {context.get('message')}: {exc!r}\n")
 
 
 def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[str] | None = None) -> int:
@@ -328,7 +344,6 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
 
     import grpc
     from tf.gen import grpc_controller_pb2_grpc, grpc_stdio_pb2_grpc, tfplugin_pb2_grpc
-
     from vaultguard.provider.servicer import ControllerServicer, StdioServicer, VaultProviderServicer
 
     # mkdtemp makes the directory 0700: only this user can reach the gRPC socket inside it.
@@ -367,7 +382,8 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
         sys.stderr.write(f"vault provider: cannot start the plugin server: {exc}\n")
         return 1
     finally:
+        # gRPC first, so the answer to Shutdown still travels back through the relay.
+        server.stop(grace=_SHUTDOWN_GRACE_SECONDS).wait()
         if front is not None:
             front.close()
-        server.stop(grace=_SHUTDOWN_GRACE_SECONDS).wait()
         shutil.rmtree(private_dir, ignore_errors=True)

@@ -16,14 +16,13 @@ from tf.iface import Config, DataSource, Provider, Resource
 from tf.schema import Attribute, Block, Schema
 from tf.types import Bool, Number, String, Unknown
 from tf.utils import Diagnostics
-
 from vaultguard.provider.client import (
     DEFAULT_CHILD_TOKEN_TTL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TOKEN_NAME,
     ClientSettings,
 )
-from vaultguard.provider.framework import HttpUrl, ListNestedBlock, NamespacePath, check
+from vaultguard.provider.framework import HttpUrl, ListNestedBlock, check, show
 
 if TYPE_CHECKING:  # pragma: no cover
     from vaultguard.provider.client import VaultClient
@@ -48,68 +47,118 @@ SETTINGS: dict[str, Setting] = {
     s.attribute.name: s
     for s in [
         Setting(
-            _attr("address", String(), "URL of the root of the Vault server (or vaultguard service), "
-                  "e.g. `https://vault.example.com:8200`. Falls back to `VAULT_ADDR`. Required."),
+            _attr(
+                "address",
+                String(),
+                "URL of the root of the Vault server (or vaultguard service), "
+                "e.g. `https://vault.example.com:8200`. Falls back to `VAULT_ADDR`. Required.",
+            ),
             "VAULT_ADDR",
         ),
         Setting(
-            _attr("token", String(), "Token used to authenticate. Falls back to `VAULT_TOKEN`, then to "
-                  "the file `~/.vault-token`. Required.", sensitive=True),
+            _attr(
+                "token",
+                String(),
+                "Token used to authenticate. Falls back to `VAULT_TOKEN`, then to "
+                "the file `~/.vault-token`. Required.",
+                sensitive=True,
+            ),
             "VAULT_TOKEN",
         ),
         Setting(
-            _attr("token_name", String(), "Display name of the child token the provider creates. "
-                  f"Falls back to `VAULT_TOKEN_NAME`; default `{DEFAULT_TOKEN_NAME}`."),
+            _attr(
+                "token_name",
+                String(),
+                "Display name of the child token the provider creates. "
+                f"Falls back to `VAULT_TOKEN_NAME`; default `{DEFAULT_TOKEN_NAME}`.",
+            ),
             "VAULT_TOKEN_NAME",
         ),
         Setting(
-            _attr("namespace", String(), "Namespace every request is made in; a resource's own "
-                  "`namespace` is appended to it. Falls back to `VAULT_NAMESPACE`, then (with "
-                  "`set_namespace_from_token`) to the token's namespace."),
+            _attr(
+                "namespace",
+                String(),
+                "Namespace every request is made in; a resource's own "
+                "`namespace` is appended to it. Falls back to `VAULT_NAMESPACE`, then (with "
+                "`set_namespace_from_token`) to the token's namespace.",
+            ),
             "VAULT_NAMESPACE",
         ),
         Setting(
-            _attr("set_namespace_from_token", Bool(), "When no namespace is configured, use the "
-                  "namespace of the token. Falls back to `VAULT_SET_NAMESPACE_FROM_TOKEN`; default true."),
+            _attr(
+                "set_namespace_from_token",
+                Bool(),
+                "When no namespace is configured, use the "
+                "namespace of the token. Falls back to `VAULT_SET_NAMESPACE_FROM_TOKEN`; default true.",
+            ),
             "VAULT_SET_NAMESPACE_FROM_TOKEN",
         ),
         Setting(
-            _attr("skip_tls_verify", Bool(), "Do not verify the server's TLS certificate (insecure). "
-                  "Falls back to `VAULT_SKIP_VERIFY`."),
+            _attr(
+                "skip_tls_verify",
+                Bool(),
+                "Do not verify the server's TLS certificate (insecure). Falls back to `VAULT_SKIP_VERIFY`.",
+            ),
             "VAULT_SKIP_VERIFY",
         ),
         Setting(
-            _attr("ca_cert_file", String(), "PEM file of CA certificates to verify the server with. "
-                  "Falls back to `VAULT_CACERT`."),
+            _attr(
+                "ca_cert_file",
+                String(),
+                "PEM file of CA certificates to verify the server with. Falls back to `VAULT_CACERT`.",
+            ),
             "VAULT_CACERT",
         ),
         Setting(
-            _attr("ca_cert_dir", String(), "Directory of (c_rehash-ed) PEM CA certificates to verify the "
-                  "server with; `ca_cert_file` wins when both are set. Falls back to `VAULT_CAPATH`."),
+            _attr(
+                "ca_cert_dir",
+                String(),
+                "Directory of (c_rehash-ed) PEM CA certificates to verify the "
+                "server with; `ca_cert_file` wins when both are set. Falls back to `VAULT_CAPATH`.",
+            ),
             "VAULT_CAPATH",
         ),
         Setting(
-            _attr("skip_child_token", Bool(), "Use the configured token directly instead of a short-lived "
-                  "child token. Falls back to `TERRAFORM_VAULT_SKIP_CHILD_TOKEN`."),
+            _attr(
+                "skip_child_token",
+                Bool(),
+                "Use the configured token directly instead of a short-lived "
+                "child token. Falls back to `TERRAFORM_VAULT_SKIP_CHILD_TOKEN`.",
+            ),
             "TERRAFORM_VAULT_SKIP_CHILD_TOKEN",
         ),
         Setting(
-            _attr("max_lease_ttl_seconds", Number(), "Lifetime of the child token, in seconds. Falls back "
-                  f"to `TERRAFORM_VAULT_MAX_TTL`; default {DEFAULT_CHILD_TOKEN_TTL}."),
+            _attr(
+                "max_lease_ttl_seconds",
+                Number(),
+                "Lifetime of the child token, in seconds. Falls back "
+                f"to `TERRAFORM_VAULT_MAX_TTL`; default {DEFAULT_CHILD_TOKEN_TTL}.",
+            ),
             "TERRAFORM_VAULT_MAX_TTL",
         ),
         Setting(
-            _attr("max_retries", Number(), "How many times a request is retried after a connection error "
-                  f"or a 5xx answer. Falls back to `VAULT_MAX_RETRIES`; default {DEFAULT_MAX_RETRIES}."),
+            _attr(
+                "max_retries",
+                Number(),
+                "How many times a request is retried after a connection error "
+                f"or a 5xx answer. Falls back to `VAULT_MAX_RETRIES`; default {DEFAULT_MAX_RETRIES}.",
+            ),
             "VAULT_MAX_RETRIES",
         ),
         Setting(
-            _attr("skip_get_vault_version", Bool(), "Do not read the server version from "
-                  "`sys/seal-status`; `vault_version_override` stands for it."),
+            _attr(
+                "skip_get_vault_version",
+                Bool(),
+                "Do not read the server version from "
+                "`sys/seal-status`; `vault_version_override` stands for it.",
+            ),
         ),
         Setting(
-            _attr("vault_version_override", String(), "Server version to assume when "
-                  "`skip_get_vault_version` is set, e.g. `2.1.0+ent`."),
+            _attr(
+                "vault_version_override",
+                String(),
+                "Server version to assume when `skip_get_vault_version` is set, e.g. `2.1.0+ent`.",
+            ),
         ),
     ]
 }
@@ -132,9 +181,9 @@ PROVIDER_SCHEMA = Schema(
     "profiles and the identities and policies they rely on.",
 )
 
+# The provider's namespace is normalized (slashes trimmed) rather than validated, as hashicorp/vault does.
 _VALUE_RULES = {
     "address": [HttpUrl()],
-    "namespace": [NamespacePath()],
 }
 
 _TRUE = {"1", "t", "true"}
@@ -196,8 +245,11 @@ class _Resolver:
             return True
         if text in _FALSE:
             return False
-        raise ConfigError(name, f"Invalid value for {name}", f"{self.source(name)} must be true or false; "
-                          f"got {value!r}.")
+        raise ConfigError(
+            name,
+            f"Invalid value for {name}",
+            f"{self.source(name)} must be true or false; got {show(value)}.",
+        )
 
     def integer(self, name: str, default: int, minimum: int = 0) -> int:
         value = self.raw(name)
@@ -208,9 +260,17 @@ class _Resolver:
         except (TypeError, ValueError):
             number = None
         if number is None or number < minimum:
-            raise ConfigError(name, f"Invalid value for {name}",
-                              f"{self.source(name)} must be a whole number of at least {minimum}; got {value!r}.")
+            raise ConfigError(
+                name,
+                f"Invalid value for {name}",
+                f"{self.source(name)} must be a whole number of at least {minimum}; got {show(value)}.",
+            )
         return number
+
+
+def _written(config: Config) -> Config:
+    """The arguments actually written: an empty string means "not set" (then the environment applies)."""
+    return {k: v for k, v in config.items() if v != ""}
 
 
 def _token_file(environ: Mapping[str, str]) -> Path:
@@ -277,7 +337,7 @@ class VaultProvider(Provider):
         with none), and the same condition is an error when the provider is configured for plan/apply.
         """
         config = config or {}
-        check(diags, config, _VALUE_RULES)
+        check(diags, _written(config), _VALUE_RULES)
         for name in ("address", "token"):
             if config.get(name) is Unknown:
                 continue
@@ -294,7 +354,7 @@ class VaultProvider(Provider):
     def configure_provider(self, diags: Diagnostics, config: Config) -> None:
         """Resolve settings and make the client; every problem is an error naming the argument."""
         config = config or {}
-        check(diags, config, _VALUE_RULES)
+        check(diags, _written(config), _VALUE_RULES)
         if diags.has_errors():
             return
         try:
@@ -374,13 +434,13 @@ class VaultProvider(Provider):
         if name == "address" and not r.string("address"):
             return (
                 "Missing Vault address",
-                "Set `address` in the provider \"vault\" block or the VAULT_ADDR environment variable to "
+                'Set `address` in the provider "vault" block or the VAULT_ADDR environment variable to '
                 "the URL of the server, e.g. https://vault.example.com:8200.",
             )
         if name == "token" and not (r.string("token") or _read_token_file(self.environ)):
             return (
                 "Missing Vault token",
-                "Set `token` in the provider \"vault\" block, the VAULT_TOKEN environment variable, or "
+                'Set `token` in the provider "vault" block, the VAULT_TOKEN environment variable, or '
                 f"write the token to {_token_file(self.environ)}.",
             )
         return None

@@ -101,4 +101,3 @@ def _exit(code: int) -> None:
 
 if __name__ == "__main__":
     _exit(main())
-

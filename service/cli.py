@@ -67,8 +67,10 @@ def provider_rc(output: str) -> None:
     """Install the provider into a filesystem mirror and write a Terraform CLI config that uses it."""
     from ..provider.install import install_mirror
 
-    path = install_mirror(Path(output))
-    click.echo(f"export TF_CLI_CONFIG_FILE={path}")
+    config = Path(output).resolve()
+    mirror = install_mirror(config)
+    click.echo(f"# provider installed in {mirror}", err=True)
+    click.echo(f"export TF_CLI_CONFIG_FILE={config}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

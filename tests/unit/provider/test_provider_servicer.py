@@ -1,0 +1,64 @@
+"""tf's servicer as the provider serves it: a failing hook becomes a diagnostic, not a dead RPC."""
+
+from __future__ import annotations
+
+from tf.gen import tfplugin_pb2 as pb
+from tf.schema import Attribute, Schema
+from tf.types import String
+from tf.utils import to_dynamic_value
+from vaultguard.provider.framework import VaultResource
+from vaultguard.provider.provider import VaultProvider
+from vaultguard.provider.servicer import VaultProviderServicer
+
+
+class Exploding(VaultResource):
+    @classmethod
+    def get_name(cls) -> str:
+        return "exploding"
+
+    @classmethod
+    def get_schema(cls) -> Schema:
+        return Schema(version=0, attributes=[Attribute("id", String(), computed=True)])
+
+    def create(self, ctx, planned):  # pragma: no cover - not reached
+        return planned
+
+    def read(self, ctx, current):
+        raise KeyError("id")
+
+    def update(self, ctx, current, planned):  # pragma: no cover
+        return planned
+
+    def delete(self, ctx, current):  # pragma: no cover
+        return None
+
+
+class ProviderWithExploding(VaultProvider):
+    def get_resources(self):
+        return [Exploding]
+
+
+def test_an_exception_in_a_resource_hook_becomes_an_error_diagnostic(capsys) -> None:
+    servicer = VaultProviderServicer(ProviderWithExploding(environ={}))
+    request = pb.ReadResource.Request(
+        type_name="vault_exploding", current_state=to_dynamic_value({"id": "x"})
+    )
+
+    response = servicer.ReadResource(request, context=None)
+
+    [diagnostic] = response.diagnostics
+    assert diagnostic.severity == pb.Diagnostic.ERROR
+    assert (
+        diagnostic.summary == "Internal error in the vault provider during ReadResource for vault_exploding"
+    )
+    assert "KeyError: 'id'" in diagnostic.detail
+    assert "Traceback" in capsys.readouterr().err  # the provider log keeps the traceback
+
+
+def test_normal_rpcs_are_tfs_own() -> None:
+    servicer = VaultProviderServicer(VaultProvider(environ={}))
+
+    response = servicer.GetProviderSchema(pb.GetProviderSchema.Request(), context=None)
+
+    assert "vault_kv_secret_v2" in response.data_source_schemas
+    assert list(response.diagnostics) == []
