@@ -24,6 +24,7 @@ from tf.iface import DataSource, Resource, State, UpgradeContext
 from tf.schema import Block, NestedBlock, NestMode, Schema
 from tf.types import Unknown
 from tf.utils import AttributePath, Diagnostics
+
 from vaultguard.provider.client import ApiError, EnterpriseRequired, Unreachable
 
 if TYPE_CHECKING:  # pragma: no cover

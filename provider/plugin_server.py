@@ -344,6 +344,7 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
 
     import grpc
     from tf.gen import grpc_controller_pb2_grpc, grpc_stdio_pb2_grpc, tfplugin_pb2_grpc
+
     from vaultguard.provider.servicer import ControllerServicer, StdioServicer, VaultProviderServicer
 
     # mkdtemp makes the directory 0700: only this user can reach the gRPC socket inside it.

@@ -16,6 +16,7 @@ from tf.iface import Config, DataSource, Provider, Resource
 from tf.schema import Attribute, Block, Schema
 from tf.types import Bool, Number, String, Unknown
 from tf.utils import Diagnostics
+
 from vaultguard.provider.client import (
     DEFAULT_CHILD_TOKEN_TTL,
     DEFAULT_MAX_RETRIES,

@@ -4,6 +4,7 @@ Append each data source class to DATA_SOURCES; the provider serves exactly this 
 """
 
 from tf.iface import DataSource
+
 from vaultguard.provider.data_sources.kv_secret_v2 import KvSecretV2DataSource
 
 DATA_SOURCES: list[type[DataSource]] = [KvSecretV2DataSource]

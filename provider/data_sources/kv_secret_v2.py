@@ -9,6 +9,7 @@ from tf.iface import Config, ReadDataContext, State
 from tf.schema import Attribute, Schema
 from tf.types import Bool, Map, Number, String
 from tf.utils import Diagnostics
+
 from vaultguard.provider.client import ApiError, path_segment
 from vaultguard.provider.framework import Between, NamespacePath, NotBlank, VaultDataSource, api_error, check
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+
 from vaultguard.provider.install import install_mirror
 from vaultguard.provider.terraform import terraform_command
 

@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "provider"))
 from provider_http import FakeVault  # noqa: E402
+
 from vaultguard.provider.install import terraform_version  # noqa: E402
 from vaultguard.provider.provider import package_version  # noqa: E402
 

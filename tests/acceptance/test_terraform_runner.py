@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from vaultguard.provider.terraform import run_terraform, terraform_command
 
 pytestmark = pytest.mark.terraform

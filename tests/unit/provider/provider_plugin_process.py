@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
 from vaultguard.provider.plugin_server import MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE
 
 

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from provider_http import FakeVault
+
 from vaultguard.provider.client import (
     ApiError,
     ClientSettings,

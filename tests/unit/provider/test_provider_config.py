@@ -9,6 +9,7 @@ import pytest
 from tf.gen import tfplugin_pb2 as pb
 from tf.types import Unknown
 from tf.utils import Diagnostics
+
 from vaultguard.provider.framework import ListNestedBlock
 from vaultguard.provider.provider import PROVIDER_SCHEMA, VaultProvider, package_version
 

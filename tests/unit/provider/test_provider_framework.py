@@ -11,6 +11,7 @@ from tf.provider import _decode_state, _encode_state_d
 from tf.schema import Attribute, Block, Schema
 from tf.types import Bool, List, String, Unknown
 from tf.utils import Diagnostics
+
 from vaultguard.provider.client import EnterpriseRequired, InvalidRequest, NotFound, Unreachable
 from vaultguard.provider.framework import (
     Between,

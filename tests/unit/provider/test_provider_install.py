@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from vaultguard.provider.install import (
     cli_config,
     install_mirror,

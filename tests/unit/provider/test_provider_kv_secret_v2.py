@@ -10,6 +10,7 @@ import pytest
 from provider_http import FakeVault
 from tf.iface import ReadDataContext
 from tf.utils import Diagnostics
+
 from vaultguard.provider.data_sources.kv_secret_v2 import SCHEMA, KvSecretV2DataSource, api_path
 from vaultguard.provider.provider import VaultProvider
 

@@ -19,6 +19,7 @@ from provider_plugin_process import (
     start_plugin,
 )
 from tf.gen import grpc_controller_pb2, grpc_controller_pb2_grpc, tfplugin_pb2, tfplugin_pb2_grpc
+
 from vaultguard.provider.plugin_server import handshake_line
 
 

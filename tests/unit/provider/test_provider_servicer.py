@@ -6,6 +6,7 @@ from tf.gen import tfplugin_pb2 as pb
 from tf.schema import Attribute, Schema
 from tf.types import String
 from tf.utils import to_dynamic_value
+
 from vaultguard.provider.framework import VaultResource
 from vaultguard.provider.provider import VaultProvider
 from vaultguard.provider.servicer import VaultProviderServicer
