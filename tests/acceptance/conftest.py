@@ -129,3 +129,39 @@ def terraform(tmp_path: Path, terraform_cli_config: Path) -> Terraform:
     workdir.mkdir()
     home.mkdir()
     return Terraform(workdir, terraform_cli_config, home)
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory):
+    """A real `vaultguard server --dev` on SQLite, shared by the acceptance tests of the session."""
+    import vgtest
+
+    workdir = tmp_path_factory.mktemp("service")
+    srv = vgtest.Server("sqlite:///" + str(workdir / "acceptance.db"), workdir, workers=2).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def service_pg(pg_database: str, tmp_path_factory: pytest.TempPathFactory):
+    """The same, on the real PostgreSQL server (for the once-on-PostgreSQL acceptance runs)."""
+    import vgtest
+
+    srv = vgtest.Server(pg_database, tmp_path_factory.mktemp("service-pg"), workers=2).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def namespace(service) -> str:
+    """A fresh namespace on `service`, so each acceptance test starts from an empty service."""
+    import uuid
+
+    name = "tf" + uuid.uuid4().hex[:10]
+    resp = service.client().post(f"sys/namespaces/{name}")
+    assert resp.status_code == 200, resp.text
+    return name
