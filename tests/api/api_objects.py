@@ -11,16 +11,18 @@ import re
 import uuid
 from typing import Any
 
-import vgtest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+import vgtest
+
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ALL_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 PERMISSION_DENIED = {"errors": ["permission denied"]}
+ENTERPRISE_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+\+ent(\.[0-9A-Za-z.-]+)?$")  # D23
 
 
 def unique(prefix: str) -> str:

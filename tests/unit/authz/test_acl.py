@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from vaultguard.service.authz.acl import ACL, AccessRequest, ACLResult, compile_acl
 from vaultguard.service.authz.policy import parse_policy
 from vaultguard.service.authz.templates import AliasContext, GroupContext, IdentityContext

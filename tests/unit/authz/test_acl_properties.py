@@ -14,6 +14,7 @@ import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from vaultguard.service.authz.acl import AccessRequest, ACLResult, compile_acl
 from vaultguard.service.authz.policy import Policy, parse_policy
 
