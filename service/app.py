@@ -40,25 +40,19 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     for module in (sys, tokens, policies, namespaces, identity, registry, profiles):
         app.include_router(module.router)
 
-    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"])
-    async def unknown_route(rest: str) -> JSONResponse:
-        return JSONResponse(
-            {"errors": [f'no handler for route "{rest}". route entry not found.']}, status_code=404
-        )
-
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"errors": exc.errors}, status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Raised by the router: 405 when the path exists with other methods, 404 when nothing matches.
         if exc.status_code == 405:
-            return JSONResponse(
-                {"errors": ["1 error occurred:\n\t* unsupported operation\n\n"]}, status_code=405
-            )
-        return JSONResponse(
-            {"errors": [str(exc.detail)] if exc.status_code != 404 else []}, status_code=exc.status_code
-        )
+            return JSONResponse({"errors": ["1 error occurred:\n\t* unsupported operation\n\n"]}, status_code=405)
+        if exc.status_code == 404:
+            rest = request.scope.get("state", {}).get("vg_path", request.url.path)
+            return JSONResponse({"errors": [f'no handler for route "{rest}". route entry not found.']}, status_code=404)
+        return JSONResponse({"errors": [str(exc.detail)]}, status_code=exc.status_code)
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_request: Request, exc: Unavailable) -> JSONResponse:

@@ -34,18 +34,19 @@ _CONFLICTS = {
 }
 
 
-def _save(ctx: Context, action):  # noqa: ANN001, ANN202
+def _save(ctx: Context, action, attempts: int = 2):  # noqa: ANN001, ANN202
+    """One write transaction; a race loser runs once more so its checks name the winner precisely."""
     try:
         with ctx.store.write() as tx:
             return action(tx)
     except rules.IdentityError as exc:
         raise ApiError(exc.status, str(exc)) from None
     except UniqueViolation as exc:
+        if attempts > 1:
+            return _save(ctx, action, attempts - 1)
         raise bad_request(_CONFLICTS.get(exc.constraint, "conflicting identity object")) from None
     except ReferenceViolation:
-        raise bad_request(
-            "the entity is referenced by an agent registration; delete the registration first"
-        ) from None
+        raise bad_request("the entity is referenced by an agent registration; delete the registration first") from None
 
 
 # -- entities ---------------------------------------------------------------------------------------
@@ -55,9 +56,9 @@ def _save(ctx: Context, action):  # noqa: ANN001, ANN202
 async def write_entity(request: Request) -> Response:
     ctx = await context(request)
     body = await ctx.body()
+    ctx.authorize("update" if body.get("id") else "create", body)
     values, warnings = f.parse(body, {**ENTITY_FIELDS, "id": f.Field("string", 64)})
     entity_id = values.pop("id", "")
-    ctx.authorize("update" if entity_id else "create", values)
 
     def action(tx):  # noqa: ANN001, ANN202
         if not entity_id:
@@ -127,10 +128,11 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
 
         _save(ctx, remove)
         return respond()
-    values, warnings = f.parse(await ctx.body(), ENTITY_FIELDS)
+    body = await ctx.body()
     with ctx.store.read() as tx:
         exists = getattr(tx, lookup)(ctx.namespace.id, value) is not None
-    ctx.authorize("update" if exists else "create", values)
+    ctx.authorize("update" if exists else "create", body)
+    values, warnings = f.parse(body, ENTITY_FIELDS)
 
     def write(tx):  # noqa: ANN001, ANN202
         entity = getattr(tx, lookup)(ctx.namespace.id, value)
@@ -162,9 +164,10 @@ async def entity_by_name(name: str, request: Request) -> Response:
 @router.api_route("/v1/identity/entity-alias", methods=["POST", "PUT"])
 async def create_alias(request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), {**ALIAS_FIELDS, "id": f.Field("string", 64)})
+    body = await ctx.body()
+    ctx.authorize("update" if body.get("id") else "create", body)
+    values, warnings = f.parse(body, {**ALIAS_FIELDS, "id": f.Field("string", 64)})
     alias_id = values.pop("id", "")
-    ctx.authorize("update" if alias_id else "create", values)
 
     def action(tx):  # noqa: ANN001, ANN202
         if not alias_id:
@@ -222,8 +225,9 @@ async def alias_by_id(alias_id: str, request: Request) -> Response:
             if tx.alias_by_id(ctx.namespace.id, alias_id) is not None:
                 tx.delete_alias(alias_id)
         return respond()
-    values, warnings = f.parse(await ctx.body(), ALIAS_FIELDS)
-    ctx.authorize("update", values)
+    body = await ctx.body()
+    ctx.authorize("update", body)
+    values, warnings = f.parse(body, ALIAS_FIELDS)
 
     def action(tx):  # noqa: ANN001, ANN202
         alias = tx.alias_by_id(ctx.namespace.id, alias_id)

@@ -83,10 +83,11 @@ async def namespace(name: str, request: Request) -> Response:
                 )
             tx.delete_namespace(ns.id)
         return respond()
-    values, warnings = f.parse(await ctx.body(), {"custom_metadata": f.Field("map")})
+    body = await ctx.body()
     with ctx.store.read() as tx:
         existing = tx.namespace_by_path(path)
     ctx.authorize("update" if existing else "create")
+    values, warnings = f.parse(body, {"custom_metadata": f.Field("map")})
     try:
         with ctx.store.write() as tx:
             existing = tx.namespace_by_path(path)

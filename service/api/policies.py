@@ -57,10 +57,14 @@ async def _read(ctx: Context, name: str, legacy: bool) -> Response:
 
 
 async def _write(ctx: Context, name: str) -> Response:
-    values, warnings = f.parse(await ctx.body(), FIELDS)
+    body = await ctx.body()
+    with ctx.store.read() as tx:
+        exists = tx.policy_text(ctx.namespace.id, name) is not None
+    ctx.authorize("update" if exists else "create")
+    values, warnings = f.parse(body, FIELDS)
     text = values.get("policy", values.get("rules"))
     if text is None or not text.strip():
-        raise bad_request('policy: is required (the HCL or JSON policy text)')
+        raise bad_request("policy: is required (the HCL or JSON policy text)")
     if name == "root":
         raise bad_request('cannot update "root" policy')
     text = _decode(text)
@@ -70,9 +74,6 @@ async def _write(ctx: Context, name: str) -> Response:
         message = str(exc)  # the HCL parser's own errors already carry the prefix
         prefix = "failed to parse policy: "
         raise bad_request(message if message.startswith(prefix) else prefix + message) from None
-    with ctx.store.read() as tx:
-        exists = tx.policy_text(ctx.namespace.id, name) is not None
-    ctx.authorize("update" if exists else "create")
     with ctx.store.write() as tx:
         tx.put_policy(ctx.namespace.id, name, text)
     return respond(warnings=warnings)

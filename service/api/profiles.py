@@ -15,7 +15,7 @@ from ..authn.profiles import (
 )
 from ..storage.store import UniqueViolation
 from . import fields as f
-from .deps import context
+from .deps import Context, context
 from .envelope import list_response, respond
 from .errors import ApiError, bad_request, not_found, unsupported_operation
 
@@ -82,19 +82,26 @@ async def read_profile(name: str, request: Request) -> Response:
 @router.api_route(BASE + "/{name}", methods=["POST", "PUT"])
 async def write_profile(name: str, request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), FIELDS)
+    body = await ctx.body()
     with ctx.store.read() as tx:
         exists = tx.profile_by_name(ctx.namespace.id, name) is not None
-    ctx.authorize("update" if exists else "create", values)
+    ctx.authorize("update" if exists else "create", body)
+    values, warnings = f.parse(body, FIELDS)
+    more = _save(ctx, name, values)
+    return respond(warnings=warnings + more)
+
+
+def _save(ctx: Context, name: str, values: dict, attempts: int = 2) -> list[str]:
+    """Create or update in one transaction; returns the profile's warnings.
+
+    A write that lost a race to a concurrent one (a database constraint fired) runs once more, so the
+    up-front checks see the winner and the caller gets the documented duplicate-issuer message.
+    """
     try:
         with ctx.store.write() as tx:
             existing = tx.profile_by_name(ctx.namespace.id, name)
-            profile, more = apply_profile_write(
-                existing,
-                values,
-                name=name,
-                namespace_id=ctx.namespace.id,
-                new_config_id=lambda: str(uuid.uuid4()),
+            profile, warnings = apply_profile_write(
+                existing, values, name=name, namespace_id=ctx.namespace.id, new_config_id=lambda: str(uuid.uuid4())
             )
             for other in tx.profiles_by_issuer(ctx.namespace.id, profile.issuer_id):
                 if other.config_id != profile.config_id and other.local == profile.local:
@@ -103,16 +110,16 @@ async def write_profile(name: str, request: Request) -> Response:
                 tx.insert_profile(profile)
             else:
                 tx.update_profile(profile)
+            return warnings
     except ProfileValidationError as exc:
         raise ApiError(400, *exc.errors) from None
     except UniqueViolation as exc:
+        if attempts > 1:
+            return _save(ctx, name, values, attempts - 1)
         if exc.constraint == "uq_profiles_issuer_id":
             issuer = normalize_issuer(values.get("issuer_id", ""))
-            raise bad_request(
-                f'duplicate issuer_id "{issuer}": another profile in this namespace uses it'
-            ) from None
-        raise bad_request(f'profile "{name}" was created concurrently; retry the write') from None
-    return respond(warnings=warnings + more)
+            raise bad_request(f'duplicate issuer_id "{issuer}": another profile in this namespace uses it') from None
+        raise bad_request(f'profile "{name}" was written concurrently; retry the write') from None
 
 
 @router.delete(BASE + "/{name}")

@@ -36,13 +36,17 @@ def _written(reg: Registration, warnings: list[str]) -> Response:
     return respond({"id": reg.id, "display_name": reg.display_name}, warnings=warnings)
 
 
-def _save(ctx: Context, action) -> Registration:  # noqa: ANN001
+def _save(ctx: Context, action, attempts: int = 2) -> Registration:  # noqa: ANN001
+    """Run `action` in one write transaction. A write that lost a race to a concurrent one runs once more,
+    so its up-front checks see the winner and give the precise message (naming the existing record)."""
     try:
         with ctx.store.write() as tx:
             return action(tx)
     except rules.RegistryError as exc:
         raise ApiError(exc.status, str(exc)) from None
     except UniqueViolation as exc:
+        if attempts > 1:
+            return _save(ctx, action, attempts - 1)
         raise bad_request(_CONFLICTS.get(exc.constraint, "conflicting agent registration")) from None
     except ReferenceViolation:
         raise bad_request("entity_id: the entity no longer exists") from None
@@ -55,9 +59,10 @@ def _not_found(kind: str, value: str) -> ApiError:
 @router.api_route("/v1/agent-registry/register", methods=["POST", "PUT"])
 async def register(request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), REGISTER_FIELDS)
+    body = await ctx.body()
+    ctx.authorize("update" if body.get("id") else "create", body)
+    values, warnings = f.parse(body, REGISTER_FIELDS)
     reg_id = values.pop("id", "")
-    ctx.authorize("update" if reg_id else "create", values)
 
     def action(tx):  # noqa: ANN001, ANN202
         if not reg_id:
@@ -87,8 +92,9 @@ async def read_by_id(reg_id: str, request: Request) -> Response:
 @router.api_route("/v1/agent-registry/registration/id/{reg_id}", methods=["POST", "PUT"])
 async def update_by_id(reg_id: str, request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), FIELDS)
-    ctx.authorize("update", values)
+    body = await ctx.body()
+    ctx.authorize("update", body)
+    values, warnings = f.parse(body, FIELDS)
 
     def action(tx):  # noqa: ANN001, ANN202
         existing = tx.registration_by_id(ctx.namespace.id, reg_id)
@@ -161,9 +167,10 @@ async def read_by_name(name: str, request: Request) -> Response:
 @router.api_route("/v1/agent-registry/registration/display-name/{name:path}", methods=["POST", "PUT"])
 async def update_by_name(name: str, request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), FIELDS)
+    body = await ctx.body()
+    ctx.authorize("update", body)
+    values, warnings = f.parse(body, FIELDS)
     values["display_name"] = name  # on update by name, the name comes from the URL
-    ctx.authorize("update", values)
 
     def action(tx):  # noqa: ANN001, ANN202
         existing = tx.registration_by_name(ctx.namespace.id, name)

@@ -63,16 +63,15 @@ async def lookup_self(request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("read")
     assert ctx.caller is not None
-    return respond(
-        lookup_data(ctx.caller.token, request_token(request) or "", ctx.caller.token_namespace.path)
-    )
+    return respond(lookup_data(ctx.caller.token, request_token(request) or "", ctx.caller.token_namespace.path))
 
 
 @router.api_route("/v1/auth/token/create", methods=["POST", "PUT"])
 async def create(request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), CREATE_FIELDS)
-    ctx.authorize("update", values)
+    body = await ctx.body()
+    ctx.authorize("update", body)
+    values, warnings = f.parse(body, CREATE_FIELDS)
     assert ctx.caller is not None
     parent = ctx.caller.token
     if values.get("id"):
@@ -100,7 +99,7 @@ async def create(request: Request) -> Response:
     explicit = values.get("explicit_max_ttl", 0)
     if explicit and (not ttl or ttl > explicit):
         ttl = explicit
-    if not ttl and "root" not in requested:
+    if (not ttl and "root" not in requested) or ttl > MAX_TTL:
         ttl = MAX_TTL
     if parent.expire_time is not None and (not ttl or now + ttl > parent.expire_time):
         ttl = max(1, parent.expire_time - now)  # a child never outlives its parent

@@ -72,20 +72,15 @@ def test_a_path_outside_v1_is_404(server):
     assert requests.get(f"{server.url}/v2/sys/health", timeout=10).status_code == 404
 
 
-# service/app.py's catch-all `/v1/{rest:path}` route accepts GET/POST/PUT/DELETE/PATCH/HEAD, so for those
-# methods it fully matches before Starlette can report the partial (path-only) match as 405.
-_SHADOWED_405 = pytest.mark.xfail(strict=True, reason="app.py catch-all route answers 404 instead of 405")
-
-
 @pytest.mark.parametrize(
     ("method", "path"),
     [
         ("OPTIONS", "agent-registry/register"),
         ("OPTIONS", "sys/policies/acl/default"),
-        pytest.param("DELETE", "agent-registry/register", marks=_SHADOWED_405),
-        pytest.param("PATCH", "agent-registry/registration/id/x", marks=_SHADOWED_405),
-        pytest.param("DELETE", "sys/health", marks=_SHADOWED_405),
-        pytest.param("PUT", "sys/seal-status", marks=_SHADOWED_405),
+        ("DELETE", "agent-registry/register"),
+        ("PATCH", "agent-registry/registration/id/x"),
+        ("DELETE", "sys/health"),
+        ("PUT", "sys/seal-status"),
     ],
 )
 def test_an_unsupported_method_on_a_known_path_is_405(api, method, path):

@@ -425,3 +425,25 @@ def test_list_granted_below_an_object_path_does_not_list_the_whole_collection(ap
     resp = token.list(path)
     assert resp.status_code in (403, 405), resp.text
     assert "keys" not in resp.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("agent-registry/register", {"display_name": 7, "entity_id": []}),
+        ("sys/policies/acl/x", {"policy": "path {"}),
+        ("identity/entity", {"policies": {"not": "a list"}}),
+        ("sys/config/oauth-resource-server/p", {"use_jwks": "maybe"}),
+        ("auth/token/create", {"ttl": "forever"}),
+    ],
+)
+def test_a_caller_without_rights_gets_403_before_any_field_is_judged(api, path, body):
+    """Vault authorizes before the handler parses fields, so field errors never leak to unauthorized callers."""
+    client = _token_with(api, "nothing-here", 'path "secret/*" { capabilities = ["read"] }')
+    resp = client.post(path, json=body)
+    assert resp.status_code == 403 and errors(resp) == ["permission denied"]
+
+
+def test_token_ttls_are_capped_at_768_hours(api):
+    resp = api.post("auth/token/create", json={"policies": ["default"], "ttl": "2000h"})
+    assert resp.status_code == 200 and resp.json()["auth"]["lease_duration"] == 768 * 3600
