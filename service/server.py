@@ -24,7 +24,7 @@ def install_root_token(store: Store, token: str) -> None:
                     namespace_id=ROOT_NAMESPACE_ID,
                     policies=["root"],
                     display_name="root",
-                    creation_time=int(time.time()),
+                    creation_time=time.time(),
                     orphan=True,
                 )
             )

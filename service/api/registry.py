@@ -52,12 +52,75 @@ def _save(ctx: Context, action, attempts: int = 2) -> Registration:  # noqa: ANN
         raise bad_request("entity_id: the entity no longer exists") from None
 
 
-def _not_found(kind: str, value: str) -> ApiError:
-    return not_found(f'agent registration with {kind} "{value}" not found')
+# How a URL names a registration: the key as users see it, and the storage lookup for it.
+_LOOKUPS = {"id": "registration_by_id", "display_name": "registration_by_name", "entity_id": "registration_by_entity"}
+
+
+def _find(tx, ctx: Context, key: str, value: str) -> Registration | None:  # noqa: ANN001
+    return getattr(tx, _LOOKUPS[key])(ctx.namespace.id, value)
+
+
+def _missing(key: str, value: str) -> rules.RegistryError:
+    return rules.RegistryError(f'agent registration with {key} "{value}" not found', 404)
+
+
+async def _read(request: Request, key: str, value: str) -> Response:
+    ctx = await context(request)
+    if ctx.is_list:  # LIST is a collection operation: never list the collection under an item's ACL path
+        raise unsupported_operation()
+    ctx.authorize("read")
+    with ctx.store.read() as tx:
+        reg = _find(tx, ctx, key, value)
+    if reg is None:
+        raise not_found(str(_missing(key, value)))
+    return respond(reg.to_api())
+
+
+async def _update(request: Request, key: str, value: str) -> Response:
+    """Full-replace update of an existing registration (D10); by name, the name comes from the URL."""
+    ctx = await context(request)
+    body = await ctx.body()
+    ctx.authorize("update", body)
+    values, warnings = f.parse(body, FIELDS)
+    if key == "display_name":
+        values["display_name"] = value
+
+    def action(tx):  # noqa: ANN001, ANN202
+        existing = _find(tx, ctx, key, value)
+        if existing is None:
+            raise _missing(key, value)
+        return rules.replace(tx, existing, values)
+
+    return _written(_save(ctx, action), warnings)
+
+
+async def _delete(request: Request, key: str, value: str) -> Response:
+    ctx = await context(request)
+    ctx.authorize("delete")
+    with ctx.store.write() as tx:
+        reg = _find(tx, ctx, key, value)
+        if reg is not None:
+            tx.delete_registration(reg.id)
+    return respond()  # 204 also when absent (D16)
+
+
+async def _list(request: Request, key: str) -> Response:
+    ctx = await context(request)
+    if not ctx.is_list:
+        raise not_found()
+    ctx.authorize("list")
+    with ctx.store.read() as tx:
+        regs = tx.registrations(ctx.namespace.id)
+    if key == "id":
+        info = {r.id: r.list_info() for r in regs}
+    else:
+        info = {r.display_name: {"display_name": r.display_name, "id": r.id} for r in regs}
+    return list_response(sorted(info), info)
 
 
 @router.api_route("/v1/agent-registry/register", methods=["POST", "PUT"])
 async def register(request: Request) -> Response:
+    """Create; with `id`, full-replace update of that record (a taken display_name is an error, D10)."""
     ctx = await context(request)
     body = await ctx.body()
     ctx.authorize("update" if body.get("id") else "create", body)
@@ -69,135 +132,55 @@ async def register(request: Request) -> Response:
             return rules.create(tx, ctx.namespace.id, values)
         existing = tx.registration_by_id(ctx.namespace.id, reg_id)
         if existing is None:
-            raise rules.RegistryError(f'agent registration with id "{reg_id}" not found', 404)
+            raise _missing("id", reg_id)
         return rules.replace(tx, existing, values)
 
     return _written(_save(ctx, action), warnings)
 
 
-@router.get("/v1/agent-registry/registration/id/{reg_id}")
-async def read_by_id(reg_id: str, request: Request) -> Response:
-    ctx = await context(request)
-    # LIST is a collection operation: never list the collection under an item's ACL path
-    if ctx.is_list:
-        raise unsupported_operation()
-    ctx.authorize("read")
-    with ctx.store.read() as tx:
-        reg = tx.registration_by_id(ctx.namespace.id, reg_id)
-    if reg is None:
-        raise _not_found("id", reg_id)
-    return respond(reg.to_api())
-
-
-@router.api_route("/v1/agent-registry/registration/id/{reg_id}", methods=["POST", "PUT"])
-async def update_by_id(reg_id: str, request: Request) -> Response:
-    ctx = await context(request)
-    body = await ctx.body()
-    ctx.authorize("update", body)
-    values, warnings = f.parse(body, FIELDS)
-
-    def action(tx):  # noqa: ANN001, ANN202
-        existing = tx.registration_by_id(ctx.namespace.id, reg_id)
-        if existing is None:
-            raise rules.RegistryError(f'agent registration with id "{reg_id}" not found', 404)
-        return rules.replace(tx, existing, values)
-
-    return _written(_save(ctx, action), warnings)
-
-
-@router.delete("/v1/agent-registry/registration/id/{reg_id}")
-async def delete_by_id(reg_id: str, request: Request) -> Response:
-    ctx = await context(request)
-    ctx.authorize("delete")
-    with ctx.store.write() as tx:
-        reg = tx.registration_by_id(ctx.namespace.id, reg_id)
-        if reg is not None:
-            tx.delete_registration(reg.id)
-    return respond()  # 204 also when absent (D16)
-
-
+# Collections first: Starlette takes the first matching route, and `{name:path}` would also match "".
 @router.get("/v1/agent-registry/registration/id")
 @router.get("/v1/agent-registry/registration/id/")
 async def list_by_id(request: Request) -> Response:
-    ctx = await context(request)
-    if not ctx.is_list:
-        raise not_found()
-    return await _list_by_id(ctx)
-
-
-async def _list_by_id(ctx: Context) -> Response:
-    ctx.authorize("list")
-    with ctx.store.read() as tx:
-        regs = sorted(tx.registrations(ctx.namespace.id), key=lambda r: r.id)
-    return list_response([r.id for r in regs], {r.id: r.list_info() for r in regs})
+    return await _list(request, "id")
 
 
 @router.get("/v1/agent-registry/registration/display-name")
 @router.get("/v1/agent-registry/registration/display-name/")
 async def list_by_name(request: Request) -> Response:
-    ctx = await context(request)
-    if not ctx.is_list:
-        raise not_found()
-    return await _list_by_name(ctx)
+    return await _list(request, "display_name")
 
 
-async def _list_by_name(ctx: Context) -> Response:
-    ctx.authorize("list")
-    with ctx.store.read() as tx:
-        regs = sorted(tx.registrations(ctx.namespace.id), key=lambda r: r.display_name)
-    return list_response(
-        [r.display_name for r in regs], {r.display_name: {"display_name": r.display_name, "id": r.id} for r in regs}
-    )
+@router.get("/v1/agent-registry/registration/id/{reg_id}")
+async def read_by_id(reg_id: str, request: Request) -> Response:
+    return await _read(request, "id", reg_id)
+
+
+@router.api_route("/v1/agent-registry/registration/id/{reg_id}", methods=["POST", "PUT"])
+async def update_by_id(reg_id: str, request: Request) -> Response:
+    return await _update(request, "id", reg_id)
+
+
+@router.delete("/v1/agent-registry/registration/id/{reg_id}")
+async def delete_by_id(reg_id: str, request: Request) -> Response:
+    return await _delete(request, "id", reg_id)
 
 
 @router.get("/v1/agent-registry/registration/display-name/{name:path}")
 async def read_by_name(name: str, request: Request) -> Response:
-    ctx = await context(request)
-    # LIST is a collection operation: never list the collection under an item's ACL path
-    if ctx.is_list:
-        raise unsupported_operation()
-    ctx.authorize("read")
-    with ctx.store.read() as tx:
-        reg = tx.registration_by_name(ctx.namespace.id, name)
-    if reg is None:
-        raise _not_found("display_name", name)
-    return respond(reg.to_api())
+    return await _read(request, "display_name", name)
 
 
 @router.api_route("/v1/agent-registry/registration/display-name/{name:path}", methods=["POST", "PUT"])
 async def update_by_name(name: str, request: Request) -> Response:
-    ctx = await context(request)
-    body = await ctx.body()
-    ctx.authorize("update", body)
-    values, warnings = f.parse(body, FIELDS)
-    values["display_name"] = name  # on update by name, the name comes from the URL
-
-    def action(tx):  # noqa: ANN001, ANN202
-        existing = tx.registration_by_name(ctx.namespace.id, name)
-        if existing is None:
-            raise rules.RegistryError(f'agent registration with display_name "{name}" not found', 404)
-        return rules.replace(tx, existing, values)
-
-    return _written(_save(ctx, action), warnings)
+    return await _update(request, "display_name", name)
 
 
 @router.delete("/v1/agent-registry/registration/display-name/{name:path}")
 async def delete_by_name(name: str, request: Request) -> Response:
-    ctx = await context(request)
-    ctx.authorize("delete")
-    with ctx.store.write() as tx:
-        reg = tx.registration_by_name(ctx.namespace.id, name)
-        if reg is not None:
-            tx.delete_registration(reg.id)
-    return respond()
+    return await _delete(request, "display_name", name)
 
 
 @router.get("/v1/agent-registry/registration/entity-id/{entity_id}")
 async def read_by_entity(entity_id: str, request: Request) -> Response:
-    ctx = await context(request)
-    ctx.authorize("read")
-    with ctx.store.read() as tx:
-        reg = tx.registration_by_entity(ctx.namespace.id, entity_id)
-    if reg is None:
-        raise _not_found("entity_id", entity_id)
-    return respond(reg.to_api())
+    return await _read(request, "entity_id", entity_id)

@@ -38,7 +38,7 @@ def lookup_data(record: TokenRecord, token: str, namespace_path: str) -> dict:
     now = time.time()
     return {
         "accessor": record.accessor,
-        "creation_time": record.creation_time,
+        "creation_time": int(record.creation_time),
         "creation_ttl": record.creation_ttl,
         "display_name": record.display_name,
         "entity_id": record.entity_id,
@@ -94,15 +94,17 @@ async def create(request: Request) -> Response:
         requested.append("default")
     if values.get("no_parent") and not parent.is_root:
         raise bad_request("no_parent: only a root token may create orphan tokens")
-    now = int(time.time())
+    now = time.time()
     ttl = values.get("ttl") or values.get("period") or 0
     explicit = values.get("explicit_max_ttl", 0)
     if explicit and (not ttl or ttl > explicit):
         ttl = explicit
     if (not ttl and "root" not in requested) or ttl > MAX_TTL:
         ttl = MAX_TTL
-    if parent.expire_time is not None and (not ttl or now + ttl > parent.expire_time):
-        ttl = max(1, parent.expire_time - now)  # a child never outlives its parent
+    expire_time = now + ttl if ttl else None
+    if parent.expire_time is not None and (expire_time is None or expire_time > parent.expire_time):
+        expire_time = parent.expire_time  # a child never outlives its parent
+        ttl = max(1, round(expire_time - now))
     token = new_token()
     name = values.get("display_name", "")
     record = TokenRecord(
@@ -114,7 +116,7 @@ async def create(request: Request) -> Response:
         parent_accessor="" if values.get("no_parent") else parent.accessor,
         meta=values.get("meta", {}),
         creation_time=now,
-        expire_time=now + ttl if ttl else None,
+        expire_time=expire_time,
         creation_ttl=ttl,
         explicit_max_ttl=explicit,
         num_uses=values.get("num_uses", 0),
@@ -122,6 +124,7 @@ async def create(request: Request) -> Response:
         orphan=bool(values.get("no_parent", False)),
     )
     with ctx.store.write() as tx:
+        tx.delete_expired_tokens(now)  # expired tokens are useless; keep the table from growing
         tx.insert_token(record)
     auth = {
         "client_token": token,

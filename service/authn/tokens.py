@@ -33,8 +33,8 @@ class TokenRecord:
     display_name: str = "token"
     parent_accessor: str = ""
     meta: dict[str, str] = field(default_factory=dict)
-    creation_time: int = 0  # unix seconds
-    expire_time: int | None = None  # unix seconds; None = never
+    creation_time: float = 0.0  # unix seconds
+    expire_time: float | None = None  # unix seconds; None = never
     creation_ttl: int = 0
     explicit_max_ttl: int = 0
     num_uses: int = 0

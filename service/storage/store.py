@@ -500,7 +500,7 @@ class Tx:
         rows = self._run(sa.select(t.tokens).where(t.tokens.c.parent_accessor == accessor))
         return [_token(r) for r in rows]
 
-    def delete_expired_tokens(self, now: int) -> int:
+    def delete_expired_tokens(self, now: float) -> int:
         return self._write(
             t.tokens.delete().where(t.tokens.c.expire_time.is_not(None), t.tokens.c.expire_time <= now)
         )

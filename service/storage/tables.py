@@ -109,8 +109,9 @@ tokens = sa.Table(
     sa.Column("display_name", sa.String(512), nullable=False),
     sa.Column("parent_accessor", sa.String(64), nullable=False),
     sa.Column("meta", sa.JSON, nullable=False),
-    sa.Column("creation_time", sa.BigInteger, nullable=False),
-    sa.Column("expire_time", sa.BigInteger, nullable=True),
+    # Fractional unix seconds: whole seconds would shorten or stretch short TTLs by up to a second.
+    sa.Column("creation_time", sa.Float, nullable=False),
+    sa.Column("expire_time", sa.Float, nullable=True),
     sa.Column("creation_ttl", sa.BigInteger, nullable=False),
     sa.Column("explicit_max_ttl", sa.BigInteger, nullable=False),
     sa.Column("num_uses", sa.Integer, nullable=False),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 from authn_keymaterial import certificate_pem, public_pem, self_signed_certificate
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x25519
+
 from vaultguard.service.authn.profiles import Profile, apply_profile_write
 
 

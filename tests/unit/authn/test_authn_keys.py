@@ -10,6 +10,7 @@ from authn_keymaterial import certificate_pem, private_pem, public_pem, self_sig
 from cryptography.hazmat.primitives import serialization
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vaultguard.service.authn.keys import (
     ALGORITHMS,
     MAX_PEM_BYTES,

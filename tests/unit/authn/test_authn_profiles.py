@@ -8,6 +8,7 @@ import pytest
 from authn_keymaterial import certificate_pem, private_pem, self_signed_certificate
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+
 from vaultguard.service.authn.keys import ALGORITHMS, normalize_pem
 from vaultguard.service.authn.profiles import (
     JWT_TYPES,
