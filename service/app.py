@@ -15,6 +15,8 @@ from .api.deps import PolicyCache
 from .api.errors import ApiError
 from .api.metrics import MetricsMiddleware
 from .api.middleware import VaultPathMiddleware
+from .authn.jwks import JwksCache
+from .authn.jwt import JWTValidator
 from .config import Settings
 from .storage.store import Store, Unavailable
 from .version import VERSION
@@ -35,6 +37,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store or Store(settings.storage_url)
     app.state.policy_cache = PolicyCache()
+    # The header-size check (D17) runs first at the HTTP layer; -1 disables it, so fall back to 1 MiB here.
+    token_limit = settings.max_token_header_size if settings.max_token_header_size > 0 else 1 << 20
+    app.state.jwt_validator = JWTValidator(jwks=JwksCache(), max_token_bytes=token_limit)
     app.state.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, settings.storage_url))
 
     for module in (sys, tokens, policies, namespaces, identity, registry, profiles):

@@ -9,11 +9,15 @@ from typing import Any
 
 from fastapi import Request
 
+from ..authn.jwt import looks_like_jwt
 from ..authn.tokens import TokenRecord, token_hash
 from ..authz.acl import ACL, AccessRequest, compile_acl
+from ..authz.decision import Decision
 from ..authz.policy import Policy, PolicyError, parse_policy
+from ..authz.templates import IdentityContext
 from ..identity.model import ROOT_NAMESPACE_ID, Namespace
 from ..storage.store import Store, Tx
+from .agents import AgentCaller, AgentDenied, authenticate_agent
 from .errors import ApiError, bad_request, permission_denied
 
 
@@ -31,7 +35,8 @@ class Context:
     namespace: Namespace
     path: str  # namespace-relative Vault path, e.g. "agent-registry/register"
     is_list: bool
-    caller: Caller | None = None
+    caller: Caller | AgentCaller | None = None
+    decision: Decision | None = None  # set for agent requests once authorized (audit, explain)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -39,8 +44,17 @@ class Context:
         return self.request.app.state.settings
 
     def authorize(self, operation: str, parameters: dict | None = None, path: str | None = None) -> None:
-        """ACL check of this request against the caller's policies; raises 403 `permission denied`."""
+        """Authorize this request: an admin token by its ACL, an agent by baseline ∩ ceiling ∩ RAR.
+
+        Raises 403; an agent's refusal carries its Decision (the caller sees only the D5 text).
+        """
         assert self.caller is not None
+        if isinstance(self.caller, AgentCaller):
+            self.decision = self.caller.decide(AccessRequest(path or self.path, operation, parameters))
+            self.request.state.vg_decision = self.decision
+            if not self.decision.allowed:
+                raise AgentDenied(self.decision)
+            return
         if self.caller.token.is_root:
             return
         relative = _relative_namespace(self.caller.token_namespace.path, self.namespace.path)
@@ -119,12 +133,17 @@ class PolicyCache:
             self._policies[key] = policy
         return policy
 
-    def acl(self, texts: dict[str, str]) -> ACL:
-        key = tuple(sorted(texts.items()))
+    def acl(self, texts: dict[str, str], identity: IdentityContext | None = None, identity_key: object = None) -> ACL:
+        """The compiled ACL for these policy texts; templated policies are compiled per identity.
+
+        `identity_key` must change whenever anything a template can read changes (entity, aliases).
+        """
+        policies = [p for name, text in sorted(texts.items()) if (p := self.policy(name, text)) is not None]
+        templated = identity is not None and any(p.templated for p in policies)
+        key = (tuple(sorted(texts.items())), identity_key if templated else None)
         acl = self._acls.get(key)
         if acl is None:
-            policies = [p for name, text in key if (p := self.policy(name, text)) is not None]
-            acl = compile_acl(policies)
+            acl = compile_acl(policies, identity)
             if len(self._acls) >= self.size:
                 self._acls.clear()
             self._acls[key] = acl
@@ -143,33 +162,48 @@ def resolve_namespace(tx: Tx, path: str) -> Namespace:
 
 
 async def context(request: Request, *, authenticated: bool = True) -> Context:
-    """Resolve namespace and caller for a request (one read transaction)."""
+    """Resolve the namespace and the caller: an admin token from the token store, or an agent's JWT."""
     store: Store = request.app.state.store
     state = request.scope.get("state", {})
-    ns_path = state.get("vg_namespace_path", "")
-    path = state.get("vg_path", request.url.path[len("/v1/") :])
     token = request_token(request) if authenticated else None
     if authenticated and token is None:
         raise permission_denied()
     with store.read() as tx:
-        namespace = resolve_namespace(tx, ns_path)
-        ctx = Context(request, store, namespace, path, bool(state.get("vg_list")))
-        if not authenticated:
+        namespace = resolve_namespace(tx, state.get("vg_namespace_path", ""))
+        ctx = Context(
+            request, store, namespace, state.get("vg_path", request.url.path[len("/v1/") :]), bool(state.get("vg_list"))
+        )
+        if token is None:
             return ctx
-        assert token is not None
-        record = tx.token_by_hash(token_hash(token))
-        if record is None or record.expired(time.time()):
-            raise permission_denied()
-        token_ns = tx.namespace_by_id(record.namespace_id)
-        # A token works in its own namespace and the namespaces below it, never above or beside.
-        if token_ns is None or not namespace.path.startswith(token_ns.path):
-            raise permission_denied()
-        texts = {} if record.is_root else tx.policy_texts(record.namespace_id, record.policies)
-    cache: PolicyCache = request.app.state.policy_cache
-    ctx.caller = Caller(record, token_ns, cache.acl(texts))
-    if record.num_uses > 0:
-        _consume_use(store, record)
+        # Vault tokens are never JWTs (SPEC B §3.2), so the two paths cannot be confused.
+        if looks_like_jwt(token):
+            admin = None
+        else:
+            admin = _admin_caller(tx, request, namespace, token)
+    if admin is None:
+        try:
+            ctx.caller = await authenticate_agent(request, store, namespace, token)
+        except AgentDenied as exc:
+            request.state.vg_decision = exc.decision
+            raise
+        return ctx
+    ctx.caller = admin
+    if admin.token.num_uses > 0:
+        _consume_use(store, admin.token)
     return ctx
+
+
+def _admin_caller(tx: Tx, request: Request, namespace: Namespace, token: str) -> Caller:
+    record = tx.token_by_hash(token_hash(token))
+    if record is None or record.expired(time.time()):
+        raise permission_denied()
+    token_ns = tx.namespace_by_id(record.namespace_id)
+    # A token works in its own namespace and the namespaces below it, never above or beside.
+    if token_ns is None or not namespace.path.startswith(token_ns.path):
+        raise permission_denied()
+    texts = {} if record.is_root else tx.policy_texts(record.namespace_id, record.policies)
+    cache: PolicyCache = request.app.state.policy_cache
+    return Caller(record, token_ns, cache.acl(texts))
 
 
 def _consume_use(store: Store, record: TokenRecord) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from ..version import VAULT_COMPAT_VERSION
 from . import fields as f
+from .agents import AgentCaller
 from .deps import context
 from .envelope import respond
 from .metrics import render
@@ -88,7 +89,9 @@ async def capabilities_self(request: Request) -> Response:
     paths = values.get("paths") or values.get("path") or []
     data: dict = {}
     for path in paths:
-        if ctx.caller.token.is_root:
+        if isinstance(ctx.caller, AgentCaller):
+            caps = sorted(ctx.caller.capabilities(path.lstrip("/")))
+        elif ctx.caller.token.is_root:
             caps = ["root"]
         else:
             relative = ctx.namespace.path[len(ctx.caller.token_namespace.path) :]

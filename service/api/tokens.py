@@ -10,6 +10,7 @@ from ..authn.tokens import TokenRecord, new_accessor, new_token, token_hash
 from ..authz.policy import normalize_policy_name
 from ..clock import rfc3339
 from . import fields as f
+from .agents import AgentCaller
 from .deps import Context, context, request_token
 from .envelope import respond
 from .errors import bad_request, permission_denied
@@ -63,6 +64,8 @@ async def lookup_self(request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("read")
     assert ctx.caller is not None
+    if isinstance(ctx.caller, AgentCaller):
+        return respond(ctx.caller.lookup_data())
     return respond(lookup_data(ctx.caller.token, request_token(request) or "", ctx.caller.token_namespace.path))
 
 
@@ -73,6 +76,8 @@ async def create(request: Request) -> Response:
     ctx.authorize("update", body)
     values, warnings = f.parse(body, CREATE_FIELDS)
     assert ctx.caller is not None
+    if isinstance(ctx.caller, AgentCaller):
+        raise bad_request("an agent's JWT cannot create tokens; it is valid for one request at a time")
     parent = ctx.caller.token
     if values.get("id"):
         raise bad_request("id: choosing a token's value is not supported; tokens are always generated")
@@ -158,6 +163,8 @@ async def revoke_self(request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("update")
     assert ctx.caller is not None
+    if isinstance(ctx.caller, AgentCaller):
+        raise bad_request("an agent's JWT is not stored, so there is nothing to revoke; it expires at its exp")
     _revoke_tree(ctx, ctx.caller.token)
     return respond()
 
