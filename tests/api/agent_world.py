@@ -9,9 +9,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import vgtest
 from api_objects import create_entity, put_policy
 from security import jwt_forge
+
+import vgtest
 
 ISSUER = "https://idp.agents.example"
 AUDIENCE = "https://vaultguard.example"
