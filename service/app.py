@@ -18,6 +18,7 @@ from .api.middleware import VaultPathMiddleware
 from .authn.jwks import JwksCache
 from .authn.jwt import JWTValidator
 from .config import Settings
+from .storage.directory import Directory
 from .storage.store import Store, Unavailable
 from .version import VERSION
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store or Store(settings.storage_url)
     app.state.policy_cache = PolicyCache()
+    app.state.directory = Directory(app.state.store)
     # The header-size check (D17) runs first at the HTTP layer; -1 disables it, so fall back to 1 MiB here.
     token_limit = settings.max_token_header_size if settings.max_token_header_size > 0 else 1 << 20
     app.state.jwt_validator = JWTValidator(jwks=JwksCache(), max_token_bytes=token_limit)

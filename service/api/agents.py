@@ -6,9 +6,12 @@ admin change is enforced on the very next request by every worker: no cache can 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..authn.jwt import TokenRejected, ValidatedToken
 from ..authn.profiles import Profile
@@ -18,10 +21,13 @@ from ..authz.decision import Decision, LayerOutcome
 from ..authz.rar import AuthorizationDetails, compile_details
 from ..authz.templates import AliasContext, IdentityContext
 from ..clock import rfc3339
-from ..identity.model import Namespace
+from ..identity.model import Alias, Entity, Namespace
 from ..identity.resolve import Resolution, Unresolved, resolve
-from ..storage.store import Store
+from ..registry.model import Registration
 from .errors import ApiError
+
+if TYPE_CHECKING:  # deps imports this module; only the type is needed here
+    from .deps import PolicyCache
 
 DISPLAY_NAME_PREFIX = "JWT Token with Unique Identifier: "
 
@@ -95,35 +101,33 @@ class AgentDenied(ApiError):
         self.decision = decision
 
 
-def _find_profile(store: Store, namespace: Namespace):  # noqa: ANN202
-    def find(issuer: str) -> Profile | None:
-        with store.read() as tx:
-            candidates = [p for p in tx.profiles_by_issuer(namespace.id, issuer) if p.enabled]
-        # A local profile beats a global one for the same issuer (2.2); disabled ones are skipped.
-        candidates.sort(key=lambda p: not p.local)
-        return candidates[0] if candidates else None
+class AgentDirectory(Protocol):
+    """What an agent request needs from storage (a memoized DirectoryView, or any in-memory equivalent)."""
 
-    return find
+    def find_profile(self, namespace_id: str, issuer: str) -> Profile | None: ...
+    def alias_by_issuer(self, namespace_id: str, issuer: str, external_id: str) -> Alias | None: ...
+    def entity_by_id(self, namespace_id: str, entity_id: str) -> Entity | None: ...
+    def registration_by_entity(self, namespace_id: str, entity_id: str) -> Registration | None: ...
+    def policy_texts(self, namespace_id: str, names: list[str]) -> dict[str, str]: ...
+    def memo(self, key: Hashable, build: Callable[[], Any]) -> Any: ...
 
 
-async def authenticate_agent(request, store: Store, namespace: Namespace, raw_token: str) -> AgentCaller:  # noqa: ANN001
-    """Validate and resolve; raise AgentDenied (403) with the precise reason kept for the audit log."""
-    validator = request.app.state.jwt_validator
-    try:
-        token = await validator.validate_async(raw_token, _find_profile(store, namespace))
-    except TokenRejected as exc:
-        raise AgentDenied(Decision.deny("token", exc.reason, exc.detail)) from None
+def build_caller(
+    token: ValidatedToken, raw_token: str, namespace_id: str, directory: AgentDirectory, cache: PolicyCache
+) -> AgentCaller:
+    """Resolve subject, actor and registration and compile the three layers for a validated token.
+
+    Raises AgentDenied (identity or registry layer). Pure over `directory`: no web or database types.
+    """
     passed: tuple[LayerOutcome, ...] = (LayerOutcome("token", True, "valid", (token.profile.name,)),)
-    with store.read() as tx:
-        try:
-            resolution = resolve(tx, namespace.id, token.issuer, token.subject, token.actor)
-        except Unresolved as exc:
-            raise AgentDenied(Decision.deny(exc.layer, exc.reason, exc.detail, passed)) from None
-        subject = resolution.subject
-        default = [] if token.profile.no_default_policy else ["default"]
-        baseline_names = list(dict.fromkeys(subject.policies + default))
-        baseline_texts = tx.policy_texts(namespace.id, baseline_names)
-        ceiling_texts = tx.policy_texts(namespace.id, resolution.registration.ceiling_policies)
+    try:
+        resolution = resolve(directory, namespace_id, token.issuer, token.subject, token.actor)
+    except Unresolved as exc:
+        raise AgentDenied(Decision.deny(exc.layer, exc.reason, exc.detail, passed)) from None
+    subject = resolution.subject
+    default = [] if token.profile.no_default_policy else ["default"]
+    baseline_texts = directory.policy_texts(namespace_id, list(dict.fromkeys(subject.policies + default)))
+    ceiling_texts = directory.policy_texts(namespace_id, resolution.registration.ceiling_policies)
     passed += (
         LayerOutcome("identity", True, "resolved", ()),
         LayerOutcome("registry", True, "registered", (resolution.registration.id,)),
@@ -138,7 +142,6 @@ async def authenticate_agent(request, store: Store, namespace: Namespace, raw_to
         },
     )
     identity_key = (subject.id, subject.last_update_time, tuple((a.id, a.last_update_time) for a in subject.aliases))
-    cache = request.app.state.policy_cache
     details = None
     if token.authorization_details is not None:
         details = compile_details(token.authorization_details, identity)
@@ -154,3 +157,29 @@ async def authenticate_agent(request, store: Store, namespace: Namespace, raw_to
         or resolution.registration.optional_authorization_details,
         passed=passed,
     )
+
+
+def caller_for(
+    token: ValidatedToken, raw_token: str, namespace_id: str, directory: AgentDirectory, cache: PolicyCache
+) -> AgentCaller:
+    """`build_caller`, memoized for the directory's generation and keyed by the signed payload."""
+    payload = raw_token.split(".", 2)[1]
+    key = ("agent", namespace_id, hashlib.sha256(payload.encode()).digest())
+    caller = directory.memo(key, lambda: build_caller(token, raw_token, namespace_id, directory, cache))
+    if caller.token is not token or caller.raw_token != raw_token:
+        # Same claims presented as another token string (e.g. an ES256 signature variant): same decision
+        # inputs, but the ephemeral token must describe what was presented.
+        caller = dataclasses.replace(caller, token=token, raw_token=raw_token)
+    return caller
+
+
+async def authenticate_agent(request, namespace: Namespace, raw_token: str) -> AgentCaller:  # noqa: ANN001
+    """Validate and resolve; raise AgentDenied (403) with the precise reason kept for the audit log."""
+    directory = request.app.state.directory.current()
+    try:
+        token = await request.app.state.jwt_validator.validate_async(
+            raw_token, lambda issuer: directory.find_profile(namespace.id, issuer)
+        )
+    except TokenRejected as exc:
+        raise AgentDenied(Decision.deny("token", exc.reason, exc.detail)) from None
+    return caller_for(token, raw_token, namespace.id, directory, request.app.state.policy_cache)

@@ -182,7 +182,7 @@ async def context(request: Request, *, authenticated: bool = True) -> Context:
             admin = _admin_caller(tx, request, namespace, token)
     if admin is None:
         try:
-            ctx.caller = await authenticate_agent(request, store, namespace, token)
+            ctx.caller = await authenticate_agent(request, namespace, token)
         except AgentDenied as exc:
             request.state.vg_decision = exc.decision
             raise

@@ -1,0 +1,87 @@
+"""Read-mostly lookups for the agent hot path, memoized per storage generation.
+
+Every admin write bumps the `generation` row in the same transaction (Store.write), so a request that
+reads the generation first and finds it unchanged may reuse anything looked up under it: nothing can be
+stale. A changed generation (from this worker, another worker, or another replica sharing PostgreSQL)
+empties the memo before the request is served, so admin changes are enforced on the next request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from ..authn.profiles import Profile
+from ..identity.model import Alias, Entity
+from ..registry.model import Registration
+from .store import Store
+
+_MISSING = object()
+
+
+class DirectoryView:
+    """Lookups valid for one generation; each result is fetched once, then served from memory."""
+
+    def __init__(self, store: Store, generation: int, max_entries: int):
+        self.store = store
+        self.generation = generation
+        self._memo: dict[Hashable, Any] = {}
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+
+    def memo(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        value = self._memo.get(key, _MISSING)
+        if value is _MISSING:
+            value = build()
+            with self._lock:
+                if len(self._memo) >= self._max_entries:
+                    self._memo.clear()  # bounded: a flood of distinct lookups cannot grow memory
+                self._memo[key] = value
+        return value
+
+    def _read(self, method: str, *args: Any) -> Any:
+        def fetch() -> Any:
+            with self.store.read() as tx:
+                return getattr(tx, method)(*args)
+
+        return self.memo((method, *args), fetch)
+
+    def find_profile(self, namespace_id: str, issuer: str) -> Profile | None:
+        """The enabled profile trusting `issuer` in the namespace; a local one beats a global one (2.2)."""
+
+        def fetch() -> Profile | None:
+            with self.store.read() as tx:
+                candidates = [p for p in tx.profiles_by_issuer(namespace_id, issuer) if p.enabled]
+            candidates.sort(key=lambda p: not p.local)
+            return candidates[0] if candidates else None
+
+        return self.memo(("find_profile", namespace_id, issuer), fetch)
+
+    def alias_by_issuer(self, namespace_id: str, issuer: str, external_id: str) -> Alias | None:
+        return self._read("alias_by_issuer", namespace_id, issuer, external_id)
+
+    def entity_by_id(self, namespace_id: str, entity_id: str) -> Entity | None:
+        return self._read("entity_by_id", namespace_id, entity_id)
+
+    def registration_by_entity(self, namespace_id: str, entity_id: str) -> Registration | None:
+        return self._read("registration_by_entity", namespace_id, entity_id)
+
+    def policy_texts(self, namespace_id: str, names: list[str]) -> dict[str, str]:
+        return self._read("policy_texts", namespace_id, tuple(names))
+
+
+class Directory:
+    """Hands out the view for the current generation (one cheap query per call)."""
+
+    def __init__(self, store: Store, max_entries: int = 100_000):
+        self.store = store
+        self.max_entries = max_entries
+        self._view: DirectoryView | None = None
+
+    def current(self) -> DirectoryView:
+        generation = self.store.generation()
+        view = self._view
+        if view is None or view.generation != generation:
+            view = self._view = DirectoryView(self.store, generation, self.max_entries)
+        return view
