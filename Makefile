@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check service provider tests
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/bench
+	@status=0; for b in tests/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
 
 clean:
 	rm -rf $(VENV) build *.egg-info

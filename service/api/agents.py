@@ -18,7 +18,7 @@ from ..authn.profiles import Profile
 from ..authz.acl import ACL, AccessRequest
 from ..authz.agent import decide
 from ..authz.decision import Decision, LayerOutcome
-from ..authz.rar import AuthorizationDetails, compile_details
+from ..authz.rar import AuthorizationDetails
 from ..authz.templates import AliasContext, IdentityContext
 from ..clock import rfc3339
 from ..identity.model import Alias, Entity, Namespace
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # deps imports this module; only the type is needed here
     from .deps import PolicyCache
 
 DISPLAY_NAME_PREFIX = "JWT Token with Unique Identifier: "
+MAX_REMEMBERED_DECISIONS = 64  # per token and storage generation
 
 
 @dataclass
@@ -46,8 +47,18 @@ class AgentCaller:
     rar_optional: bool
     passed: tuple[LayerOutcome, ...]
 
+    decisions: dict[AccessRequest, Decision] = dataclasses.field(default_factory=dict)
+
     def decide(self, request: AccessRequest) -> Decision:
-        return decide(request, self.baseline, self.ceiling, self.details, self.rar_optional, self.passed)
+        """The decision is a pure function of this caller (fixed for a storage generation) and the
+        request, so an agent repeating a request reuses it; the token's exp is re-checked upstream."""
+        decision = self.decisions.get(request)
+        if decision is None:
+            decision = decide(request, self.baseline, self.ceiling, self.details, self.rar_optional, self.passed)
+            if len(self.decisions) >= MAX_REMEMBERED_DECISIONS:
+                self.decisions.clear()
+            self.decisions[request] = decision
+        return decision
 
     def capabilities(self, path: str) -> frozenset[str]:
         """What this agent may do on `path` in this request: capabilities every layer allows."""
@@ -132,19 +143,20 @@ def build_caller(
         LayerOutcome("identity", True, "resolved", ()),
         LayerOutcome("registry", True, "registered", (resolution.registration.id,)),
     )
-    identity = IdentityContext(
-        entity_id=subject.id,
-        entity_name=subject.name,
-        metadata=dict(subject.metadata),
-        aliases={
-            a.mount_accessor: AliasContext(id=a.id, name=a.name, metadata={}, custom_metadata=dict(a.custom_metadata))
-            for a in subject.aliases
-        },
-    )
+    def identity() -> IdentityContext:  # built only when a templated policy or RAR entry must be compiled
+        return IdentityContext(
+            entity_id=subject.id,
+            entity_name=subject.name,
+            metadata=dict(subject.metadata),
+            aliases={
+                a.mount_accessor: AliasContext(a.id, a.name, {}, dict(a.custom_metadata)) for a in subject.aliases
+            },
+        )
+
     identity_key = (subject.id, subject.last_update_time, tuple((a.id, a.last_update_time) for a in subject.aliases))
     details = None
     if token.authorization_details is not None:
-        details = compile_details(token.authorization_details, identity)
+        details = cache.details(token.authorization_details, identity, identity_key)
     return AgentCaller(
         token=token,
         raw_token=raw_token,
@@ -162,15 +174,10 @@ def build_caller(
 def caller_for(
     token: ValidatedToken, raw_token: str, namespace_id: str, directory: AgentDirectory, cache: PolicyCache
 ) -> AgentCaller:
-    """`build_caller`, memoized for the directory's generation and keyed by the signed payload."""
-    payload = raw_token.split(".", 2)[1]
-    key = ("agent", namespace_id, hashlib.sha256(payload.encode()).digest())
-    caller = directory.memo(key, lambda: build_caller(token, raw_token, namespace_id, directory, cache))
-    if caller.token is not token or caller.raw_token != raw_token:
-        # Same claims presented as another token string (e.g. an ES256 signature variant): same decision
-        # inputs, but the ephemeral token must describe what was presented.
-        caller = dataclasses.replace(caller, token=token, raw_token=raw_token)
-    return caller
+    """`build_caller`, memoized for the directory's generation and keyed by the exact token presented."""
+    return directory.memo(
+        ("agent", namespace_id, raw_token), lambda: build_caller(token, raw_token, namespace_id, directory, cache)
+    )
 
 
 async def authenticate_agent(request, namespace: Namespace, raw_token: str) -> AgentCaller:  # noqa: ANN001

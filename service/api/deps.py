@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from ..authn.tokens import TokenRecord, token_hash
 from ..authz.acl import ACL, AccessRequest, compile_acl
 from ..authz.decision import Decision
 from ..authz.policy import Policy, PolicyError, parse_policy
+from ..authz.rar import AuthorizationDetails, compile_details
 from ..authz.templates import IdentityContext
 from ..identity.model import ROOT_NAMESPACE_ID, Namespace
 from ..storage.store import Store, Tx
@@ -119,6 +121,8 @@ class PolicyCache:
         self.size = size
         self._policies: dict[tuple[str, str], Policy] = {}
         self._acls: dict[tuple[tuple[str, str], ...], ACL] = {}
+        self._details: dict[tuple[str, object], AuthorizationDetails] = {}
+        self._templated: dict[tuple[tuple[str, str], ...], bool] = {}
 
     def policy(self, name: str, text: str) -> Policy | None:
         key = (name, text)
@@ -133,21 +137,52 @@ class PolicyCache:
             self._policies[key] = policy
         return policy
 
-    def acl(self, texts: dict[str, str], identity: IdentityContext | None = None, identity_key: object = None) -> ACL:
+    def acl(
+        self,
+        texts: dict[str, str],
+        identity: IdentityContext | Callable[[], IdentityContext] | None = None,
+        identity_key: object = None,
+    ) -> ACL:
         """The compiled ACL for these policy texts; templated policies are compiled per identity.
 
-        `identity_key` must change whenever anything a template can read changes (entity, aliases).
+        `identity` may be a factory, called only when a templated ACL must be compiled; `identity_key`
+        must change whenever anything a template can read changes (entity, aliases).
         """
-        policies = [p for name, text in sorted(texts.items()) if (p := self.policy(name, text)) is not None]
-        templated = identity is not None and any(p.templated for p in policies)
-        key = (tuple(sorted(texts.items())), identity_key if templated else None)
+        items = tuple(sorted(texts.items()))
+        templated = self._templated.get(items)
+        if templated is None:
+            templated = self._templated[items] = any(
+                p.templated for name, text in items if (p := self.policy(name, text)) is not None
+            )
+        key = (items, identity_key if templated and identity is not None else None)
         acl = self._acls.get(key)
         if acl is None:
-            acl = compile_acl(policies, identity)
+            policies = [p for name, text in items if (p := self.policy(name, text)) is not None]
+            acl = compile_acl(policies, identity() if callable(identity) else identity)
             if len(self._acls) >= self.size:
                 self._acls.clear()
+                self._templated.clear()
             self._acls[key] = acl
         return acl
+
+    def details(
+        self,
+        claim: Sequence[Mapping[str, Any]],
+        identity: IdentityContext | Callable[[], IdentityContext],
+        identity_key: object,
+    ) -> AuthorizationDetails:
+        """Compiled authorization_details; agents send the same claim with every new token, so compile once.
+
+        The key is the claim's canonical JSON (plus the identity when an entry is templated)."""
+        text = json.dumps(claim, sort_keys=True, separators=(",", ":"), default=str)
+        key = (text, identity_key if "{{" in text else None)
+        compiled = self._details.get(key)
+        if compiled is None:
+            compiled = compile_details(claim, identity() if callable(identity) else identity)
+            if len(self._details) >= self.size:
+                self._details.clear()
+            self._details[key] = compiled
+        return compiled
 
 
 def resolve_namespace(tx: Tx, path: str) -> Namespace:

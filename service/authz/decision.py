@@ -7,7 +7,7 @@ audit log and for operators.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # The layers in the order a request passes them.
 LAYERS = ("token", "identity", "registry", "rar_required", "baseline", "ceiling", "rar")
@@ -19,8 +19,9 @@ RAR_NO_MATCH_ERROR = (
 RAR_REQUIRED_ERROR = "authorization_details claim is required"
 
 
-@dataclass(frozen=True)
-class LayerOutcome:
+class LayerOutcome(NamedTuple):
+    """One layer's verdict. Tuples, not dataclasses: a warm request builds several within a 5 µs budget."""
+
     layer: str
     allowed: bool
     reason: str
@@ -28,13 +29,12 @@ class LayerOutcome:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     allowed: bool
     reason: str  # stable code of the deciding check ("allowed" when allowed)
     layer: str  # the layer that denied; "" when allowed
     detail: str = ""
-    outcomes: tuple[LayerOutcome, ...] = field(default=())
+    outcomes: tuple[LayerOutcome, ...] = ()
 
     @classmethod
     def deny(

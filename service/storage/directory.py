@@ -23,21 +23,30 @@ _MISSING = object()
 class DirectoryView:
     """Lookups valid for one generation; each result is fetched once, then served from memory."""
 
-    def __init__(self, store: Store, generation: int, max_entries: int):
+    def __init__(self, store: Store, generation: int, max_entries: int, max_agents: int):
         self.store = store
         self.generation = generation
-        self._memo: dict[Hashable, Any] = {}
+        self._lookups: dict[Hashable, Any] = {}
+        self._agents: dict[Hashable, Any] = {}
         self._max_entries = max_entries
+        self._max_agents = max_agents
         self._lock = threading.Lock()
 
     def memo(self, key: Hashable, build: Callable[[], Any]) -> Any:
-        value = self._memo.get(key, _MISSING)
+        """Per-token results (keys hold the token, up to 8 KiB each, so this memo is smaller)."""
+        return self._remember(self._agents, self._max_agents, key, build)
+
+    def _cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        return self._remember(self._lookups, self._max_entries, key, build)
+
+    def _remember(self, memo: dict, limit: int, key: Hashable, build: Callable[[], Any]) -> Any:
+        value = memo.get(key, _MISSING)
         if value is _MISSING:
             value = build()
             with self._lock:
-                if len(self._memo) >= self._max_entries:
-                    self._memo.clear()  # bounded: a flood of distinct lookups cannot grow memory
-                self._memo[key] = value
+                if len(memo) >= limit:
+                    memo.clear()  # bounded: a flood of distinct keys cannot grow memory
+                memo[key] = value
         return value
 
     def _read(self, method: str, *args: Any) -> Any:
@@ -45,7 +54,7 @@ class DirectoryView:
             with self.store.read() as tx:
                 return getattr(tx, method)(*args)
 
-        return self.memo((method, *args), fetch)
+        return self._cached((method, *args), fetch)
 
     def find_profile(self, namespace_id: str, issuer: str) -> Profile | None:
         """The enabled profile trusting `issuer` in the namespace; a local one beats a global one (2.2)."""
@@ -56,7 +65,7 @@ class DirectoryView:
             candidates.sort(key=lambda p: not p.local)
             return candidates[0] if candidates else None
 
-        return self.memo(("find_profile", namespace_id, issuer), fetch)
+        return self._cached(("find_profile", namespace_id, issuer), fetch)
 
     def alias_by_issuer(self, namespace_id: str, issuer: str, external_id: str) -> Alias | None:
         return self._read("alias_by_issuer", namespace_id, issuer, external_id)
@@ -74,14 +83,15 @@ class DirectoryView:
 class Directory:
     """Hands out the view for the current generation (one cheap query per call)."""
 
-    def __init__(self, store: Store, max_entries: int = 100_000):
+    def __init__(self, store: Store, max_entries: int = 100_000, max_agents: int = 10_000):
         self.store = store
         self.max_entries = max_entries
+        self.max_agents = max_agents
         self._view: DirectoryView | None = None
 
     def current(self) -> DirectoryView:
         generation = self.store.generation()
         view = self._view
         if view is None or view.generation != generation:
-            view = self._view = DirectoryView(self.store, generation, self.max_entries)
+            view = self._view = DirectoryView(self.store, generation, self.max_entries, self.max_agents)
         return view

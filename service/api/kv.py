@@ -1,0 +1,447 @@
+"""`secret/...` routes: the KV version 2 engine every namespace has (no inheritance between namespaces).
+
+Each route authorizes first, on the Vault path and with the operation Vault would use (a write to
+`data/` or `metadata/` is `create` when the key has no metadata yet, `update` otherwise), then judges
+its input, then calls `secrets.rules` inside one storage transaction. KV v2 paths take no ACL parameter
+constraints (SPEC B §6.5 item 8), so none are passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response
+
+from ..secrets import rules
+from ..secrets.model import now_micros
+from ..storage.kv import SecretsRepository
+from ..storage.store import UniqueViolation
+from . import fields as f
+from .deps import Context, context
+from .envelope import list_response, respond
+from .errors import ApiError, bad_request, not_found, unsupported_operation
+
+router = APIRouter()
+
+T = TypeVar("T")
+
+SETTINGS_FIELDS = {
+    "max_versions": f.Field("int"),
+    "cas_required": f.Field("bool"),
+    "delete_version_after": f.Field("duration"),
+}
+MERGE_PATCH = "application/merge-patch+json"
+
+
+# -- shared steps -------------------------------------------------------------------------------------------
+
+
+async def _context(request: Request, *, lists: bool = False) -> Context:
+    ctx = await context(request)
+    if ctx.is_list and not lists:
+        raise unsupported_operation()
+    return ctx
+
+
+@contextmanager
+def _judged() -> Iterator[None]:
+    """Domain input errors become the HTTP error they name."""
+    try:
+        yield
+    except rules.KVError as exc:
+        raise ApiError(exc.status, str(exc)) from None
+
+
+def _gone(exc: rules.KVNotFound) -> Response:
+    """404: bare for a missing key or version; with the version's metadata when it was deleted or destroyed,
+    as Vault answers (clients read `deletion_time` from it)."""
+    if exc.body is None:
+        raise not_found()
+    return respond(exc.body, status=404)
+
+
+def _write(ctx: Context, action: Callable[[SecretsRepository], T], attempts: int = 2) -> T:
+    """Run `action` in one write transaction. Two first writes of one key race to insert it; the loser runs
+    once more, now seeing (and locking) the winner's key, so cas and create/update are judged against it."""
+    try:
+        with ctx.store.write() as tx, _judged():
+            return action(SecretsRepository(tx))
+    except UniqueViolation:
+        if attempts > 1:
+            return _write(ctx, action, attempts - 1)
+        raise bad_request("a concurrent write to this secret won; retry") from None
+
+
+def _key_exists(ctx: Context, path: str) -> bool:
+    """Vault's existence check for data/ and metadata/ writes: the key has metadata."""
+    if rules.path_problem(path) is not None:
+        return False  # cannot exist; the path is refused once authorization has passed
+    with ctx.store.read() as tx:
+        return SecretsRepository(tx).key_exists(ctx.namespace.id, path)
+
+
+def _write_operation(exists: bool) -> str:
+    return "update" if exists else "create"
+
+
+def _recheck(ctx: Context, checked_exists: bool, key: Any) -> None:
+    """The key appeared or vanished between the existence check and the write: authorize what it now is."""
+    if (key is not None) != checked_exists:
+        ctx.authorize(_write_operation(key is not None))
+
+
+def _unknown(body: dict[str, Any], known: tuple[str, ...]) -> list[str]:
+    unknown = sorted(k for k in body if k not in known)
+    return [f"Endpoint ignored these unrecognized parameters: [{' '.join(unknown)}]"] if unknown else []
+
+
+def _require_merge_patch(request: Request) -> None:
+    given = request.headers.get("content-type", "")
+    if given.split(";")[0].strip().lower() != MERGE_PATCH:
+        raise ApiError(415, f'PATCH requires Content-Type {MERGE_PATCH}, got "{given}"')
+
+
+def _signed_duration(name: str, raw: Any) -> int:
+    """A duration where a negative value has a meaning (engine config: disable delete_version_after)."""
+    if isinstance(raw, str) and raw.strip().startswith("-"):
+        return -max(f.parse_duration(name, raw.strip()[1:]), 1)
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw < 0:
+        return -1
+    return f.parse_duration(name, raw)
+
+
+def _settings(body: dict[str, Any], *, signed_duration: bool = False) -> dict[str, Any]:
+    """max_versions, cas_required, delete_version_after as present in the body (null = absent)."""
+    present = {k: v for k, v in body.items() if k in SETTINGS_FIELDS and v is not None}
+    if signed_duration and "delete_version_after" in present:
+        seconds = _signed_duration("delete_version_after", present.pop("delete_version_after"))
+        values, _ = f.parse(present, SETTINGS_FIELDS)
+        values["delete_version_after"] = seconds
+    else:
+        values, _ = f.parse(present, SETTINGS_FIELDS)
+    if "max_versions" in values:
+        with _judged():
+            rules.check_max_versions(values["max_versions"])
+    return values
+
+
+# -- config -------------------------------------------------------------------------------------------------
+
+
+@router.get("/v1/secret/config")
+async def read_config(request: Request) -> Response:
+    ctx = await _context(request)
+    ctx.authorize("read")
+    with ctx.store.read() as tx:
+        config = SecretsRepository(tx).config(ctx.namespace.id)
+    return respond(config.to_api())
+
+
+@router.api_route("/v1/secret/config", methods=["POST", "PUT"])
+async def write_config(request: Request) -> Response:
+    ctx = await _context(request)
+    ctx.authorize("update")
+    body = await ctx.body()
+    warnings = _unknown(body, tuple(SETTINGS_FIELDS))
+    values = _settings(body, signed_duration=True)
+    if values:
+
+        def action(repo: SecretsRepository) -> None:
+            repo.put_config(ctx.namespace.id, rules.configure(repo.config(ctx.namespace.id), values))
+
+        _write(ctx, action)
+    return respond(warnings=warnings)
+
+
+# -- data ---------------------------------------------------------------------------------------------------
+
+
+@router.get("/v1/secret/data/{path:path}")
+async def read_data(path: str, request: Request) -> Response:
+    ctx = await _context(request)
+    ctx.authorize("read")
+    with _judged():
+        rules.check_path(path)
+        number = rules.parse_version(request.query_params.get("version"))
+    with ctx.store.read() as tx:
+        found = SecretsRepository(tx).read_version(ctx.namespace.id, path, number)
+    if found is None:
+        raise not_found()
+    try:
+        return respond(rules.read_result(*found, now_micros()))
+    except rules.KVNotFound as exc:
+        return _gone(exc)
+
+
+@router.api_route("/v1/secret/data/{path:path}", methods=["POST", "PUT"])
+async def write_data(path: str, request: Request) -> Response:
+    """A new version; create when the key has no metadata yet, update otherwise."""
+    ctx = await _context(request)
+    exists = _key_exists(ctx, path)
+    ctx.authorize(_write_operation(exists))
+    body = await ctx.body()
+    warnings = _unknown(body, ("data", "options"))
+    with _judged():
+        rules.check_path(path)
+        data = rules.encode_data(body.get("data"))
+        cas = rules.parse_cas(body.get("options"))
+
+    def action(repo: SecretsRepository):  # noqa: ANN202
+        key = repo.key(ctx.namespace.id, path, lock=True)
+        _recheck(ctx, exists, key)
+        change = rules.write_version(key, path, repo.config(ctx.namespace.id), cas, now_micros())
+        repo.save(ctx.namespace.id, change, data)
+        return change
+
+    change = _write(ctx, action)
+    assert change.added is not None
+    return respond(change.key.version_metadata(change.added), warnings=warnings)
+
+
+@router.patch("/v1/secret/data/{path:path}")
+async def patch_data(path: str, request: Request) -> Response:
+    """JSON merge patch of the current version into a new version (the current one must be live)."""
+    ctx = await _context(request)
+    ctx.authorize("patch")
+    _require_merge_patch(request)
+    body = await ctx.body()
+    warnings = _unknown(body, ("data", "options"))
+    with _judged():
+        rules.check_path(path)
+        patch = body.get("data")
+        rules.encode_data(patch)  # the patch itself: an object, finite, bounded
+        cas = rules.parse_cas(body.get("options"))
+
+    def action(repo: SecretsRepository):  # noqa: ANN202
+        ns = ctx.namespace.id
+        key = repo.key(ns, path, lock=True)
+        config = repo.config(ns)
+        now = now_micros()
+        current = rules.patch_target(key, config, cas, now)
+        stored = repo.version_data(ns, path, current.number)
+        data = rules.encode_data(rules.merge_patch(rules.decode_data(stored or "{}"), patch))
+        change = rules.write_version(key, path, config, cas, now)
+        repo.save(ns, change, data)
+        return change
+
+    try:
+        change = _write(ctx, action)
+    except rules.KVNotFound as exc:
+        return _gone(exc)
+    assert change.added is not None
+    return respond(change.key.version_metadata(change.added), warnings=warnings)
+
+
+@router.delete("/v1/secret/data/{path:path}")
+async def delete_latest(path: str, request: Request) -> Response:
+    """Soft-delete the current version; 204 also when there is nothing to delete."""
+    ctx = await _context(request)
+    ctx.authorize("delete")
+    with _judged():
+        rules.check_path(path)
+
+    def action(repo: SecretsRepository) -> None:
+        key = repo.key(ctx.namespace.id, path, lock=True)
+        if key is not None:
+            change = rules.soft_delete_latest(key, now_micros())
+            if change.updated:
+                repo.save(ctx.namespace.id, change)
+
+    _write(ctx, action)
+    return respond()
+
+
+# -- delete / undelete / destroy versions -------------------------------------------------------------------
+
+
+async def _versions(request: Request, path: str, operation: str) -> Response:
+    ctx = await _context(request)
+    ctx.authorize("update")
+    body = await ctx.body()
+    warnings = _unknown(body, ("versions",))
+    with _judged():
+        rules.check_path(path)
+        numbers = rules.parse_versions(body.get("versions"))
+
+    def action(repo: SecretsRepository) -> None:
+        ns = ctx.namespace.id
+        key = repo.key(ns, path, lock=True)
+        if key is None:
+            return
+        now = now_micros()
+        if operation == "delete":
+            change = rules.delete_versions(key, numbers, now)
+        elif operation == "undelete":
+            change = rules.undelete_versions(key, numbers, repo.config(ns), now)
+        else:
+            change = rules.destroy_versions(key, numbers)
+        if change.updated:
+            repo.save(ns, change)
+
+    _write(ctx, action)
+    return respond(warnings=warnings)
+
+
+@router.api_route("/v1/secret/delete/{path:path}", methods=["POST", "PUT"])
+async def delete_versions(path: str, request: Request) -> Response:
+    return await _versions(request, path, "delete")
+
+
+@router.api_route("/v1/secret/undelete/{path:path}", methods=["POST", "PUT"])
+async def undelete_versions(path: str, request: Request) -> Response:
+    return await _versions(request, path, "undelete")
+
+
+@router.api_route("/v1/secret/destroy/{path:path}", methods=["POST", "PUT"])
+async def destroy_versions(path: str, request: Request) -> Response:
+    return await _versions(request, path, "destroy")
+
+
+# -- metadata -----------------------------------------------------------------------------------------------
+
+
+async def _list(ctx: Context, path: str) -> Response:
+    ctx.authorize("list")
+    with _judged():
+        prefix = rules.list_prefix(path)
+    with ctx.store.read() as tx:
+        paths = SecretsRepository(tx).paths(ctx.namespace.id, prefix)
+    return list_response(rules.list_children(paths, prefix))
+
+
+@router.get("/v1/secret/metadata")
+async def list_root(request: Request) -> Response:
+    ctx = await _context(request, lists=True)
+    if not ctx.is_list:
+        ctx.authorize("read")
+        raise bad_request("missing path")
+    return await _list(ctx, "")
+
+
+@router.get("/v1/secret/metadata/{path:path}")
+async def read_metadata(path: str, request: Request) -> Response:
+    ctx = await _context(request, lists=True)
+    if ctx.is_list:
+        return await _list(ctx, path)
+    ctx.authorize("read")
+    with _judged():
+        rules.check_path(path)
+    with ctx.store.read() as tx:
+        key = SecretsRepository(tx).key(ctx.namespace.id, path)
+    if key is None:
+        raise not_found()
+    return respond(key.to_api())
+
+
+@router.api_route("/v1/secret/metadata/{path:path}", methods=["POST", "PUT"])
+async def write_metadata(path: str, request: Request) -> Response:
+    """Set the key's settings and custom_metadata (fields present only); creates the metadata if absent."""
+    ctx = await _context(request)
+    exists = _key_exists(ctx, path)
+    ctx.authorize(_write_operation(exists))
+    body = await ctx.body()
+    warnings = _unknown(body, (*SETTINGS_FIELDS, "custom_metadata"))
+    with _judged():
+        rules.check_path(path)
+    values = _settings(body)
+    if body.get("custom_metadata") is not None:
+        with _judged():
+            values["custom_metadata"] = rules.parse_custom_metadata(body["custom_metadata"])
+    if not values:
+        return respond(warnings=warnings)
+
+    def action(repo: SecretsRepository):  # noqa: ANN202
+        key = repo.key(ctx.namespace.id, path, lock=True)
+        _recheck(ctx, exists, key)
+        repo.save(ctx.namespace.id, rules.write_metadata(key, path, values, now_micros()))
+        return repo.config(ctx.namespace.id)
+
+    config = _write(ctx, action)
+    if values.get("cas_required") is False and config.cas_required:
+        warnings.append('"cas_required" is false, but the engine config requires check-and-set; it still applies')
+    return respond(warnings=warnings)
+
+
+@router.patch("/v1/secret/metadata/{path:path}")
+async def patch_metadata(path: str, request: Request) -> Response:
+    """Merge-patch an existing key's settings; null resets a setting or removes a custom_metadata entry."""
+    ctx = await _context(request)
+    ctx.authorize("patch")
+    _require_merge_patch(request)
+    body = await ctx.body()
+    warnings = _unknown(body, (*SETTINGS_FIELDS, "custom_metadata"))
+    with _judged():
+        rules.check_path(path)
+    values: dict[str, Any] = _settings(body)
+    for name in (*SETTINGS_FIELDS, "custom_metadata"):
+        if name in body and body[name] is None:
+            values[name] = None
+    if body.get("custom_metadata") is not None:
+        with _judged():
+            values["custom_metadata"] = rules.parse_custom_metadata(body["custom_metadata"], patch=True)
+
+    def action(repo: SecretsRepository) -> None:
+        key = repo.key(ctx.namespace.id, path, lock=True)
+        repo.save(ctx.namespace.id, rules.patch_metadata(key, values))
+
+    try:
+        _write(ctx, action)
+    except rules.KVNotFound as exc:
+        return _gone(exc)
+    return respond(warnings=warnings)
+
+
+@router.delete("/v1/secret/metadata/{path:path}")
+async def delete_metadata(path: str, request: Request) -> Response:
+    """Every version and the metadata, for good; 204 also when absent."""
+    ctx = await _context(request)
+    ctx.authorize("delete")
+    with _judged():
+        rules.check_path(path)
+    _write(ctx, lambda repo: repo.delete_key(ctx.namespace.id, path))
+    return respond()
+
+
+# -- subkeys ------------------------------------------------------------------------------------------------
+
+
+@router.get("/v1/secret/subkeys/{path:path}")
+async def read_subkeys(path: str, request: Request) -> Response:
+    ctx = await _context(request)
+    ctx.authorize("read")
+    with _judged():
+        rules.check_path(path)
+        number = rules.parse_version(request.query_params.get("version"))
+        depth_text = request.query_params.get("depth")
+        depth = 0 if not depth_text else rules.parse_integer("depth", depth_text, minimum=0, maximum=2**31 - 1)
+    with ctx.store.read() as tx:
+        found = SecretsRepository(tx).read_version(ctx.namespace.id, path, number)
+    if found is None:
+        raise not_found()
+    try:
+        return respond(rules.subkeys_result(*found, now_micros(), depth))
+    except rules.KVNotFound as exc:
+        return _gone(exc)
+
+
+# -- the bare endpoint names, so they answer instead of redirecting to "<name>/" ------------------------------
+
+
+async def _missing_path(request: Request) -> Response:
+    ctx = await _context(request)
+    ctx.authorize("update" if request.method in ("POST", "PUT") else _BARE_OPERATIONS[request.method])
+    raise bad_request("missing path")
+
+
+_BARE_OPERATIONS = {"GET": "read", "DELETE": "delete", "PATCH": "patch"}
+
+for _name, _methods in (
+    ("data", ["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ("delete", ["POST", "PUT"]),
+    ("undelete", ["POST", "PUT"]),
+    ("destroy", ["POST", "PUT"]),
+    ("subkeys", ["GET"]),
+):
+    router.add_api_route(f"/v1/secret/{_name}", _missing_path, methods=_methods)
