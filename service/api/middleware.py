@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+from ..identity.namespaces import MOUNT_ROOTS
 from .errors import ApiError
-
-# First path segments that start a namespace-relative path; a namespace may not take these names.
-MOUNT_ROOTS = frozenset({"sys", "agent-registry", "identity", "auth", "secret", "cubbyhole"})
 
 
 def split_namespace(path: str) -> tuple[str, str]:

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 
 from fastapi import APIRouter, Request, Response
 
 from ..identity.model import Namespace
+from ..identity.namespaces import MAX_DEPTH, namespace_name_problem
 from ..storage.store import UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
 from .errors import bad_request, not_found
-from .middleware import MOUNT_ROOTS
 
 router = APIRouter()
-
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-RESERVED = MOUNT_ROOTS | {"audit", "root"}
-MAX_DEPTH = 8
-
 
 def _child_path(ctx: Context, name: str) -> str:
     segment = name.strip("/")
@@ -29,12 +23,9 @@ def _child_path(ctx: Context, name: str) -> str:
         raise bad_request(
             f'path: "{name}" must be a single namespace name; create nested namespaces one level at a time'
         )
-    if not _SEGMENT.match(segment) or segment in ("..", "."):
-        raise bad_request(
-            f'path: "{name}" is not a valid namespace name (letters, digits, "-", "_", "."; at most 64 characters)'
-        )
-    if segment in RESERVED:
-        raise bad_request(f'path: "{segment}" is a reserved name')
+    problem = namespace_name_problem(segment)
+    if problem:
+        raise bad_request(f'path: "{segment}" {problem}')
     path = ctx.namespace.path + segment + "/"
     if path.count("/") > MAX_DEPTH:
         raise bad_request(f"path: namespaces may be nested at most {MAX_DEPTH} levels deep")

@@ -9,7 +9,7 @@ import re
 from fastapi import APIRouter, Request, Response
 
 from ..authz.builtin import UNDELETABLE
-from ..authz.policy import PolicyError, normalize_policy_name, parse_policy
+from ..authz.policy import PolicyError, normalize_policy_name, parse_policy, policy_name_problem
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
@@ -18,16 +18,14 @@ from .errors import bad_request, not_found, unsupported_operation
 router = APIRouter()
 
 MAX_POLICY_BYTES = 1024 * 1024
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,127}$")
 FIELDS = {"policy": f.Field("string", MAX_POLICY_BYTES), "rules": f.Field("string", MAX_POLICY_BYTES)}
 
 
 def _policy_name(raw: str) -> str:
     name = normalize_policy_name(raw)
-    if not _NAME.match(name):
-        raise bad_request(
-            f'name: "{raw}" is not a valid policy name (letters, digits, "-", "_", ".", "@"; at most 128 characters)'
-        )
+    problem = policy_name_problem(name)
+    if problem:
+        raise bad_request(f'name: "{raw}" {problem}')
     return name
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from hcl.parser import HclParser
 
+from .names import normalize_policy_name, policy_name_problem  # noqa: F401 - re-exported
 from .templates import template_problem
 
 CAPABILITIES: frozenset[str] = frozenset(
@@ -89,11 +90,6 @@ class Policy:
     name: str
     rules: tuple[PathRule, ...]
     templated: bool
-
-
-def normalize_policy_name(name: str) -> str:
-    """Return the stored form of a policy name: trimmed and lowercased, as Vault does."""
-    return name.strip().lower()
 
 
 def parse_policy(name: str, text: str) -> Policy:

@@ -15,6 +15,8 @@ from api_objects import (
     unique,
 )
 
+from vaultguard.service.identity.namespaces import RESERVED_NAMES
+
 
 def test_a_namespace_is_created_read_and_listed(api, server):
     resp = api.post("sys/namespaces/team-a", json={"custom_metadata": {"owner": "ops"}})
@@ -188,7 +190,7 @@ def test_deleting_a_missing_namespace_is_204(api):
 def test_reserved_names_are_refused(api, name):
     resp = api.post(f"sys/namespaces/{name}")
     assert resp.status_code in (400,)
-    assert errors(resp) == [f'path: "{name}" is a reserved name']
+    assert errors(resp) == [f'path: "{name}" is a reserved name ({", ".join(sorted(RESERVED_NAMES))})']
 
 
 @pytest.mark.parametrize("name", ["-dash", "has space", "semi;colon", "x" * 65, "ünï"])
