@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .api import identity, namespaces, policies, profiles, registry, sys, tokens
+from .api import identity, kv, namespaces, policies, profiles, registry, sys, tokens
 from .api.deps import PolicyCache
 from .api.errors import ApiError
 from .api.metrics import MetricsMiddleware
@@ -44,7 +44,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.jwt_validator = JWTValidator(jwks=JwksCache(), max_token_bytes=token_limit)
     app.state.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, settings.storage_url))
 
-    for module in (sys, tokens, policies, namespaces, identity, registry, profiles):
+    for module in (sys, tokens, policies, namespaces, identity, registry, profiles, kv):
         app.include_router(module.router)
 
     @app.exception_handler(ApiError)

@@ -106,7 +106,7 @@ def _require_merge_patch(request: Request) -> None:
 def _signed_duration(name: str, raw: Any) -> int:
     """A duration where a negative value has a meaning (engine config: disable delete_version_after)."""
     if isinstance(raw, str) and raw.strip().startswith("-"):
-        return -max(f.parse_duration(name, raw.strip()[1:]), 1)
+        return -f.parse_duration(name, raw.strip()[1:])
     if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw < 0:
         return -1
     return f.parse_duration(name, raw)

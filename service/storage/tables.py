@@ -127,3 +127,54 @@ generation = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
+
+# -- KV version 2 at `secret/` (one engine per namespace; deleting a namespace deletes its secrets) ---------
+
+# Engine settings per namespace; no row means the defaults.
+kv_config = sa.Table(
+    "kv_config",
+    metadata,
+    sa.Column(
+        "namespace_id", sa.String(64), sa.ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("max_versions", sa.Integer, nullable=False),
+    sa.Column("cas_required", sa.Boolean, nullable=False),
+    sa.Column("delete_version_after", sa.BigInteger, nullable=False),  # seconds; -1 disables it
+)
+
+# One row per key: its metadata. Times are unix microseconds.
+kv_keys = sa.Table(
+    "kv_keys",
+    metadata,
+    sa.Column(
+        "namespace_id", sa.String(64), sa.ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("current_version", sa.Integer, nullable=False),
+    sa.Column("oldest_version", sa.Integer, nullable=False),
+    sa.Column("max_versions", sa.Integer, nullable=False),
+    sa.Column("cas_required", sa.Boolean, nullable=False),
+    sa.Column("delete_version_after", sa.BigInteger, nullable=False),
+    sa.Column("custom_metadata", sa.JSON, nullable=True),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+    sa.Column("updated_time", sa.BigInteger, nullable=False),
+)
+
+# One row per kept version; `data` (JSON text) is NULL once the version is destroyed.
+kv_versions = sa.Table(
+    "kv_versions",
+    metadata,
+    sa.Column("namespace_id", sa.String(64), primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("created_time", sa.BigInteger, nullable=False),
+    sa.Column("deletion_time", sa.BigInteger, nullable=True),
+    sa.Column("destroyed", sa.Boolean, nullable=False),
+    sa.Column("data", sa.Text, nullable=True),
+    sa.ForeignKeyConstraint(
+        ["namespace_id", "path"],
+        ["kv_keys.namespace_id", "kv_keys.path"],
+        ondelete="CASCADE",
+        name="fk_kv_versions_key",
+    ),
+)
