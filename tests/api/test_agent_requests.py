@@ -203,3 +203,41 @@ def test_lookup_self_describes_the_ephemeral_token_when_every_layer_allows_it(ap
     assert data["display_name"].startswith("JWT Token with Unique Identifier: ")
     assert data["policies"] == ["default", "policy-reader"] and data["renewable"] is False
     assert 0 < data["ttl"] <= 300
+
+
+# -- a real secret behind the three layers ---------------------------------------------------------------
+
+
+@pytest.fixture
+def kv_world(api):
+    world = build(api, ceiling=["kv-ceiling"])
+    api.post("sys/policies/acl/kv-team", json={"policy": 'path "secret/data/shared-secret/*" '
+                                               '{ capabilities = ["create", "read", "update"] }'})  # fmt: skip
+    api.post("sys/policies/acl/kv-ceiling", json={"policy": 'path "secret/data/shared-secret/*" '
+                                                  '{ capabilities = ["create", "read", "update"] }'})  # fmt: skip
+    api.post(f"identity/entity/id/{world.agent}", json={"policies": ["kv-team"]})
+    return world
+
+
+def test_the_rar_worked_example_first_write_is_create_and_the_second_is_update(kv_world):
+    """SPEC 4.2: RAR ["create","read"] lets the first write of a new key through and refuses the next."""
+    token = kv_world.mint(authorization_details=[rar("secret/data/shared-secret/foo", "create", "read")])
+    agent = kv_world.as_agent(token)
+    first = agent.post("secret/data/shared-secret/foo", json={"data": {"v": 1}})
+    assert first.status_code == 200, first.text
+    second = agent.post("secret/data/shared-secret/foo", json={"data": {"v": 2}})
+    assert second.status_code == 403 and second.json()["errors"] == RAR_NO_MATCH
+    read = agent.get("secret/data/shared-secret/foo")
+    assert read.status_code == 200 and read.json()["data"]["data"] == {"v": 1}
+
+
+def test_an_agent_reads_a_secret_only_inside_every_layer(kv_world):
+    kv_world.client.post("secret/data/shared-secret/db", json={"data": {"password": "s3cret"}})
+    kv_world.client.post("secret/data/other/db", json={"data": {"password": "nope"}})
+    token = kv_world.mint(authorization_details=[rar("secret/data/shared-secret/*", "read")])
+    agent = kv_world.as_agent(token)
+    assert agent.get("secret/data/shared-secret/db").json()["data"]["data"] == {"password": "s3cret"}
+    denied = agent.get("secret/data/other/db")
+    assert denied.status_code == 403 and denied.json() == DENIED  # baseline and ceiling stop it first
+    write = agent.post("secret/data/shared-secret/db", json={"data": {"password": "changed"}})
+    assert write.status_code == 403 and write.json()["errors"] == RAR_NO_MATCH
