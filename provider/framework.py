@@ -371,6 +371,8 @@ def _attribute_named_in(messages: Iterable[str], schema: Schema) -> AttributePat
 
 
 StateUpgrader = Callable[[State], State]
+# The namespace `terraform import` puts imported objects in (hashicorp/vault, SPEC B §7.3).
+IMPORT_NAMESPACE_ENV = "TERRAFORM_VAULT_NAMESPACE_IMPORT"
 
 
 class VaultResource(Resource):
@@ -394,6 +396,20 @@ class VaultResource(Resource):
     def type_name(cls) -> str:
         """The full Terraform type name, e.g. `vault_agent_registration`."""
         return "vault_" + cls.get_name()
+
+    def import_state(self, **values: Any) -> State:
+        """The state an `import_` returns: every attribute of the schema, null unless given (Terraform
+        rejects an object with attributes missing); Terraform then calls `read` to fill in the rest."""
+        schema = self.get_schema()
+        state: State = {a.name: None for a in schema.attributes}
+        state.update({b.type_name: [] for b in schema.block_types})
+        state.update(values)
+        return state
+
+    def import_namespace(self) -> str | None:
+        """The `namespace` an imported object gets: `TERRAFORM_VAULT_NAMESPACE_IMPORT`, as in hashicorp/vault
+        (relative to the provider's namespace); None when unset."""
+        return self.provider.environ.get(IMPORT_NAMESPACE_ENV) or None
 
     def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State:
         """Bring a stored state to the current schema version (no warning, unlike tf's default).
@@ -444,6 +460,19 @@ def same_or_prior(prior: Any, new: Any, normalize: Callable[[Any], Any]) -> Any:
         return new
 
 
+def keep_null(prior: Any, new: Any) -> Any:
+    """`new`, except that an empty value read back stays null when the prior state held null.
+
+    For optional attributes that are not computed (a map, a set, a flag defaulting to false): the server
+    answers "nothing" as `{}`, `[]` or `false` whether the user wrote that or left the attribute out, and
+    state must hold what the configuration said either way, or plan shows a diff that can never converge.
+    A missing prior (import) counts as null.
+    """
+    if prior is None and new in ({}, [], False, None, ""):
+        return None
+    return new
+
+
 __all__ = [
     "Between",
     "Each",
@@ -462,6 +491,7 @@ __all__ = [
     "check",
     "check_exclusive",
     "is_unset",
+    "keep_null",
     "render_path",
     "same_or_prior",
     "show",

@@ -1,21 +1,30 @@
 """gRPC servicers registered by `plugin_server.serve`: tf's provider servicer, extended, plus go-plugin's.
 
-`VaultProviderServicer` keeps every behaviour of `tf.provider.ProviderServicer` and adds one thing: an
-exception escaping a resource hook becomes an error diagnostic on the RPC's response instead of a bare gRPC
-failure ("rpc error: code = Unknown"), so the user sees which operation failed and the provider process
-keeps serving the rest of the run.
+`VaultProviderServicer` keeps every behaviour of `tf.provider.ProviderServicer` and adds:
+
+- an exception escaping a resource hook becomes an error diagnostic on the RPC's response instead of a bare
+  gRPC failure ("rpc error: code = Unknown"), so the user sees which operation failed and the provider
+  process keeps serving the rest of the run;
+- an opt-in plan hook that sees the configuration (`ConfigAwarePlan`): tf's `plan` is not called on create
+  and never sees the config, so it cannot tell "removed from the configuration" from "unchanged" for an
+  optional+computed attribute, nor apply a default when one is removed. A resource class that defines
+  `plan_with_config` gets it called for create and update plans instead of tf's planning;
+- destroy plans: should Terraform ask the provider to plan a destroy (proposed new state null; Terraform
+  1.15 does not, but the protocol allows it), the answer is the null plan, where tf would report an error.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from copy import deepcopy
+from typing import Any, Protocol, runtime_checkable
 
 from tf.gen import grpc_controller_pb2, grpc_controller_pb2_grpc, grpc_stdio_pb2_grpc
 from tf.gen import tfplugin_pb2 as pb
-from tf.provider import ProviderServicer
-from tf.utils import Diagnostics
+from tf.iface import Config, PlanContext, State
+from tf.provider import ProviderServicer, _decode_state, _encode_state
+from tf.utils import Diagnostics, _to_attribute_path, to_dynamic_value
 
 # RPCs whose response message carries diagnostics; CallFunction and StopProvider have none.
 _RPCS_WITH_DIAGNOSTICS = (
@@ -34,8 +43,7 @@ _RPCS_WITH_DIAGNOSTICS = (
 )
 
 
-def _guarded(name: str) -> Callable[..., Any]:
-    inherited = getattr(ProviderServicer, name)
+def _guarded(name: str, inherited: Callable[..., Any]) -> Callable[..., Any]:
     response_type = getattr(pb, name).Response
 
     def rpc(self: ProviderServicer, request: Any, context: Any) -> Any:
@@ -56,12 +64,77 @@ def _guarded(name: str) -> Callable[..., Any]:
     return rpc
 
 
+@runtime_checkable
+class ConfigAwarePlan(Protocol):
+    """What a resource defines to plan with the configuration in view (see the module docstring).
+
+    `plan_with_config(ctx, prior, proposed, config)` is called for every create plan (`prior` None) and
+    update plan. `proposed` is Terraform's proposed new state (config merged over prior, computed values
+    carried from prior), `config` the configuration as written (null where unset, Unknown where not yet
+    known). It returns the planned state, or None with an error diagnostic. The servicer then marks the
+    `requires_replace` attributes whose planned value differs from the prior one, so a plan may keep the
+    prior spelling of an equivalent value without forcing a replacement.
+    """
+
+    def plan_with_config(
+        self, ctx: PlanContext, prior: State | None, proposed: State, config: Config
+    ) -> State | None: ...
+
+
 class VaultProviderServicer(ProviderServicer):
     """tf's ProviderServicer; see the module docstring for what is added."""
 
+    def PlanResourceChange(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
+        type_name = request.type_name
+        attrs = self._get_res_attrs(type_name)
+        blocks = self._get_res_blocks(type_name)
+        diags = Diagnostics()
+        _, prior = _decode_state(diags, attrs, blocks, request.prior_state)
+        proposed_enc, proposed = _decode_state(diags, attrs, blocks, request.proposed_new_state)
+        if diags.has_errors():
+            return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
+        if proposed is None:
+            # A destroy: nothing to adjust, the planned new state is null.
+            return pb.PlanResourceChange.Response(planned_state=to_dynamic_value(None))
+
+        inst = self.app.new_resource(self._get_res_cls(type_name))
+        if not isinstance(inst, ConfigAwarePlan):
+            return ProviderServicer.PlanResourceChange(self, request, context)
+
+        _, config = _decode_state(diags, attrs, blocks, request.config)
+        if diags.has_errors():
+            return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
+        changed = set()
+        if prior is not None:
+            changed = {
+                k
+                for k in attrs
+                if k in prior and k in proposed and not attrs[k].type.semantically_equal(prior[k], proposed[k])
+            }
+        planned = inst.plan_with_config(
+            PlanContext(diags, type_name, changed_fields=changed),
+            deepcopy(prior),
+            deepcopy(proposed),
+            config or {},
+        )
+        if planned is None or diags.has_errors():
+            return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
+        requires_replace = []
+        if prior is not None:
+            requires_replace = [
+                _to_attribute_path([k])
+                for k, a in attrs.items()
+                if a.requires_replace and not a.type.semantically_equal(prior.get(k), planned.get(k))
+            ]
+        return pb.PlanResourceChange.Response(
+            planned_state=_encode_state(attrs, blocks, planned, proposed_enc),
+            requires_replace=requires_replace,
+            diagnostics=diags.to_pb(),
+        )
+
 
 for _name in _RPCS_WITH_DIAGNOSTICS:
-    setattr(VaultProviderServicer, _name, _guarded(_name))
+    setattr(VaultProviderServicer, _name, _guarded(_name, getattr(VaultProviderServicer, _name)))
 del _name
 
 

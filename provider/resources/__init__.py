@@ -5,4 +5,18 @@ Append each resource class to RESOURCES; the provider serves exactly this list.
 
 from tf.iface import Resource
 
-RESOURCES: list[type[Resource]] = []
+from vaultguard.provider.resources.agent_registration import AgentRegistrationResource
+from vaultguard.provider.resources.identity_entity import IdentityEntityResource
+from vaultguard.provider.resources.identity_entity_alias import IdentityEntityAliasResource
+from vaultguard.provider.resources.namespace import NamespaceResource
+from vaultguard.provider.resources.oauth_profile import OAuthResourceServerConfigProfileResource
+from vaultguard.provider.resources.policy import PolicyResource
+
+RESOURCES: list[type[Resource]] = [
+    AgentRegistrationResource,
+    IdentityEntityResource,
+    IdentityEntityAliasResource,
+    NamespaceResource,
+    OAuthResourceServerConfigProfileResource,
+    PolicyResource,
+]
