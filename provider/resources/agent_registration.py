@@ -35,7 +35,7 @@ from tf.schema import Attribute, Schema
 from tf.types import Bool, List, String, Unknown
 from tf.utils import AttributePath, Diagnostics
 
-from vaultguard.provider.client import ApiError, InvalidRequest, VaultClient, path_segment
+from vaultguard.provider.client import ApiError, InvalidRequest, path_segment
 from vaultguard.provider.framework import (
     Each,
     NamespacePath,
@@ -256,19 +256,6 @@ def text_in_state(prior: Any, stored: str) -> str | None:
     return None if stored == "" and prior is None else stored
 
 
-def require_enterprise(client: VaultClient) -> None:
-    """Refuse to manage Enterprise objects on a server that does not report an Enterprise version.
-
-    With `skip_get_vault_version` and no `vault_version_override` the user asked the provider not to ask
-    the server, and gave nothing to check: the check is skipped rather than failing every apply (upstream
-    fails there, SPEC B §7.4 #14).
-    """
-    settings = client.settings
-    if settings.skip_get_vault_version and not settings.vault_version_override:
-        return
-    client.require_enterprise()
-
-
 class AgentRegistrationResource(VaultResource):
     """`resource "vault_agent_registration"`."""
 
@@ -317,7 +304,7 @@ class AgentRegistrationResource(VaultResource):
     def create(self, ctx: CreateContext, planned: State) -> State | None:
         namespace = planned.get("namespace")
         try:
-            require_enterprise(self.client)
+            self.client.require_enterprise()
             body = self.client.write("agent-registry/register", to_api(planned), namespace=namespace)
         except InvalidRequest as exc:
             api_error(ctx.diagnostics, "create", ctx.type_name, exc, schema=SCHEMA)
@@ -369,7 +356,7 @@ class AgentRegistrationResource(VaultResource):
     def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
         namespace = planned.get("namespace")
         try:
-            require_enterprise(self.client)
+            self.client.require_enterprise()
             self.client.write(by_id(current["id"]), to_api(planned), namespace=namespace)
             fresh = self.client.read(by_id(current["id"]), namespace=namespace)
         except ApiError as exc:
@@ -408,7 +395,7 @@ class AgentRegistrationResource(VaultResource):
         namespace = self.import_namespace()
         paths = [by_id(id), by_name(id)] if looks_like_uuid(id) else [by_name(id)]
         try:
-            require_enterprise(self.client)
+            self.client.require_enterprise()
             for path in paths:
                 body = self.client.read(path, namespace=namespace)
                 if body is not None and body.get("data"):
@@ -425,4 +412,4 @@ class AgentRegistrationResource(VaultResource):
     # upgrade: VaultResource.upgrade (schema version 0, no upgraders yet).
 
 
-__all__ = ["AgentRegistrationResource", "from_api", "looks_like_uuid", "require_enterprise", "to_api"]
+__all__ = ["AgentRegistrationResource", "from_api", "looks_like_uuid", "to_api"]

@@ -58,7 +58,7 @@ from vaultguard.provider.framework import (
     same_or_prior,
     show,
 )
-from vaultguard.provider.resources.agent_registration import looks_like_uuid, require_enterprise
+from vaultguard.provider.resources.agent_registration import looks_like_uuid
 from vaultguard.service.authn.keys import (
     ALGORITHMS,
     InvalidKeyError,
@@ -663,7 +663,7 @@ class OAuthResourceServerConfigProfileResource(VaultResource):
     def create(self, ctx: CreateContext, planned: State) -> State | None:
         name, namespace = planned["profile_name"], planned.get("namespace")
         try:
-            require_enterprise(self.client)
+            self.client.require_enterprise()
             if self.client.read(by_name(name), namespace=namespace) is not None:
                 # A write to an existing name would silently take the profile over: never adopt.
                 ctx.diagnostics.add_error(
@@ -710,7 +710,7 @@ class OAuthResourceServerConfigProfileResource(VaultResource):
     def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
         name, namespace = planned["profile_name"], planned.get("namespace")
         try:
-            require_enterprise(self.client)
+            self.client.require_enterprise()
             written = self.client.write(by_name(name), to_api(planned), namespace=namespace)
             fresh = self.client.read(by_name(name), namespace=namespace)
         except ApiError as exc:
@@ -750,7 +750,7 @@ class OAuthResourceServerConfigProfileResource(VaultResource):
         namespace = self.import_namespace()
         paths = [by_config_id(id), by_name(id)] if looks_like_uuid(id) else [by_name(id)]
         try:
-            require_enterprise(self.client)
+            self.client.require_enterprise()
             for path in paths:
                 body = self.client.read(path, namespace=namespace)
                 if body is not None and body.get("data"):
