@@ -11,10 +11,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .api import identity, kv, namespaces, policies, profiles, registry, sys, tokens
+from .api.audit import router as audit_hash_router
+from .api.decision_api import router as decision_api_router
 from .api.deps import PolicyCache
 from .api.errors import ApiError
 from .api.metrics import MetricsMiddleware
 from .api.middleware import VaultPathMiddleware
+from .audit.middleware import AuditLog, AuditMiddleware
 from .authn.jwks import JwksCache
 from .authn.jwt import JWTValidator
 from .config import Settings
@@ -43,9 +46,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     token_limit = settings.max_token_header_size if settings.max_token_header_size > 0 else 1 << 20
     app.state.jwt_validator = JWTValidator(jwks=JwksCache(), max_token_bytes=token_limit)
     app.state.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, settings.storage_url))
+    app.state.audit = AuditLog.from_settings(settings, app.state.store)
 
     for module in (sys, tokens, policies, namespaces, identity, registry, profiles, kv):
         app.include_router(module.router)
+    app.include_router(decision_api_router)
+    app.include_router(audit_hash_router)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -72,7 +78,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return JSONResponse({"errors": ["internal error"]}, status_code=500)
 
     app.add_middleware(VaultPathMiddleware)
+    app.add_middleware(AuditMiddleware, audit=app.state.audit)  # outside the path rules: audits their refusals
     app.add_middleware(MetricsMiddleware)  # added last = outermost: sees every response
+    if settings.grpc_listen:
+        from .grpc_server import serve_beside  # the gRPC decision API, in each worker beside this app
+
+        serve_beside(app)
     return app
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from .config import ConfigError, Settings, data_dir, load_config_file
+from .config import ConfigError, Settings, audit_device_for_flag, data_dir, load_config_file
+from .explain_client import ExplainCommand
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +25,10 @@ def main() -> None:
 @click.option("--storage", "storage_url", default=None, help="Storage URL: sqlite:///PATH or postgresql://...")
 @click.option("--workers", type=int, default=None, help="Number of worker processes.")
 @click.option("--config", "config_file", default=None, help="HCL config file (production mode).")
+@click.option("--grpc-listen", default=None, metavar="HOST:PORT", help="Also serve the gRPC decision API here.")
+@click.option(
+    "--audit-log", default=None, metavar="PATH", help='Audit to this file (JSON lines); "-" for stdout.'
+)
 def server(
     dev: bool,
     dev_root_token: str,
@@ -30,6 +36,8 @@ def server(
     storage_url: str | None,
     workers: int | None,
     config_file: str | None,
+    grpc_listen: str | None,
+    audit_log: str | None,
 ) -> None:
     """Run the authorization service."""
     if dev == bool(config_file):
@@ -45,6 +53,10 @@ def server(
             settings.storage_url = storage_url
         if workers:
             settings.workers = workers
+        if grpc_listen:
+            settings.grpc_listen = grpc_listen
+        if audit_log:
+            settings.audit_devices.append(audit_device_for_flag(audit_log))
         settings.check()
     except ConfigError as exc:
         _fail(str(exc))
@@ -80,6 +92,27 @@ def terraform(args: tuple[str, ...]) -> None:
     from ..provider.terraform import run_terraform
 
     sys.exit(run_terraform(list(args)))
+
+
+@main.command(cls=ExplainCommand)
+@click.option("--address", envvar="VAULT_ADDR", required=True, help="Server URL (default: $VAULT_ADDR).")
+@click.option("--token", envvar="VAULT_TOKEN", required=True, help="Admin token (default: $VAULT_TOKEN).")
+@click.option("--namespace", envvar="VAULT_NAMESPACE", default="", help="Namespace of the agent's request.")
+@click.option("--jwt", default=None, help="The agent's JWT.")
+@click.option("--jwt-file", default=None, help='File holding the JWT ("-": standard input).')
+@click.option("--operation", required=True, help="read, list, create, update, patch or delete.")
+@click.option("--path", required=True, help="Vault path, relative to the namespace (no /v1/).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A request parameter (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the explain API's JSON instead of the report.")
+@click.option("--ca-cert", envvar="VAULT_CACERT", default=None, help="CA bundle for an HTTPS server.")
+def explain(**options: Any) -> None:
+    """Explain, step by step, how the service decides an agent's request (operators only).
+
+    Exit status: 0 allowed, 1 denied, 2 when the question could not be asked.
+    """
+    from .explain_client import run
+
+    sys.exit(run(**options))
 
 
 def _fail(message: str) -> None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import hcl
+
+from .audit.devices import DEVICE_TYPES, DeviceError, device_from_settings
 
 DEFAULT_LISTEN = "127.0.0.1:8200"
 
@@ -34,6 +37,14 @@ class Settings:
     max_token_header_size: int = 8192  # D17; -1 disables the check
     initial_root_token_file: str = ""
     dev_root_token: str = ""
+    # The gRPC decision API (`grpc_listener { ... }` / `--grpc-listen`); off when empty.
+    grpc_listen: str = ""
+    grpc_tls_cert_file: str = ""
+    grpc_tls_key_file: str = ""
+    grpc_tls_disable: bool = False
+    # Audit devices, e.g. [{"type": "file", "path": "/var/log/vaultguard/audit.log", "mode": 384,
+    # "fsync": False}, {"type": "stdout"}]; see docs/operator.md.
+    audit_devices: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -78,6 +89,8 @@ class Settings:
             value = getattr(self, name)
             if value and not Path(value).is_file():
                 raise ConfigError(f"listener: {name} {value!r} does not exist")
+        _check_audit_devices(self.audit_devices)
+        _check_grpc_listener(self)
         if self.dev:
             return
         if not self.tls_cert_file and not self.tls_disable and not _is_loopback(self.host):
@@ -85,6 +98,53 @@ class Settings:
                 f'listener "{self.listen}" is not loopback: configure tls_cert_file/tls_key_file, '
                 'or set tls_disable = true if TLS is terminated in front of the server'
             )
+
+
+def _check_audit_devices(devices: list) -> None:
+    kinds = [d.get("type") for d in devices]
+    for kind in set(kinds):
+        if kinds.count(kind) > 1:
+            raise ConfigError(f'audit: only one "{kind}" device may be configured')
+    for spec in devices:
+        try:
+            device_from_settings(spec)
+        except DeviceError as exc:
+            raise ConfigError(str(exc)) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f'audit "{spec.get("type")}": invalid settings: {exc}') from None
+
+
+def audit_device_for_flag(value: str) -> dict:
+    """`--audit-log PATH` (dev mode): a file device, or stdout for "-"."""
+    if value == "-":
+        return {"type": "stdout"}
+    return {"type": "file", "path": str(Path(value).resolve()), "mode": 0o600, "fsync": False}
+
+
+def _check_grpc_listener(settings: Settings) -> None:
+    """HOST:PORT apart from the HTTP port, TLS files given together; outside dev mode, plaintext only on
+    loopback or with an explicit tls_disable (callers send an admin token in the metadata)."""
+    address = settings.grpc_listen
+    if not address:
+        return
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f'grpc_listener address "{address}" must be HOST:PORT with a port 1-65535')
+    if int(port) == settings.port:
+        raise ConfigError(f'grpc_listener address "{address}" uses the port of the HTTP listener')
+    if bool(settings.grpc_tls_cert_file) != bool(settings.grpc_tls_key_file):
+        raise ConfigError("grpc_listener: tls_cert_file and tls_key_file must be given together")
+    for name in ("grpc_tls_cert_file", "grpc_tls_key_file"):
+        value = getattr(settings, name)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"grpc_listener: {name[5:]} {value!r} does not exist")
+    plaintext = not settings.grpc_tls_cert_file and not settings.grpc_tls_disable
+    if not settings.dev and plaintext and not _is_loopback(host):
+        raise ConfigError(
+            f'grpc_listener "{address}" is not loopback: configure tls_cert_file/tls_key_file, '
+            "or set tls_disable = true if TLS is terminated in front of the server"
+        )
 
 
 def _is_loopback(host: str) -> bool:
@@ -115,7 +175,7 @@ def load_config_file(path: str) -> Settings:
         raw = hcl.loads(text)
     except Exception as exc:  # pyhcl raises ValueError subclasses with line info
         raise ConfigError(f"config file {path}: {exc}") from None
-    known = {"listener", "storage", "workers", "initial_root_token_file", "max_request_size"}
+    known = {"listener", "storage", "workers", "initial_root_token_file", "max_request_size", "audit", "grpc_listener"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"config file {path}: unknown settings: {', '.join(unknown)}")
@@ -144,7 +204,64 @@ def load_config_file(path: str) -> Settings:
     settings.workers = int(raw.get("workers", 1))
     settings.max_request_size = int(raw.get("max_request_size", settings.max_request_size))
     settings.initial_root_token_file = str(raw.get("initial_root_token_file", ""))
+    _grpc_listener_block(raw, settings, path)
+    settings.audit_devices = _audit_blocks(raw, text, path)
     return settings
+
+
+def _audit_blocks(raw: dict, text: str, path: str) -> list[dict]:
+    """`audit "file" { path = "..." mode = "0600" fsync = false }` and `audit "stdout" {}`."""
+    blocks = raw.get("audit")
+    if blocks is None:
+        return []
+    if not isinstance(blocks, dict) or not all(isinstance(body, dict) for body in blocks.values()):
+        raise ConfigError(f'config file {path}: expected audit "file" {{ ... }} or audit "stdout" {{}} blocks')
+    # pyhcl keeps only the last of two blocks with the same label; count them in the text instead.
+    for kind in blocks:
+        if len(re.findall(rf'^\s*audit\s+"{re.escape(kind)}"', text, re.MULTILINE)) > 1:
+            raise ConfigError(f'config file {path}: only one audit "{kind}" block is allowed')
+    devices = []
+    for kind, body in blocks.items():
+        where = f'audit "{kind}"'
+        if kind == "file":
+            _no_unknown(body, {"path", "mode", "fsync"}, where, path)
+            if not str(body.get("path", "")).strip():
+                raise ConfigError(f"config file {path}: {where}: path is required")
+            mode_text = str(body.get("mode", "0600"))
+            try:
+                mode = int(mode_text, 8)
+            except ValueError:
+                mode = -1
+            if not 0 <= mode <= 0o777:
+                raise ConfigError(f'config file {path}: {where}: mode "{mode_text}" must be octal, like "0600"')
+            fsync = body.get("fsync", False)
+            if fsync not in (True, False, "true", "false"):
+                raise ConfigError(f"config file {path}: {where}: fsync must be true or false")
+            devices.append({"type": "file", "path": str(Path(str(body["path"])).resolve()), "mode": mode,
+                            "fsync": fsync in (True, "true")})  # fmt: skip
+        elif kind == "stdout":
+            _no_unknown(body, set(), where, path)
+            devices.append({"type": "stdout"})
+        else:
+            supported = " or ".join(f'"{t}"' for t in DEVICE_TYPES)
+            raise ConfigError(f"config file {path}: {where} is not a supported device (use {supported})")
+    return devices
+
+
+def _grpc_listener_block(raw: dict, settings: Settings, path: str) -> None:
+    """`grpc_listener { address = "127.0.0.1:8201" tls_cert_file = "..." tls_key_file = "..." }`."""
+    block = raw.get("grpc_listener")
+    if block is None:
+        return
+    if not isinstance(block, dict) or not all(not isinstance(v, (dict, list)) for v in block.values()):
+        raise ConfigError(f'config file {path}: expected one grpc_listener {{ address = "HOST:PORT" }} block')
+    _no_unknown(block, {"address", "tls_cert_file", "tls_key_file", "tls_disable"}, "grpc_listener", path)
+    if not str(block.get("address", "")).strip():
+        raise ConfigError(f"config file {path}: grpc_listener: address is required")
+    settings.grpc_listen = str(block["address"])
+    settings.grpc_tls_cert_file = str(block.get("tls_cert_file", ""))
+    settings.grpc_tls_key_file = str(block.get("tls_key_file", ""))
+    settings.grpc_tls_disable = block.get("tls_disable") in (True, "true", 1, "1")
 
 
 def _single_block(raw: dict, name: str, kind: str, path: str) -> dict:

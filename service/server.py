@@ -7,6 +7,8 @@ import sys
 import tempfile
 import time
 
+from .audit.devices import DeviceError, device_from_settings
+from .audit.key import load_or_create_key
 from .authn.tokens import TokenRecord, new_accessor, new_token, token_hash
 from .config import ConfigError, Settings
 from .identity.model import ROOT_NAMESPACE_ID
@@ -35,6 +37,7 @@ def prepare(settings: Settings) -> str | None:
     store = Store(settings.storage_url)
     try:
         store.migrate()
+        _prepare_audit(settings, store)
         if settings.dev:
             settings.dev_root_token = settings.dev_root_token or new_token()
             install_root_token(store, settings.dev_root_token)
@@ -54,14 +57,32 @@ def prepare(settings: Settings) -> str | None:
         store.dispose()
 
 
+def _prepare_audit(settings: Settings, store: Store) -> None:
+    """Refuse to start with an audit device that cannot write; create the shared HMAC key on first start."""
+    for spec in settings.audit_devices:
+        try:
+            device_from_settings(spec).probe()
+        except DeviceError as exc:
+            raise ConfigError(str(exc)) from None
+    load_or_create_key(store)
+
+
 def run(settings: Settings) -> None:
     import uvicorn
 
     root_token = prepare(settings)
+    if settings.grpc_listen:
+        from .grpc_server import probe_listener
+
+        probe_listener(settings.grpc_listen)  # fail here with a message, not later in every worker
     if settings.dev:
         print("==> vaultguard server started in DEV mode (never use dev mode in production).")
         print(f"    Api Address: {settings.address}")
+        if settings.grpc_listen:
+            print(f"    gRPC Address: {settings.grpc_listen} (vaultguard.decision.v1.DecisionService)")
         print(f"    Storage:     {settings.storage_url}")
+        for spec in settings.audit_devices:
+            print(f"    Audit log:   {spec.get('path', 'stdout')}")
         print("")
         print("Set VAULT_ADDR and VAULT_TOKEN to use it:")
         print(f"    export VAULT_ADDR='{settings.address}'")

@@ -35,9 +35,13 @@ class Server:
         root_token: str | None = None,
         config_file: Path | None = None,
         scheme: str = "http",
+        audit_log: Path | None = None,
+        extra_args: tuple[str, ...] = (),
     ):
         self.storage_url = storage_url
+        self.audit_log = audit_log  # `--audit-log PATH`: a file audit device (JSON lines)
         self.config_file = config_file
+        self.extra_args = extra_args  # more `vaultguard server` flags, e.g. ("--grpc-listen", "127.0.0.1:PORT")
         self.scheme = scheme
         self.workdir = workdir
         self.workers = workers
@@ -65,6 +69,9 @@ class Server:
                 "--listen",
                 f"127.0.0.1:{self.port}",
             ]
+        if self.audit_log is not None:
+            cmd += ["--audit-log", str(self.audit_log)]
+        cmd += list(self.extra_args)
         self.proc = subprocess.Popen(
             cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True
         )

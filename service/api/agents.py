@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..authn.jwt import TokenRejected, ValidatedToken
+from ..authn.jwt import JWTValidator, TokenRejected, ValidatedToken
 from ..authn.profiles import Profile
 from ..authz.acl import ACL, AccessRequest
 from ..authz.agent import decide
@@ -134,6 +134,8 @@ def build_caller(
     try:
         resolution = resolve(directory, namespace_id, token.issuer, token.subject, token.actor)
     except Unresolved as exc:
+        if exc.layer == "registry":  # subject and actor were found: record it, as for every layer passed
+            passed += (LayerOutcome("identity", True, "resolved", ()),)
         raise AgentDenied(Decision.deny(exc.layer, exc.reason, exc.detail, passed)) from None
     subject = resolution.subject
     default = [] if token.profile.no_default_policy else ["default"]
@@ -180,13 +182,29 @@ def caller_for(
     )
 
 
+async def evaluate_agent(
+    validator: JWTValidator, directory: AgentDirectory, cache: PolicyCache, namespace: Namespace, raw_token: str
+) -> AgentCaller | Decision:
+    """Validate and resolve without raising: the agent, or the refusal (token, identity or registry layer).
+
+    The one path every agent token takes: requests to this service (`authenticate_agent`) and the decision
+    API's HTTP and gRPC front ends (`check.check`).
+    """
+    try:
+        token = await validator.validate_async(raw_token, lambda issuer: directory.find_profile(namespace.id, issuer))
+    except TokenRejected as exc:
+        return Decision.deny("token", exc.reason, exc.detail)
+    try:
+        return caller_for(token, raw_token, namespace.id, directory, cache)
+    except AgentDenied as exc:
+        return exc.decision
+
+
 async def authenticate_agent(request, namespace: Namespace, raw_token: str) -> AgentCaller:  # noqa: ANN001
     """Validate and resolve; raise AgentDenied (403) with the precise reason kept for the audit log."""
-    directory = request.app.state.directory.current()
-    try:
-        token = await request.app.state.jwt_validator.validate_async(
-            raw_token, lambda issuer: directory.find_profile(namespace.id, issuer)
-        )
-    except TokenRejected as exc:
-        raise AgentDenied(Decision.deny("token", exc.reason, exc.detail)) from None
-    return caller_for(token, raw_token, namespace.id, directory, request.app.state.policy_cache)
+    state = request.app.state
+    directory = state.directory.current()
+    outcome = await evaluate_agent(state.jwt_validator, directory, state.policy_cache, namespace, raw_token)
+    if isinstance(outcome, Decision):
+        raise AgentDenied(outcome)
+    return outcome

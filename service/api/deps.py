@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import Request
 
+from ..audit.middleware import audit_request
 from ..authn.jwt import looks_like_jwt
 from ..authn.tokens import TokenRecord, token_hash
 from ..authz.acl import ACL, AccessRequest, compile_acl
@@ -54,14 +55,17 @@ class Context:
         if isinstance(self.caller, AgentCaller):
             self.decision = self.caller.decide(AccessRequest(path or self.path, operation, parameters))
             self.request.state.vg_decision = self.decision
+            audit_request(self.request, operation)  # the request entry, before the route acts
             if not self.decision.allowed:
                 raise AgentDenied(self.decision)
             return
         if self.caller.token.is_root:
+            audit_request(self.request, operation)
             return
         relative = _relative_namespace(self.caller.token_namespace.path, self.namespace.path)
         acl_path = relative + (path if path is not None else self.path)
         result = self.caller.acl.evaluate(AccessRequest(acl_path, operation, parameters))
+        audit_request(self.request, operation, result)
         if not result.allowed:
             raise permission_denied()
 
@@ -208,6 +212,7 @@ async def context(request: Request, *, authenticated: bool = True) -> Context:
         ctx = Context(
             request, store, namespace, state.get("vg_path", request.url.path[len("/v1/") :]), bool(state.get("vg_list"))
         )
+        request.state.vg_ctx = ctx  # the audit log reads the namespace and, once known, the caller
         if token is None:
             return ctx
         # Vault tokens are never JWTs (SPEC B §3.2), so the two paths cannot be confused.
@@ -231,10 +236,12 @@ async def context(request: Request, *, authenticated: bool = True) -> Context:
 def _admin_caller(tx: Tx, request: Request, namespace: Namespace, token: str) -> Caller:
     record = tx.token_by_hash(token_hash(token))
     if record is None or record.expired(time.time()):
+        request.state.vg_refusal = "token_unknown" if record is None else "token_expired"  # for the audit log
         raise permission_denied()
     token_ns = tx.namespace_by_id(record.namespace_id)
     # A token works in its own namespace and the namespaces below it, never above or beside.
     if token_ns is None or not namespace.path.startswith(token_ns.path):
+        request.state.vg_refusal = "token_namespace_mismatch"
         raise permission_denied()
     texts = {} if record.is_root else tx.policy_texts(record.namespace_id, record.policies)
     cache: PolicyCache = request.app.state.policy_cache

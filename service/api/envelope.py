@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi.responses import JSONResponse, Response
+
+from .. import request_id
 
 
 def respond(
@@ -20,7 +21,7 @@ def respond(
     if data is None and not warnings and auth is None and not extra:
         return Response(status_code=204)
     body: dict[str, Any] = {
-        "request_id": str(uuid.uuid4()),
+        "request_id": request_id.current(),
         "lease_id": "",
         "renewable": False,
         "lease_duration": 0,

@@ -178,3 +178,15 @@ kv_versions = sa.Table(
         name="fk_kv_versions_key",
     ),
 )
+
+# -- audit -----------------------------------------------------------------------------------------------
+
+# One row (id 1): the per-server HMAC key of the audit devices, shared by every worker and replica so one
+# token hashes to the same value in every node's log. Created once, at first start; never rotated in place.
+audit_hmac_key = sa.Table(
+    "audit_hmac_key",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(128), nullable=False),  # hex
+    sa.Column("created_time", sa.String(40), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Stubs for the `vaultguard.decision` protobuf packages."""

@@ -1,0 +1,28 @@
+"""`sys/audit-hash/:path`: the HMAC an audit device would log for a value, so operators can find a token's
+lines in the audit log without the log ever holding the token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from . import fields as f
+from .deps import context
+from .envelope import respond
+from .errors import bad_request
+
+router = APIRouter()
+
+
+@router.api_route("/v1/sys/audit-hash/{path:path}", methods=["POST", "PUT"])
+async def audit_hash(path: str, request: Request) -> Response:
+    ctx = await context(request)
+    values, warnings = f.parse(await ctx.body(), {"input": f.Field("string", f.MAX_STRING)})
+    ctx.authorize("update")
+    audit = request.app.state.audit
+    name = path.strip("/")
+    if audit.broker.device(name) is None:
+        raise bad_request(f'unknown audit device "{name}"')
+    if "input" not in values:
+        raise bad_request('field "input": required')
+    digest = audit.hasher().digest(values["input"])
+    return respond({"hash": digest}, warnings=warnings, extra={"hash": digest})
