@@ -70,7 +70,9 @@ class MemoryDirectory:
 
     def _add(self, name: str, policies: list[str], registered: bool) -> None:
         entity = Entity(id=f"e-{name}", namespace_id=NS, name=name, policies=policies)
-        alias = Alias(id=f"a-{name}", namespace_id=NS, canonical_id=entity.id, name=name, issuer=ISSUER, external_id=name)
+        alias = Alias(
+            id=f"a-{name}", namespace_id=NS, canonical_id=entity.id, name=name, issuer=ISSUER, external_id=name
+        )
         self.entities[entity.id] = entity
         self.aliases[(ISSUER, name)] = alias
         if registered:
