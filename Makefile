@@ -26,6 +26,11 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check service provider tests
 
+# Regenerates docs/index.md, docs/resources/ and docs/data-sources/ from the provider schema and
+# examples/terraform/; `make test` fails when the committed docs differ from what this writes.
+docs: $(STAMP)
+	$(BIN)/python -m vaultguard.provider.docs
+
 bench: $(STAMP)
 	@status=0; for b in tests/bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
 
