@@ -114,6 +114,7 @@ def request_token(request: Request) -> str | None:
         return None
     limit = request.app.state.settings.max_token_header_size
     if limit >= 0 and len(token) > limit:
+        request.state.vg_refusal = "too_large"  # the audit log names the rule (D17, D21)
         raise bad_request(f"authentication token is larger than the maximum allowed size of {limit} bytes")
     return token
 

@@ -48,6 +48,7 @@ ADMIN_REFUSALS = {
     "token_expired": "the token has expired",
     "token_namespace_mismatch": "the token does not work in the request's namespace",
     "namespace_not_found": "the request's namespace does not exist",
+    "too_large": "the token is larger than the listener's max_token_header_size (D17)",
 }
 
 

@@ -234,11 +234,9 @@ def _auth(
         return auth, caller.token.accessor
     if decision is not None:  # a JWT refused while authenticating
         return e.refused_agent_auth(hasher, token, decision), ""
-    refusal = ""
-    if status == 403:  # refused before any caller was identified
-        refusal = state.get("vg_refusal") or (
-            "token_missing" if not token else "namespace_not_found" if ctx is None else "token_unknown"
-        )
+    refusal = state.get("vg_refusal") or ""  # refused before any caller was identified (403, or 400 by D17)
+    if status == 403 and not refusal:
+        refusal = "token_missing" if not token else "namespace_not_found" if ctx is None else "token_unknown"
     return e.anonymous_auth(hasher, token, refusal), ""
 
 
