@@ -1,0 +1,430 @@
+"""Benchmark: an agent's authorized KV v2 read over HTTP against the same server's `sys/health`.
+
+DESIGN.md "Bar to clear", over HTTP: an authorized KV v2 read with a JWT reaches ≥ 70 % of the throughput
+of the same server's unauthenticated `sys/health` on the same worker count; p99 latency ≤ 5 ms at half of
+peak load.
+
+One real `vaultguard server --dev` (SQLite by default, `--pg` for a fresh database on the PostgreSQL server
+at 127.0.0.1:5432, dropped afterwards) with a real agent setup: profile, human and agent entities with
+aliases, baseline and ceiling policies, the registration and one secret. One RS256 token is minted with
+`authorization_details` for that secret and used for every request (the server's warm path).
+
+The load generator is this script itself (nothing else needs installing): several client processes, each
+an asyncio loop holding keep-alive HTTP/1.1 connections to 127.0.0.1 and nowhere else.
+
+1. Peak, closed loop: every connection sends its next request as soon as the previous answer arrives, for
+   a fixed time after a warm-up. `sys/health` and the KV read alternate (health, kv, health, kv, ...) with
+   the same number of client processes and connections, so the machine's noise hits both; the best round
+   of each counts.
+   On a 2-core machine the generator competes with the server for CPU, which is why only the ratio is
+   judged, never the absolute numbers.
+2. Latency, open loop: the KV read paced at half of its peak (of the median round, so that one quiet
+   round on a shared machine does not set a pace the server cannot hold later). Requests are due on a fixed
+   schedule whether or not earlier ones have been answered; latency counts from the due time, so a
+   stalled server is not hidden by a stalled client.
+
+No audit device by default (the dev server's default); `--audit` adds a file audit device, as production
+would have, to both endpoints alike.
+
+Run: `.venv/bin/python tests/bench/bench_http.py [--quick] [--pg] [--audit] [--workers N]`; exits 1 on a
+miss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import multiprocessing
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+for _folder in (TESTS, TESTS / "api"):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+import vgtest  # noqa: E402
+
+THROUGHPUT_TARGET = 0.70  # KV read / sys/health
+P99_TARGET_MS = 5.0
+SECRET_PATH = "bench/db"
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+
+
+# -- the load generator (runs in each client process) --------------------------------------------------------
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection with at most one request in flight."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future | None = None
+        self.need = -1  # bytes of the response being read (head + body); -1 until the head is complete
+        self.status = 0
+
+    def connection_made(self, transport) -> None:  # noqa: ANN001
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.need < 0:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end])
+            match = _CONTENT_LENGTH.search(head)
+            if match is None:  # the service always sends Content-Length; anything else is a bench bug
+                self._fail(RuntimeError(f"response without Content-Length: {head[:200]!r}"))
+                return
+            self.status = int(head[9:12])
+            self.need = end + 4 + int(match.group(1))
+        if len(self.buffer) >= self.need:
+            del self.buffer[: self.need]
+            self.need = -1
+            waiter, self.waiter = self.waiter, None
+            if waiter is not None and not waiter.done():
+                waiter.set_result(self.status)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(exc or ConnectionError("server closed the connection"))
+
+    def _fail(self, exc: BaseException) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def request(self, raw: bytes) -> asyncio.Future:
+        assert self.transport is not None and self.waiter is None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return self.waiter
+
+
+def _raw_request(port: int, path: str, token: str | None) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "X-Vault-Request: true"]
+    if token:
+        lines.append(f"X-Vault-Token: {token}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _connect(port: int, count: int) -> list[_Connection]:
+    loop = asyncio.get_running_loop()
+    conns = []
+    for _ in range(count):
+        _transport, conn = await loop.create_connection(_Connection, "127.0.0.1", port)
+        conns.append(conn)
+    return conns
+
+
+async def _closed_loop(port: int, raw: bytes, connections: int, start_at: float, warmup: float, duration: float):
+    """Requests back to back on every connection; counts the answers completed inside the window."""
+    conns = await _connect(port, connections)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    begin = time.perf_counter() + warmup
+    end = begin + duration
+    counted, total, errors = [0], [0], [0]
+    cpu = time.process_time()
+
+    async def drive(conn: _Connection) -> None:
+        while True:
+            status = await conn.request(raw)
+            total[0] += 1
+            if status != 200:
+                errors[0] += 1
+            now = time.perf_counter()
+            if now >= end:
+                return
+            if now >= begin:
+                counted[0] += 1
+
+    await asyncio.gather(*(drive(c) for c in conns))
+    cpu = time.process_time() - cpu
+    for c in conns:
+        c.transport.close()
+    return {"count": counted[0], "total": total[0], "errors": errors[0], "cpu": cpu}
+
+
+async def _open_loop(port: int, raw: bytes, connections: int, start_at: float, rate: float, duration: float):
+    """Requests due at a fixed rate on a pool of connections; latency from the due time to the answer."""
+    conns = await _connect(port, connections)
+    idle: asyncio.Queue[_Connection] = asyncio.Queue()
+    for c in conns:
+        idle.put_nowait(c)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    latencies: list[float] = []
+    errors = [0]
+    tasks: set[asyncio.Task] = set()
+    cpu = time.process_time()
+
+    async def one(due: float) -> None:
+        conn = await idle.get()
+        try:
+            status = await conn.request(raw)
+        finally:
+            idle.put_nowait(conn)
+        latencies.append(time.perf_counter() - due)
+        if status != 200:
+            errors[0] += 1
+
+    t0 = time.perf_counter()
+    total = int(rate * duration)
+    sent = 0
+    while sent < total:
+        now = time.perf_counter()
+        due_now = min(total, int((now - t0) * rate) + 1)
+        while sent < due_now:
+            task = asyncio.create_task(one(t0 + sent / rate))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            sent += 1
+        await asyncio.sleep(max(0.0, t0 + sent / rate - time.perf_counter()))
+    if tasks:
+        await asyncio.wait(tasks, timeout=30)
+    cpu = time.process_time() - cpu
+    for c in conns:
+        c.transport.close()
+    return {"latencies": latencies, "total": len(latencies), "errors": errors[0], "sent": sent, "cpu": cpu}
+
+
+def _client_process(kind: str, args: tuple, out) -> None:  # noqa: ANN001
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # plain asyncio works too, only slower
+        pass
+    try:
+        coroutine = _closed_loop(*args) if kind == "closed" else _open_loop(*args)
+        out.send(("ok", asyncio.run(coroutine)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the run
+        out.send(("error", repr(exc)))
+    finally:
+        out.close()
+
+
+def _run_clients(kind: str, processes: int, make_args) -> list[dict]:  # noqa: ANN001
+    """Run `processes` client processes in parallel; they start together 1.5 s from now."""
+    ctx = multiprocessing.get_context("spawn")
+    start_at = time.time() + 1.5  # enough for every process to import and connect first
+    running = []
+    for index in range(processes):
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_client_process, args=(kind, make_args(index, start_at), child), daemon=True)
+        proc.start()
+        child.close()
+        running.append((proc, parent))
+    results = []
+    try:
+        for proc, parent in running:
+            if not parent.poll(300):
+                raise RuntimeError("a client process did not report within 300 s")
+            try:
+                status, value = parent.recv()
+            except EOFError:
+                raise RuntimeError(f"a client process died (exit code {proc.exitcode})") from None
+            if status != "ok":
+                raise RuntimeError(f"client process failed: {value}")
+            results.append(value)
+    finally:
+        for proc, parent in running:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            parent.close()
+    return results
+
+
+@dataclass
+class Phase:
+    rps: float  # answers per second inside the measured window (closed loop)
+    server_cpu_us: float  # server CPU (all its processes) per answer over the whole phase; nan off Linux
+    client_cpu_us: float  # load generator CPU per answer
+    latencies: list[float]  # seconds (open loop only)
+
+
+def _run_phase(kind: str, server: vgtest.Server, processes: int, make_args) -> tuple[list[dict], float, float]:  # noqa: ANN001
+    before = _process_group_cpu(server)
+    results = _run_clients(kind, processes, make_args)
+    server_cpu = _process_group_cpu(server) - before
+    errors = sum(r["errors"] for r in results)
+    if errors:
+        raise RuntimeError(f"{errors} answers were not 200 OK")
+    answers = sum(r["total"] for r in results)
+    return results, server_cpu / answers * 1e6, sum(r["cpu"] for r in results) / answers * 1e6
+
+
+def closed_loop(server: vgtest.Server, raw: bytes, processes: int, connections: int, warmup: float,
+                duration: float) -> Phase:  # fmt: skip
+    """Peak: requests back to back on every connection of every client process."""
+    per_process = max(1, connections // processes)
+    results, server_us, client_us = _run_phase(
+        "closed", server, processes, lambda _i, start_at: (server.port, raw, per_process, start_at, warmup, duration)
+    )
+    return Phase(sum(r["count"] for r in results) / duration, server_us, client_us, [])
+
+
+def open_loop(server: vgtest.Server, raw: bytes, processes: int, connections: int, rate: float,
+              duration: float) -> Phase:  # fmt: skip
+    """Latencies of requests paced at `rate` per second in total (open loop)."""
+    per_process = max(1, connections // processes)
+    results, server_us, client_us = _run_phase(
+        "open", server, processes,
+        lambda _i, start_at: (server.port, raw, per_process, start_at, rate / processes, duration),
+    )  # fmt: skip
+    latencies = [x for r in results for x in r["latencies"]]
+    missing = sum(r["sent"] for r in results) - len(latencies)
+    if missing:
+        raise RuntimeError(f"{missing} paced requests got no answer within 30 s")
+    return Phase(len(latencies) / duration, server_us, client_us, latencies)
+
+
+def _process_group_cpu(server: vgtest.Server) -> float:
+    """CPU seconds (user + system) used so far by the server and its workers (its own process group);
+    NaN where /proc is not there to ask."""
+    assert server.proc is not None
+    group, total = server.proc.pid, 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return math.nan
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == group:  # pgrp (the server runs in its own session)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+# -- the server and the agent ----------------------------------------------------------------------------------
+
+
+def agent_token(server: vgtest.Server) -> str:
+    """A real agent setup on the server (SPEC's three layers allow the read) and one token for the secret."""
+    from agent_world import build, rar
+
+    admin = server.client()
+    policy = f'path "secret/data/{SECRET_PATH}" {{ capabilities = ["read"] }}'
+    for name in ("kv-team", "kv-ceiling"):
+        resp = admin.post(f"sys/policies/acl/{name}", json={"policy": policy})
+        assert resp.status_code in (200, 204), resp.text
+    world = build(admin, ceiling=["kv-ceiling"])
+    resp = admin.post(f"identity/entity/id/{world.agent}", json={"policies": ["kv-team"]})
+    assert resp.status_code in (200, 204), resp.text
+    resp = admin.post(f"secret/data/{SECRET_PATH}", json={"data": {"password": "s3cret", "user": "app"}})
+    assert resp.status_code == 200, resp.text
+    # Valid for the whole run (DESIGN's 5-minute default would be too short for a slow machine's full run).
+    exp = int(time.time()) + 1800
+    token = world.mint(authorization_details=[rar(f"secret/data/{SECRET_PATH}", "read")], exp=exp)
+    resp = admin.with_token(token).get(f"secret/data/{SECRET_PATH}")
+    assert resp.status_code == 200 and resp.json()["data"]["data"]["password"] == "s3cret", resp.text
+    return token
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one short round (about 25 s in all)")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL at 127.0.0.1:5432 instead of SQLite")
+    parser.add_argument("--audit", action="store_true", help="a file audit device (JSON lines) on the server")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes (default 2)")
+    parser.add_argument("--clients", type=int, default=2, help="load generator processes (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections in all (default 32)")
+    args = parser.parse_args()
+    rounds, warmup, duration, paced = (1, 1.0, 4.0, 6.0) if args.quick else (3, 2.0, 6.0, 15.0)
+
+    workdir = Path(tempfile.mkdtemp(prefix="vaultguard-bench-http-"))
+    metrics_dir = workdir / "metrics"
+    metrics_dir.mkdir()
+    # The server's workers share metrics through this folder; inside ours, it goes when we do.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    pg_name = None
+    server = None
+    try:
+        if args.pg:
+            if not vgtest.pg_available():
+                print("PostgreSQL at 127.0.0.1:5432 is not reachable", file=sys.stderr)
+                return 2
+            pg_name, storage = vgtest.create_pg_database()
+        else:
+            storage = "sqlite:///" + str(workdir / "bench.db")
+        audit_log = workdir / "audit.log" if args.audit else None
+        server = vgtest.Server(storage, workdir, workers=args.workers, audit_log=audit_log)
+        server.start()
+        token = agent_token(server)
+        health = _raw_request(server.port, "/v1/sys/health", None)
+        kv = _raw_request(server.port, f"/v1/secret/data/{SECRET_PATH}", token)
+        backend = "PostgreSQL" if args.pg else "SQLite"
+        backend += ", file audit device" if args.audit else ""
+        print(f"server: {args.workers} workers, {backend}; load: {args.clients} client processes, "
+              f"{args.connections} keep-alive connections; {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f} before the run")  # fmt: skip
+
+        phases: dict[str, list[Phase]] = {"sys/health": [], "KV read (JWT)": []}
+        for r in range(rounds):
+            for name, raw in (("sys/health", health), ("KV read (JWT)", kv)):
+                phase = closed_loop(server, raw, args.clients, args.connections, warmup, duration)
+                phases[name].append(phase)
+                print(f"  round {r + 1}: {name:14s} {phase.rps:7.0f} req/s | CPU per request: server "
+                      f"{phase.server_cpu_us:5.0f} µs, load generator {phase.client_cpu_us:4.0f} µs")  # fmt: skip
+        peak_health = max(p.rps for p in phases["sys/health"])
+        peak_kv = max(p.rps for p in phases["KV read (JWT)"])
+        paired = [k.rps / h.rps for h, k in zip(phases["sys/health"], phases["KV read (JWT)"], strict=True)]
+        cpu_health = statistics.median(p.server_cpu_us for p in phases["sys/health"])
+        cpu_kv = statistics.median(p.server_cpu_us for p in phases["KV read (JWT)"])
+        ratio = peak_kv / peak_health
+        ok_ratio = ratio >= THROUGHPUT_TARGET
+        for name, peak, cpu in (("sys/health", peak_health, cpu_health), ("KV read (JWT)", peak_kv, cpu_kv)):
+            print(f"peak {name:14s} {peak:7.0f} req/s (best of {rounds}), server CPU {cpu:5.0f} µs/request")
+        print(f"  per-round ratios {' '.join(f'{x:.2f}' for x in paired)}; server CPU ratio health/KV "
+              f"{cpu_health / cpu_kv:.2f} (what the ratio would be with the server alone on the machine)")  # fmt: skip
+        if args.pg:
+            print("  (server CPU counts vaultguard's processes only, not PostgreSQL's own)")
+        print(f"KV read / sys/health throughput = {ratio:.2f} (target ≥ {THROUGHPUT_TARGET:.2f})  {_verdict(ok_ratio)}")
+
+        # Half of the median round, not of the best: on a shared machine one quiet round would otherwise set a
+        # pace the server cannot hold a minute later, and the queue, not the server, would set the latency.
+        rate = statistics.median(p.rps for p in phases["KV read (JWT)"]) / 2
+        paced_phase = open_loop(server, kv, args.clients, args.connections, rate, paced)
+        latencies = paced_phase.latencies
+        p50, p99 = _percentile(latencies, 0.50) * 1000, _percentile(latencies, 0.99) * 1000
+        ok_p99 = p99 <= P99_TARGET_MS
+        print(f"KV read paced at {rate:.0f} req/s (half of the median round's peak) for {paced:.0f} s, "
+              f"{len(latencies)} requests: p50 {p50:.2f} ms, p90 {_percentile(latencies, 0.90) * 1000:.2f} ms, "
+              f"p99 {p99:.2f} ms, max {max(latencies) * 1000:.1f} ms; server CPU "
+              f"{paced_phase.server_cpu_us:.0f} µs/request")  # fmt: skip
+        print(f"p99 at half of peak = {p99:.2f} ms (target ≤ {P99_TARGET_MS:.1f} ms)  {_verdict(ok_p99)}")
+        return 0 if ok_ratio and ok_p99 else 1
+    finally:
+        if server is not None:
+            server.stop()
+        if pg_name is not None:
+            vgtest.drop_pg_database(pg_name)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
