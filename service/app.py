@@ -48,7 +48,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, settings.storage_url))
     app.state.audit = AuditLog.from_settings(settings, app.state.store)
 
-    for module in (sys, tokens, policies, namespaces, identity, registry, profiles, kv):
+    # KV first: agents' secret reads are the hot path, and Starlette tries routes in order.
+    for module in (kv, sys, tokens, policies, namespaces, identity, registry, profiles):
         app.include_router(module.router)
     app.include_router(decision_api_router)
     app.include_router(audit_hash_router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -89,18 +90,24 @@ def run(settings: Settings) -> None:
         print(f"    Root Token: {root_token}")
         sys.stdout.flush()
     os.environ["VAULTGUARD_SETTINGS"] = settings.to_env()
+    metrics_dir = None
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Workers share metrics through files; must be set before any worker imports prometheus_client.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vaultguard-metrics-")
-    uvicorn.run(
-        "vaultguard.service.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        http="h11",  # the `LIST` method is not parsed by httptools
-        ssl_certfile=settings.tls_cert_file or None,
-        ssl_keyfile=settings.tls_key_file or None,
-        log_level="warning",
-        access_log=False,
-    )
+        metrics_dir = tempfile.mkdtemp(prefix="vaultguard-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "vaultguard.service.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            http="h11",  # the `LIST` method is not parsed by httptools
+            ssl_certfile=settings.tls_cert_file or None,
+            ssl_keyfile=settings.tls_key_file or None,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

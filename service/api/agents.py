@@ -18,7 +18,7 @@ from ..authn.profiles import Profile
 from ..authz.acl import ACL, AccessRequest
 from ..authz.agent import decide
 from ..authz.decision import Decision, LayerOutcome
-from ..authz.rar import AuthorizationDetails
+from ..authz.rar import AuthorizationDetails, canonical_claim
 from ..authz.templates import AliasContext, IdentityContext
 from ..clock import rfc3339
 from ..identity.model import Alias, Entity, Namespace
@@ -176,10 +176,21 @@ def build_caller(
 def caller_for(
     token: ValidatedToken, raw_token: str, namespace_id: str, directory: AgentDirectory, cache: PolicyCache
 ) -> AgentCaller:
-    """`build_caller`, memoized for the directory's generation and keyed by the exact token presented."""
-    return directory.memo(
-        ("agent", namespace_id, raw_token), lambda: build_caller(token, raw_token, namespace_id, directory, cache)
-    )
+    """`build_caller`, memoized for the directory's generation at two levels.
+
+    By the exact token presented, so a repeated request reuses its remembered decisions; and by what the
+    decision depends on (profile, subject, actor, authorization_details), because agents fetch a new token
+    often for the same work: a new token of a known agent then skips resolution and compilation.
+    """
+
+    def from_inputs() -> AgentCaller:
+        details = token.authorization_details
+        details_text = None if details is None else canonical_claim(details)
+        key = ("agent-inputs", namespace_id, token.profile.config_id, token.subject, token.actor, details_text)
+        shared = directory.memo(key, lambda: build_caller(token, raw_token, namespace_id, directory, cache))
+        return dataclasses.replace(shared, token=token, raw_token=raw_token, decisions={})
+
+    return directory.memo(("agent", namespace_id, raw_token), from_inputs)
 
 
 async def evaluate_agent(
@@ -200,10 +211,14 @@ async def evaluate_agent(
         return exc.decision
 
 
-async def authenticate_agent(request, namespace: Namespace, raw_token: str) -> AgentCaller:  # noqa: ANN001
-    """Validate and resolve; raise AgentDenied (403) with the precise reason kept for the audit log."""
+async def authenticate_agent(
+    request, namespace: Namespace, raw_token: str, directory: AgentDirectory | None = None  # noqa: ANN001
+) -> AgentCaller:
+    """Validate and resolve; raise AgentDenied (403) with the precise reason kept for the audit log.
+
+    `directory` is the current generation's view when the caller already holds one."""
     state = request.app.state
-    directory = state.directory.current()
+    directory = directory or state.directory.current()
     outcome = await evaluate_agent(state.jwt_validator, directory, state.policy_cache, namespace, raw_token)
     if isinstance(outcome, Decision):
         raise AgentDenied(outcome)

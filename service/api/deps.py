@@ -16,9 +16,9 @@ from ..authn.tokens import TokenRecord, token_hash
 from ..authz.acl import ACL, AccessRequest, compile_acl
 from ..authz.decision import Decision
 from ..authz.policy import Policy, PolicyError, parse_policy
-from ..authz.rar import AuthorizationDetails, compile_details
+from ..authz.rar import AuthorizationDetails, canonical_claim, compile_details
 from ..authz.templates import IdentityContext
-from ..identity.model import ROOT_NAMESPACE_ID, Namespace
+from ..identity.model import Namespace
 from ..storage.store import Store, Tx
 from .agents import AgentCaller, AgentDenied, authenticate_agent
 from .errors import ApiError, bad_request, permission_denied
@@ -179,7 +179,7 @@ class PolicyCache:
         """Compiled authorization_details; agents send the same claim with every new token, so compile once.
 
         The key is the claim's canonical JSON (plus the identity when an entry is templated)."""
-        text = json.dumps(claim, sort_keys=True, separators=(",", ":"), default=str)
+        text = canonical_claim(claim)
         key = (text, identity_key if "{{" in text else None)
         compiled = self._details.get(key)
         if compiled is None:
@@ -190,17 +190,6 @@ class PolicyCache:
         return compiled
 
 
-def resolve_namespace(tx: Tx, path: str) -> Namespace:
-    if not path:
-        ns = tx.namespace_by_id(ROOT_NAMESPACE_ID)
-    else:
-        ns = tx.namespace_by_path(path.strip("/") + "/")
-    if ns is None:
-        # Same answer as a bad token: do not reveal which namespaces exist.
-        raise permission_denied()
-    return ns
-
-
 async def context(request: Request, *, authenticated: bool = True) -> Context:
     """Resolve the namespace and the caller: an admin token from the token store, or an agent's JWT."""
     store: Store = request.app.state.store
@@ -208,26 +197,29 @@ async def context(request: Request, *, authenticated: bool = True) -> Context:
     token = request_token(request) if authenticated else None
     if authenticated and token is None:
         raise permission_denied()
-    with store.read() as tx:
-        namespace = resolve_namespace(tx, state.get("vg_namespace_path", ""))
-        ctx = Context(
-            request, store, namespace, state.get("vg_path", request.url.path[len("/v1/") :]), bool(state.get("vg_list"))
-        )
-        request.state.vg_ctx = ctx  # the audit log reads the namespace and, once known, the caller
-        if token is None:
-            return ctx
-        # Vault tokens are never JWTs (SPEC B §3.2), so the two paths cannot be confused.
-        if looks_like_jwt(token):
-            admin = None
-        else:
-            admin = _admin_caller(tx, request, namespace, token)
-    if admin is None:
+    # Namespaces change only through admin writes, which bump the generation: the view's memo is exact.
+    view = request.app.state.directory.current()
+    namespace = view.namespace(state.get("vg_namespace_path", ""))
+    if namespace is None:
+        # Same answer as a bad token: do not reveal which namespaces exist.
+        request.state.vg_refusal = "namespace_not_found"
+        raise permission_denied()
+    ctx = Context(
+        request, store, namespace, state.get("vg_path", request.url.path[len("/v1/") :]), bool(state.get("vg_list"))
+    )
+    request.state.vg_ctx = ctx  # the audit log reads the namespace and, once known, the caller
+    if token is None:
+        return ctx
+    # Vault tokens are never JWTs (SPEC B §3.2), so the two paths cannot be confused.
+    if looks_like_jwt(token):
         try:
-            ctx.caller = await authenticate_agent(request, namespace, token)
+            ctx.caller = await authenticate_agent(request, namespace, token, view)
         except AgentDenied as exc:
             request.state.vg_decision = exc.decision
             raise
         return ctx
+    with store.read() as tx:
+        admin = _admin_caller(tx, request, namespace, token)
     ctx.caller = admin
     if admin.token.num_uses > 0:
         _consume_use(store, admin.token)

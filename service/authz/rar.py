@@ -8,6 +8,7 @@ never treated as a grant.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -51,6 +52,20 @@ class AuthorizationDetails:
         if granted:
             return RarResult(True, "rar_match", tuple(granted))
         return RarResult(False, "rar_no_match")
+
+
+def canonical_claim(details: Sequence[Any]) -> str:
+    """The claim as canonical JSON (sorted keys, read-only mappings as objects): equal text ⇔ equal claim,
+    so compiled results can be shared between tokens carrying the same claim."""
+    return json.dumps(list(details), sort_keys=True, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (tuple, list)):
+        return list(value)
+    raise TypeError(f"not JSON data: {type(value).__name__}")
 
 
 def compile_details(details: Sequence[Any], identity: IdentityContext | None) -> AuthorizationDetails:

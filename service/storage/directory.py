@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..authn.profiles import Profile
-from ..identity.model import Alias, Entity
+from ..identity.model import ROOT_NAMESPACE_ID, Alias, Entity, Namespace
 from ..registry.model import Registration
 from .store import Store
 
@@ -66,6 +66,12 @@ class DirectoryView:
             return candidates[0] if candidates else None
 
         return self._cached(("find_profile", namespace_id, issuer), fetch)
+
+    def namespace(self, path: str) -> Namespace | None:
+        """The namespace at `path` ("" for root, else "a/b" without the trailing slash)."""
+        if not path:
+            return self._read("namespace_by_id", ROOT_NAMESPACE_ID)
+        return self._read("namespace_by_path", path.strip("/") + "/")
 
     def alias_by_issuer(self, namespace_id: str, issuer: str, external_id: str) -> Alias | None:
         return self._read("alias_by_issuer", namespace_id, issuer, external_id)

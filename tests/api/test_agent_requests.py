@@ -241,3 +241,13 @@ def test_an_agent_reads_a_secret_only_inside_every_layer(kv_world):
     assert denied.status_code == 403 and denied.json() == DENIED  # baseline and ceiling stop it first
     write = agent.post("secret/data/shared-secret/db", json={"data": {"password": "changed"}})
     assert write.status_code == 403 and write.json()["errors"] == RAR_NO_MATCH
+
+
+def test_tokens_of_one_agent_with_different_authorization_details_are_decided_separately(world):
+    allowed = world.as_agent(world.mint(authorization_details=READ_REPORTER))
+    assert allowed.get("sys/policy/policy-reader").status_code == 200
+    other = world.as_agent(world.mint(authorization_details=[rar("sys/policy/default", "read")]))
+    resp = other.get("sys/policy/policy-reader")
+    assert resp.status_code == 403 and resp.json()["errors"] == RAR_NO_MATCH
+    assert other.get("sys/policy/default").status_code == 200
+    assert allowed.get("sys/policy/default").json()["errors"] == RAR_NO_MATCH

@@ -208,3 +208,20 @@ def test_the_audit_form_carries_the_layers_and_policies():
     audit = decision.to_audit()
     assert audit["decision"] == "allow" and audit["layers"][0]["policies"] == ["kv-read"]
     assert decision.policies("baseline") == ("kv-read",)
+
+
+def test_the_canonical_claim_differs_whenever_the_claim_does():
+    from types import MappingProxyType
+
+    from vaultguard.service.authz.rar import canonical_claim
+
+    def claim(path, caps=("read",), **extra):
+        return (MappingProxyType({"type": RAR_TYPE, "path": path, "capabilities": list(caps), **extra}),)
+
+    assert canonical_claim(claim("a")) == canonical_claim(claim("a"))
+    assert canonical_claim(claim("a")) != canonical_claim(claim("b"))
+    assert canonical_claim(claim("a")) != canonical_claim(claim("a", ("read", "update")))
+    assert canonical_claim(claim("a", allowed_parameters={"k": ["1"]})) != canonical_claim(
+        claim("a", allowed_parameters={"k": ["2"]})
+    )
+    assert canonical_claim(()) == "[]"
