@@ -19,7 +19,8 @@ from ..authz.policy import Policy, PolicyError, parse_policy
 from ..authz.rar import AuthorizationDetails, canonical_claim, compile_details
 from ..authz.templates import IdentityContext
 from ..identity.model import Namespace
-from ..storage.store import Store, Tx
+from ..storage.directory import DirectoryView
+from ..storage.store import Store
 from .agents import AgentCaller, AgentDenied, authenticate_agent
 from .errors import ApiError, bad_request, permission_denied
 
@@ -218,25 +219,24 @@ async def context(request: Request, *, authenticated: bool = True) -> Context:
             request.state.vg_decision = exc.decision
             raise
         return ctx
-    with store.read() as tx:
-        admin = _admin_caller(tx, request, namespace, token)
+    admin = _admin_caller(view, request, namespace, token)
     ctx.caller = admin
     if admin.token.num_uses > 0:
         _consume_use(store, admin.token)
     return ctx
 
 
-def _admin_caller(tx: Tx, request: Request, namespace: Namespace, token: str) -> Caller:
-    record = tx.token_by_hash(token_hash(token))
+def _admin_caller(view: DirectoryView, request: Request, namespace: Namespace, token: str) -> Caller:
+    record = view.token_by_hash(token_hash(token))
     if record is None or record.expired(time.time()):
         request.state.vg_refusal = "token_unknown" if record is None else "token_expired"  # for the audit log
         raise permission_denied()
-    token_ns = tx.namespace_by_id(record.namespace_id)
+    token_ns = view.namespace_by_id(record.namespace_id)
     # A token works in its own namespace and the namespaces below it, never above or beside.
     if token_ns is None or not namespace.path.startswith(token_ns.path):
         request.state.vg_refusal = "token_namespace_mismatch"
         raise permission_denied()
-    texts = {} if record.is_root else tx.policy_texts(record.namespace_id, record.policies)
+    texts = {} if record.is_root else view.policy_texts(record.namespace_id, record.policies)
     cache: PolicyCache = request.app.state.policy_cache
     return Caller(record, token_ns, cache.acl(texts))
 

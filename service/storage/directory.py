@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from ..authn.profiles import Profile
+from ..authn.tokens import TokenRecord
 from ..identity.model import ROOT_NAMESPACE_ID, Alias, Entity, Namespace
 from ..registry.model import Registration
 from .store import Store
@@ -72,6 +73,14 @@ class DirectoryView:
         if not path:
             return self._read("namespace_by_id", ROOT_NAMESPACE_ID)
         return self._read("namespace_by_path", path.strip("/") + "/")
+
+    def namespace_by_id(self, namespace_id: str) -> Namespace | None:
+        return self._read("namespace_by_id", namespace_id)
+
+    def token_by_hash(self, id_hash: str) -> TokenRecord | None:
+        """Admin tokens: creating, using up or revoking one is a write, so the generation covers them too;
+        expiry is time-based and checked by the caller on every request."""
+        return self._read("token_by_hash", id_hash)
 
     def alias_by_issuer(self, namespace_id: str, issuer: str, external_id: str) -> Alias | None:
         return self._read("alias_by_issuer", namespace_id, issuer, external_id)
