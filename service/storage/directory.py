@@ -8,6 +8,7 @@ empties the memo before the request is served, so admin changes are enforced on 
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -96,17 +97,52 @@ class DirectoryView:
 
 
 class Directory:
-    """Hands out the view for the current generation (one cheap query per call)."""
+    """Hands out the view for the current generation.
+
+    On PostgreSQL that costs one small query per request. On SQLite a dedicated read-only connection asks
+    `PRAGMA data_version` first, which changes exactly when another connection (any worker, any process)
+    has committed since the last ask; only then is the generation row read again.
+    """
 
     def __init__(self, store: Store, max_entries: int = 100_000, max_agents: int = 10_000):
         self.store = store
         self.max_entries = max_entries
         self.max_agents = max_agents
         self._view: DirectoryView | None = None
+        self._watch = _SqliteCommitWatch.open(store)
 
     def current(self) -> DirectoryView:
-        generation = self.store.generation()
         view = self._view
+        if view is not None and self._watch is not None and not self._watch.changed():
+            return view
+        generation = self.store.generation()
         if view is None or view.generation != generation:
             view = self._view = DirectoryView(self.store, generation, self.max_entries, self.max_agents)
         return view
+
+
+class _SqliteCommitWatch:
+    """Tells whether any connection has committed to the SQLite file since the last call."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._seen: int | None = None
+
+    @classmethod
+    def open(cls, store: Store) -> _SqliteCommitWatch | None:
+        url = store.engine.url
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        # Read-only and never in a transaction: it must not hold locks or see its own commits.
+        connection = sqlite3.connect(
+            f"file:{url.database}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+        )
+        return cls(connection)
+
+    def changed(self) -> bool:
+        with self._lock:
+            version = self._connection.execute("PRAGMA data_version").fetchone()[0]
+            changed = version != self._seen
+            self._seen = version
+        return changed
