@@ -115,6 +115,52 @@ def explain(**options: Any) -> None:
     sys.exit(run(**options))
 
 
+@main.command("dev-issuer")
+@click.option("--listen", default="127.0.0.1:8400", show_default=True, help="HOST:PORT (port 0: any free port).")
+@click.option("--issuer", default=None, help="Issuer (`iss`) to put in tokens (default: the listen URL).")
+@click.option("--key-dir", default=None, type=click.Path(file_okay=False), help="Load and save keys here.")
+@click.option("--keep", default=1, show_default=True, type=int, help="Old key generations kept after a rotation.")
+@click.option("--audience", default="vaultguard", show_default=True, help="Default `aud` of issued tokens.")
+@click.option("--ttl", default="5m", show_default=True, help="Default token lifetime (at most 24h).")
+def dev_issuer(listen: str, issuer: str | None, key_dir: str | None, keep: int, audience: str, ttl: str) -> None:
+    """DEVELOPMENT ONLY: a local OAuth issuer (discovery, JWKS, client_credentials token endpoint).
+
+    It authenticates nobody: whoever reaches it gets any token they ask for. POST /rotate publishes new keys.
+    """
+    from .devissuer import DevIssuerError, serve
+
+    try:
+        serve(listen, issuer=issuer, key_dir=key_dir, keep=keep, audience=audience, ttl=ttl)
+    except (DevIssuerError, OSError) as exc:
+        _fail(str(exc))
+
+
+@main.group()
+def token() -> None:
+    """Access tokens for development."""
+
+
+@token.command("mint")
+@click.option("--key", "key_file", required=True, help="Private key PEM file (RSA, EC P-256 or Ed25519).")
+@click.option("--issuer", required=True, help="The `iss` claim (the profile's issuer_id).")
+@click.option("--kid", required=True, help="Key id for the header (the profile's key_id or JWKS kid).")
+@click.option("--sub", "subject", required=True, help="The `sub` claim (the alias's external id).")
+@click.option("--actor", default=None, help="Actor: `act.sub` (delegated requests).")
+@click.option("--aud", "audience", default="vaultguard", show_default=True, help="The `aud` claim.")
+@click.option("--client-id", default=None, help="The `client_id` claim (default: --sub).")
+@click.option("--authorization-details", default=None, metavar="JSON|@FILE", help="RAR array (RFC 9396).")
+@click.option("--ttl", default="5m", show_default=True, help="Lifetime: seconds or 30s/5m/1h (at most 24h).")
+@click.option("--alg", type=click.Choice(["RS256", "ES256", "EdDSA"]), default=None, help="Default: from the key.")
+def token_mint(key_file: str, subject: str, audience: str, **options: Any) -> None:
+    """DEVELOPMENT ONLY: print an RFC 9068 access token signed offline with a local key."""
+    from .devissuer import DevIssuerError, mint
+
+    try:
+        click.echo(mint(key_file=key_file, subject=subject, audience=audience, **options))
+    except DevIssuerError as exc:
+        _fail(str(exc))
+
+
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(2)
