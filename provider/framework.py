@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from tf.gen import tfplugin_pb2 as pb
-from tf.iface import DataSource, Resource, State, UpgradeContext
+from tf.iface import DataSource, ImportContext, Resource, State, UpgradeContext
 from tf.schema import Block, NestedBlock, NestMode, Schema
 from tf.types import Unknown
 from tf.utils import AttributePath, Diagnostics
@@ -410,6 +410,27 @@ class VaultResource(Resource):
         """The `namespace` an imported object gets: `TERRAFORM_VAULT_NAMESPACE_IMPORT`, as in hashicorp/vault
         (relative to the provider's namespace); None when unset."""
         return self.provider.environ.get(IMPORT_NAMESPACE_ENV) or None
+
+    def read_first_for_import(
+        self, ctx: ImportContext, paths: Sequence[str], namespace: str | None, missing: str
+    ) -> Mapping[str, Any] | None:
+        """The `data` of the first of `paths` that exists, for an Enterprise object being imported.
+
+        None with an error diagnostic when the server refuses, or when none exists (`missing` says what was
+        looked for; the namespace is added).
+        """
+        try:
+            self.client.require_enterprise()
+            for path in paths:
+                body = self.client.read(path, namespace=namespace)
+                if body is not None and body.get("data"):
+                    return body["data"]
+        except ApiError as exc:
+            api_error(ctx.diagnostics, "import", ctx.type_name, exc)
+            return None
+        where = f" in namespace {namespace}" if namespace else ""
+        ctx.diagnostics.add_error(f"Cannot import {ctx.type_name}", f"{missing}{where}.")
+        return None
 
     def upgrade(self, ctx: UpgradeContext, version: int, old: State) -> State:
         """Bring a stored state to the current schema version (no warning, unlike tf's default).

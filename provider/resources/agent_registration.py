@@ -394,20 +394,9 @@ class AgentRegistrationResource(VaultResource):
             return None
         namespace = self.import_namespace()
         paths = [by_id(id), by_name(id)] if looks_like_uuid(id) else [by_name(id)]
-        try:
-            self.client.require_enterprise()
-            for path in paths:
-                body = self.client.read(path, namespace=namespace)
-                if body is not None and body.get("data"):
-                    return from_api(body["data"], {"namespace": namespace})
-        except ApiError as exc:
-            return api_error(ctx.diagnostics, "import", ctx.type_name, exc)
-        where = f" in namespace {namespace}" if namespace else ""
-        ctx.diagnostics.add_error(
-            f"Cannot import {ctx.type_name}",
-            f"No agent registration with {'id or ' if len(paths) > 1 else ''}display_name {show(id)}{where}.",
-        )
-        return None
+        missing = f"No agent registration with {'id or ' if len(paths) > 1 else ''}display_name {show(id)}"
+        data = self.read_first_for_import(ctx, paths, namespace, missing)
+        return None if data is None else from_api(data, {"namespace": namespace})
 
     # upgrade: VaultResource.upgrade (schema version 0, no upgraders yet).
 
