@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -56,7 +57,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"errors": exc.errors}, status_code=exc.status)
+        return api_error(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -70,14 +71,14 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_request: Request, exc: Unavailable) -> JSONResponse:
-        log.error("storage unavailable: %s", exc)
-        return JSONResponse({"errors": ["storage is temporarily unavailable; retry"]}, status_code=503)
+        return unavailable(exc)
 
     @app.exception_handler(Exception)
     async def _internal(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error")
         return JSONResponse({"errors": ["internal error"]}, status_code=500)
 
+    app.add_middleware(SecretReadShortcut)  # innermost: sees namespace-relative paths
     app.add_middleware(VaultPathMiddleware)
     app.add_middleware(AuditMiddleware, audit=app.state.audit)  # outside the path rules: audits their refusals
     app.add_middleware(MetricsMiddleware)  # added last = outermost: sees every response
@@ -86,6 +87,44 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
         serve_beside(app)
     return app
+
+
+def api_error(exc: ApiError) -> JSONResponse:
+    return JSONResponse({"errors": exc.errors}, status_code=exc.status)
+
+
+def unavailable(exc: Unavailable) -> JSONResponse:
+    log.error("storage unavailable: %s", exc)
+    return JSONResponse({"errors": ["storage is temporarily unavailable; retry"]}, status_code=503)
+
+
+class SecretReadShortcut:
+    """`GET secret/data/<path>` (agents' secret reads, the hot path) goes straight to its route function.
+
+    FastAPI's routing and dependency resolution cost about a third of such a read; the route function,
+    its errors and its audit entries are the same ones the router would reach. Anything else (LIST, other
+    methods and paths) goes through the router."""
+
+    PREFIX = "/v1/secret/data/"
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not scope["path"].startswith(self.PREFIX)
+            or scope.get("state", {}).get("vg_list")
+        ):
+            return await self.app(scope, receive, send)
+        try:
+            response = await kv.read_data(scope["path"][len(self.PREFIX) :], Request(scope, receive))
+        except ApiError as exc:
+            response = api_error(exc)
+        except Unavailable as exc:
+            response = unavailable(exc)
+        await response(scope, receive, send)
 
 
 def app_from_env() -> FastAPI:

@@ -205,9 +205,10 @@ async def context(request: Request, *, authenticated: bool = True) -> Context:
         # Same answer as a bad token: do not reveal which namespaces exist.
         request.state.vg_refusal = "namespace_not_found"
         raise permission_denied()
-    ctx = Context(
-        request, store, namespace, state.get("vg_path", request.url.path[len("/v1/") :]), bool(state.get("vg_list"))
-    )
+    path = state.get("vg_path")
+    if path is None:  # outside the Vault path middleware (unit tests)
+        path = request.url.path[len("/v1/") :]
+    ctx = Context(request, store, namespace, path, bool(state.get("vg_list")))
     request.state.vg_ctx = ctx  # the audit log reads the namespace and, once known, the caller
     if token is None:
         return ctx

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 
 from ..secrets import rules
 from ..secrets.model import now_micros
-from ..storage.kv import SecretsRepository
+from ..storage.kv import SecretsRepository, read_version
 from ..storage.store import UniqueViolation
 from . import fields as f
 from .deps import Context, context
@@ -165,8 +165,7 @@ async def read_data(path: str, request: Request) -> Response:
     with _judged():
         rules.check_path(path)
         number = rules.parse_version(request.query_params.get("version"))
-    with ctx.store.read() as tx:
-        found = SecretsRepository(tx).read_version(ctx.namespace.id, path, number)
+    found = read_version(ctx.store, ctx.namespace.id, path, number)
     if found is None:
         raise not_found()
     try:
@@ -416,8 +415,7 @@ async def read_subkeys(path: str, request: Request) -> Response:
         number = rules.parse_version(request.query_params.get("version"))
         depth_text = request.query_params.get("depth")
         depth = 0 if not depth_text else rules.parse_integer("depth", depth_text, minimum=0, maximum=2**31 - 1)
-    with ctx.store.read() as tx:
-        found = SecretsRepository(tx).read_version(ctx.namespace.id, path, number)
+    found = read_version(ctx.store, ctx.namespace.id, path, number)
     if found is None:
         raise not_found()
     try:

@@ -11,10 +11,51 @@ import sqlalchemy as sa
 
 from ..secrets.model import Change, EngineConfig, SecretKey, VersionInfo
 from . import tables as t
-from .store import Tx
+from .store import Store, Tx
 
 _K = t.kv_keys
 _V = t.kv_versions
+
+
+def _version_read(wanted: sa.ColumnElement) -> sa.Select:
+    """A key's metadata and one version (`wanted`) with its data, in one query; built once, at import."""
+    join = _K.outerjoin(
+        _V, sa.and_(_V.c.namespace_id == _K.c.namespace_id, _V.c.path == _K.c.path, _V.c.version == wanted)
+    )
+    return (
+        sa.select(
+            _K,
+            _V.c.version.label("v_version"),
+            _V.c.created_time.label("v_created_time"),
+            _V.c.deletion_time.label("v_deletion_time"),
+            _V.c.destroyed.label("v_destroyed"),
+            _V.c.data.label("v_data"),
+        )
+        .select_from(join)
+        .where(_K.c.namespace_id == sa.bindparam("namespace_id"), _K.c.path == sa.bindparam("path"))
+    )
+
+
+_READ_CURRENT = _version_read(_K.c.current_version)
+_READ_NUMBERED = _version_read(sa.bindparam("number"))
+
+
+def read_version(
+    store: Store, namespace_id: str, path: str, number: int
+) -> tuple[SecretKey, VersionInfo | None, str | None] | None:
+    """(key, version, data) of a secret as one statement; `number` 0 means the current version. None: no such
+    key. The agents' hot path, so it runs on `Store.read_one` rather than in a transaction."""
+    params = {"namespace_id": namespace_id, "path": path}
+    if number:
+        params["number"] = number
+    row = store.read_one(_READ_NUMBERED if number else _READ_CURRENT, params)
+    if row is None:
+        return None
+    key = _key(row)
+    if row.v_version is None:
+        return key, None, None
+    version = VersionInfo(row.v_version, row.v_created_time, row.v_deletion_time, bool(row.v_destroyed))
+    return key, version, row.v_data
 
 
 def _key(row: sa.Row) -> SecretKey:
@@ -95,35 +136,6 @@ class SecretsRepository:
             r.version: VersionInfo(r.version, r.created_time, r.deletion_time, bool(r.destroyed)) for r in rows
         }
         return key
-
-    def read_version(
-        self, namespace_id: str, path: str, number: int
-    ) -> tuple[SecretKey, VersionInfo | None, str | None] | None:
-        """(key, version, data) in one query; `number` 0 means the current version. None: no such key."""
-        wanted = _K.c.current_version if number == 0 else sa.literal(number)
-        join = _K.outerjoin(
-            _V, sa.and_(_V.c.namespace_id == _K.c.namespace_id, _V.c.path == _K.c.path, _V.c.version == wanted)
-        )
-        stmt = (
-            sa.select(
-                _K,
-                _V.c.version.label("v_version"),
-                _V.c.created_time.label("v_created_time"),
-                _V.c.deletion_time.label("v_deletion_time"),
-                _V.c.destroyed.label("v_destroyed"),
-                _V.c.data.label("v_data"),
-            )
-            .select_from(join)
-            .where(_K.c.namespace_id == namespace_id, _K.c.path == path)
-        )
-        row = self.conn.execute(stmt).first()
-        if row is None:
-            return None
-        key = _key(row)
-        if row.v_version is None:
-            return key, None, None
-        version = VersionInfo(row.v_version, row.v_created_time, row.v_deletion_time, bool(row.v_destroyed))
-        return key, version, row.v_data
 
     def version_data(self, namespace_id: str, path: str, number: int) -> str | None:
         stmt = sa.select(_V.c.data).where(_V.c.namespace_id == namespace_id, _V.c.path == path, _V.c.version == number)

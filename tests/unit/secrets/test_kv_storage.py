@@ -9,7 +9,7 @@ from vaultguard.service.identity.model import Namespace
 from vaultguard.service.secrets import rules
 from vaultguard.service.secrets.model import EngineConfig
 from vaultguard.service.storage import tables as t
-from vaultguard.service.storage.kv import SecretsRepository
+from vaultguard.service.storage.kv import SecretsRepository, read_version
 from vaultguard.service.storage.store import Store
 
 NOW = 1_700_000_000 * 1_000_000
@@ -44,13 +44,11 @@ def stored_versions(store: Store, path: str) -> dict[int, str | None]:
 def test_a_written_version_reads_back_in_one_query(store):
     write(store, "a/b", {"x": 1})
     write(store, "a/b", {"x": 2})
-    with store.read() as tx:
-        repo = SecretsRepository(tx)
-        key, version, data = repo.read_version(NS, "a/b", 0)
-        assert key.current_version == 2 and version.number == 2 and data == '{"x":2}'
-        assert repo.read_version(NS, "a/b", 1)[2] == '{"x":1}'
-        assert repo.read_version(NS, "a/b", 9)[1:] == (None, None)
-        assert repo.read_version(NS, "nope", 0) is None
+    key, version, data = read_version(store, NS, "a/b", 0)
+    assert key.current_version == 2 and version.number == 2 and data == '{"x":2}'
+    assert read_version(store, NS, "a/b", 1)[2] == '{"x":1}'
+    assert read_version(store, NS, "a/b", 9)[1:] == (None, None)
+    assert read_version(store, NS, "nope", 0) is None
 
 
 def test_pruned_versions_are_removed_from_storage(store):
