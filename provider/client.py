@@ -227,12 +227,19 @@ class VaultClient:
 
     def list(self, path: str, *, namespace: str | None = None) -> list[str]:
         """LIST `path`; the `keys`, or [] when there is nothing (Vault answers an empty list with 404)."""
+        return list(self.list_with_info(path, namespace=namespace))
+
+    def list_with_info(self, path: str, *, namespace: str | None = None) -> dict[str, dict[str, Any]]:
+        """LIST `path`; each key (in the server's order) with its `key_info` entry, {} where the server
+        gives none; an empty dict when there is nothing (Vault answers an empty list with 404)."""
         self.ensure_token()
         try:
             body = self._call("LIST", path, namespace=namespace)
         except NotFound:
-            return []
-        return list(((body or {}).get("data") or {}).get("keys") or [])
+            return {}
+        data = (body or {}).get("data") or {}
+        info = data.get("key_info") or {}
+        return {str(key): dict(info.get(key) or {}) for key in data.get("keys") or []}
 
     def delete(self, path: str, *, namespace: str | None = None) -> None:
         """DELETE `path`. An object that is already gone (404) counts as deleted."""

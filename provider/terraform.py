@@ -46,8 +46,8 @@ def run_terraform(
     command = terraform_command(args, env)
     try:
         completed = subprocess.run(command, cwd=cwd, env=None if env is None else dict(env), check=False)
-    except FileNotFoundError as exc:
-        raise TerraformUnavailable(f"cannot run {command[0]}: {exc}") from exc
+    except OSError as exc:  # missing, not executable, not a program
+        raise TerraformUnavailable(f"cannot run {command[0]}: {exc.strerror or exc}") from exc
     return completed.returncode
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from .config import ConfigError, Settings, audit_device_for_flag, data_dir, load_config_file
 from .explain_client import ExplainCommand
+
+# Exit status when Terraform could not be started at all (the shell's "command not found").
+TERRAFORM_NOT_RUN = 127
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +83,10 @@ def provider_rc(output: str) -> None:
     from ..provider.install import install_mirror
 
     config = Path(output).resolve()
-    mirror = install_mirror(config)
+    try:
+        mirror = install_mirror(config)
+    except OSError as exc:
+        _fail(f"cannot install the provider: {exc.filename or config}: {exc.strerror or exc}")
     click.echo(f"# provider installed in {mirror}", err=True)
     click.echo(f"export TF_CLI_CONFIG_FILE={config}")
 
@@ -89,9 +95,58 @@ def provider_rc(output: str) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def terraform(args: tuple[str, ...]) -> None:
     """Run the bundled Terraform CLI (or $TERRAFORM) with ARGS."""
-    from ..provider.terraform import run_terraform
+    from ..provider.terraform import TerraformUnavailable, run_terraform
 
-    sys.exit(run_terraform(list(args)))
+    try:
+        code = run_terraform(list(args))
+    except TerraformUnavailable as exc:  # e.g. TERRAFORM names a missing file: one line, not a traceback
+        # Not 1 or 2: `plan -detailed-exitcode` callers read those as "error" and "changes present".
+        _fail(str(exc), code=TERRAFORM_NOT_RUN)
+    sys.exit(code)
+
+
+@main.command("terraform-import")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="File to write the import blocks to.")
+@click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
+@click.option("--namespace", default=None, help="Namespace to list (default: $VAULT_NAMESPACE, else the token's).")
+@click.option("--address", default=None, help="Server URL (default: $VAULT_ADDR).")
+@click.option("--token", default=None, help="Token (default: $VAULT_TOKEN, else ~/.vault-token).")
+@click.option("--ca-cert", default=None, help="CA bundle for an HTTPS server (default: $VAULT_CACERT).")
+@click.option("--skip-tls-verify", is_flag=True, help="Do not verify the server's certificate (insecure).")
+def terraform_import(output: str, force: bool, **connection: Any) -> None:
+    """Write Terraform import blocks for a namespace's agent registrations and OAuth profiles.
+
+    Then `terraform plan -generate-config-out=generated.tf` writes their configuration.
+    """
+    from ..provider.bulk_import import BulkImportError, client_settings, namespace_hint
+    from ..provider.bulk_import import terraform_import as write_imports
+
+    status = _StatusLine()
+    try:
+        listing = write_imports(client_settings(**connection), Path(output), force=force, progress=status.show)
+    except BulkImportError as exc:
+        status.done()
+        _fail(str(exc))
+    status.done()
+    next_step = namespace_hint(listing.namespace)
+    click.echo(f"wrote {len(listing.targets)} import blocks to {output}; next: {next_step}", err=True)
+
+
+class _StatusLine:
+    """Progress on stderr: one line rewritten in place on a terminal, one line per update otherwise."""
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+        self.shown = False
+
+    def show(self, message: str) -> None:
+        click.echo(f"\r\033[K{message}" if self.live else message, err=True, nl=not self.live)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.live and self.shown:
+            click.echo("", err=True)
+        self.shown = False
 
 
 @main.command(cls=ExplainCommand)
@@ -161,9 +216,9 @@ def token_mint(key_file: str, subject: str, audience: str, **options: Any) -> No
         _fail(str(exc))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
-    sys.exit(2)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ import ipaddress
 import json
 import os
 import re
+import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import hcl
 from .audit.devices import DEVICE_TYPES, DeviceError, device_from_settings
 
 DEFAULT_LISTEN = "127.0.0.1:8200"
+# The storage engines the service runs on, with an optional SQLAlchemy driver (`postgresql+psycopg`).
+_STORAGE_SCHEME = re.compile(r"(sqlite|postgres|postgresql)(\+\w+)?")
 
 
 class ConfigError(ValueError):
@@ -81,6 +84,10 @@ class Settings:
             raise ConfigError(f'listener address "{self.listen}": port must be 1-65535')
         if not self.storage_url:
             raise ConfigError("storage: a storage URL or SQLite path is required")
+        scheme = self.storage_url.partition("://")[0]
+        if not _STORAGE_SCHEME.fullmatch(scheme):
+            # Only the scheme is shown: the rest of a URL may hold a password.
+            raise ConfigError(f"storage: unsupported URL scheme {scheme!r}; use sqlite:///PATH or postgresql://HOST/DB")
         if self.workers < 1 or self.workers > 64:
             raise ConfigError("workers must be between 1 and 64")
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
@@ -161,16 +168,38 @@ def data_dir() -> Path:
         os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "vaultguard"
     )
     path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"data directory {path}: {exc.strerror or exc}") from None
     return path
+
+
+def probe_listener(address: str, setting: str) -> None:
+    """Raise ConfigError when `address` (HOST:PORT of `setting`) cannot be listened on (in use, not a local
+    address): checked before start-up, so the operator gets one line instead of an error from every worker."""
+    host, _, port = address.rpartition(":")
+    try:
+        family, kind, proto, _name, sockaddr = socket.getaddrinfo(
+            host.strip("[]"), int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(sockaddr)
+    except OSError as exc:
+        reason = str(exc.strerror or exc)
+        # In lower case, as the rest of the line and uvicorn's own wording ("address already in use").
+        raise ConfigError(f'{setting} "{address}": {reason[:1].lower()}{reason[1:]}') from None
 
 
 def load_config_file(path: str) -> Settings:
     """Parse the HCL server config (the same language as Vault's); see docs/operator.md."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
     try:
         raw = hcl.loads(text)
     except Exception as exc:  # pyhcl raises ValueError subclasses with line info

@@ -74,6 +74,8 @@ def ask(
         resp = requests.post(url, json=body, headers=headers, timeout=timeout, verify=ca_cert or True)
     except requests.RequestException as exc:
         raise QuestionError(f"cannot reach {address}: {_why(exc)}") from None
+    except OSError as exc:  # requests checks the CA bundle path only when it sends
+        raise QuestionError(f"--ca-cert {ca_cert}: {exc}") from None
     try:
         payload = resp.json()
     except ValueError:

@@ -12,7 +12,6 @@ in the request's namespace, the rule of the HTTP route.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from google.protobuf import json_format
 
 from .api.check import DECISION_PATH, DecisionServices, asker_may, check, namespace_at, parse_query
 from .api.errors import ApiError
-from .config import ConfigError, Settings
+from .config import Settings
 from .storage.store import Unavailable
 
 log = logging.getLogger("vaultguard.grpc")
@@ -102,20 +101,6 @@ async def start(settings: Settings, services: DecisionServices) -> grpc.aio.Serv
         raise RuntimeError(f"gRPC listener: cannot listen on {settings.grpc_listen}")
     await server.start()
     return server
-
-
-def probe_listener(address: str) -> None:
-    """Raise ConfigError when `address` cannot be listened on (in use, not a local address)."""
-    host, _, port = address.rpartition(":")
-    try:
-        family, kind, proto, _name, sockaddr = socket.getaddrinfo(
-            host.strip("[]"), int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(sockaddr)
-    except OSError as exc:
-        raise ConfigError(f'grpc_listener "{address}": {exc.strerror or exc}') from None
 
 
 def serve_beside(app: Any) -> None:

@@ -11,7 +11,7 @@ import time
 from .audit.devices import DeviceError, device_from_settings
 from .audit.key import load_or_create_key
 from .authn.tokens import TokenRecord, new_accessor, new_token, token_hash
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, probe_listener
 from .identity.model import ROOT_NAMESPACE_ID
 from .storage.store import StorageError, Store
 
@@ -71,11 +71,11 @@ def _prepare_audit(settings: Settings, store: Store) -> None:
 def run(settings: Settings) -> None:
     import uvicorn
 
-    root_token = prepare(settings)
+    # Before anything is printed: a dev banner announcing an address someone else holds would mislead.
+    probe_listener(settings.listen, "listener")
     if settings.grpc_listen:
-        from .grpc_server import probe_listener
-
-        probe_listener(settings.grpc_listen)  # fail here with a message, not later in every worker
+        probe_listener(settings.grpc_listen, "grpc_listener")
+    root_token = prepare(settings)
     if settings.dev:
         print("==> vaultguard server started in DEV mode (never use dev mode in production).")
         print(f"    Api Address: {settings.address}")

@@ -4,8 +4,7 @@ import socket
 
 import pytest
 
-from vaultguard.service.config import ConfigError, Settings, load_config_file
-from vaultguard.service.grpc_server import probe_listener
+from vaultguard.service.config import ConfigError, Settings, load_config_file, probe_listener
 
 
 def write(tmp_path, text):
@@ -70,5 +69,5 @@ def test_an_address_in_use_is_refused_before_the_workers_start():
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=f"127.0.0.1:{port}"):
-            probe_listener(f"127.0.0.1:{port}")
-    probe_listener(f"127.0.0.1:{port}")  # free again
+            probe_listener(f"127.0.0.1:{port}", "grpc_listener")
+    probe_listener(f"127.0.0.1:{port}", "grpc_listener")  # free again
