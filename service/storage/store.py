@@ -187,6 +187,8 @@ class Store:
                 row = cursor.fetchone()
             except dbapi.Error as exc:
                 if not self.engine.dialect.is_disconnect(exc, conn, cursor):
+                    if isinstance(exc, dbapi.OperationalError):  # as Store.read() reports it: 503, not 500
+                        raise Unavailable(str(exc)) from exc
                     raise
                 self._own.conn = None
                 _close_quietly(conn)
@@ -201,8 +203,8 @@ class Store:
     def _autocommit_connection(self):  # noqa: ANN202
         try:
             conn = self.engine.raw_connection()
-        except OperationalError as exc:
-            raise Unavailable(str(exc.orig)) from exc
+        except (OperationalError, self.engine.dialect.loaded_dbapi.OperationalError) as exc:
+            raise Unavailable(str(getattr(exc, "orig", exc))) from exc
         # Out of the pool for good: with its own isolation level it must never serve anyone else, and it is
         # closed (not returned) when its thread ends.
         conn.detach()

@@ -7,11 +7,12 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+import vgtest
 from vaultguard.service.identity.model import ROOT_NAMESPACE_ID, Namespace
 from vaultguard.service.secrets import rules
 from vaultguard.service.secrets.model import EngineConfig
 from vaultguard.service.storage.kv import SecretsRepository, read_version
-from vaultguard.service.storage.store import Store
+from vaultguard.service.storage.store import Store, Unavailable
 
 BACKEND_PID = sa.select(sa.func.pg_backend_pid().label("pid"))
 
@@ -85,3 +86,20 @@ def test_values_come_back_typed_as_through_sqlalchemy(stores):
     assert (key.current_version, key.created_time, key.max_versions) == (
         expected.current_version, expected.created_time, expected.max_versions)  # fmt: skip
     assert version.number == 1 and version.destroyed is False and data == '{"password": "s3cret"}'
+
+
+def test_a_database_that_is_gone_is_reported_unavailable():
+    """Not a driver error (500): the same Unavailable (503) that Store.read() raises."""
+    if not vgtest.pg_available():
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
+    name, url = vgtest.create_pg_database()
+    store = Store(url)
+    try:
+        store.migrate()
+        store.generation()
+        vgtest.drop_pg_database(name)  # WITH (FORCE): ends the store's connections too
+        with pytest.raises(Unavailable):
+            store.generation()
+    finally:
+        store.dispose()
+        vgtest.drop_pg_database(name)
