@@ -1,0 +1,156 @@
+"""examples/ci/terraform-check.sh, the CI plan check of docs/terraform.md, against a real dev server and the
+real Terraform: a clean configuration passes, an unformatted file fails, and drift made out of band over HTTP
+fails the job with the drift message.
+
+The script finds Terraform the way a CI job would (`$TERRAFORM`, else `terraform` on PATH, else `vaultguard
+terraform`); the setup `terraform apply` runs the same binary, so both read the same state format.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+# The acceptance fixtures: a real `vaultguard server --dev`, a fresh namespace per test, and the Terraform
+# CLI in the test's own directory with the provider installed in a filesystem mirror.
+from acceptance.conftest import namespace, service, terraform, terraform_cli_config  # noqa: F401
+from acceptance.tf_steps import apply, ok
+
+pytestmark = pytest.mark.terraform
+
+SCRIPT = Path(__file__).parents[2] / "examples" / "ci" / "terraform-check.sh"
+VENV_BIN = Path(sys.executable).parent
+
+# Formatted as `terraform fmt` writes it. Address, token and namespace come from the environment, as in CI.
+CONFIGURATION = """\
+terraform {
+  required_providers {
+    vault = {
+      source = "vaultguard/vault"
+    }
+  }
+}
+
+provider "vault" {}
+
+resource "vault_identity_entity" "ci_agent" {
+  name = "ci-agent"
+}
+
+resource "vault_policy" "ci_ceiling" {
+  name   = "ci-ceiling"
+  policy = <<-EOT
+    path "secret/data/ci/*" {
+      capabilities = ["read"]
+    }
+  EOT
+}
+
+resource "vault_agent_registration" "ci_agent" {
+  display_name     = "ci-agent"
+  entity_id        = vault_identity_entity.ci_agent.id
+  description      = "Runs the nightly build"
+  owner            = "platform-team"
+  ceiling_policies = [vault_policy.ci_ceiling.name]
+}
+"""
+
+DRIFT_MESSAGE = "drift: the plan above is not empty"
+
+
+class CheckResult(NamedTuple):
+    rc: int
+    output: str
+
+
+@pytest.fixture
+def workspace(terraform, service, namespace):  # noqa: F811 - the imported fixtures
+    """The acceptance `terraform` fixture, set up like a CI job: credentials in VAULT_* variables."""
+    terraform.env.update(VAULT_ADDR=service.url, VAULT_TOKEN=service.root_token, VAULT_NAMESPACE=namespace)
+    binary = os.environ.get("TERRAFORM") or shutil.which("terraform")
+    if binary:
+        terraform.env["TERRAFORM"] = binary  # the setup apply runs what the script will find on PATH
+    terraform.write("main.tf", CONFIGURATION)
+    return terraform
+
+
+def applied(workspace):
+    """`terraform init` and `apply`, as the person who wrote the configuration did before CI ran."""
+    ok(workspace("init"))
+    apply(workspace)
+    return workspace
+
+
+def run_check(workspace, **env: str) -> CheckResult:
+    """Run the script as a CI job would, on the test's configuration directory."""
+    full_env = {k: v for k, v in workspace.env.items() if k != "TERRAFORM"}
+    if os.environ.get("TERRAFORM"):
+        full_env["TERRAFORM"] = os.environ["TERRAFORM"]
+    full_env["PATH"] = os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", "/usr/bin:/bin")])
+    full_env.update(env)
+    completed = subprocess.run(
+        [str(SCRIPT), str(workspace.workdir)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    return CheckResult(completed.returncode, completed.stdout + completed.stderr)
+
+
+def test_a_clean_applied_configuration_passes_every_step(workspace):
+    applied(workspace)
+
+    result = run_check(workspace)
+
+    assert result.rc == 0, result.output
+    for step in ("1/4 terraform fmt", "2/4 terraform init", "3/4 terraform validate", "4/4 terraform plan"):
+        assert step in result.output
+    assert "OK: formatted, valid, and no changes" in result.output
+
+
+def test_an_unformatted_file_fails_before_terraform_contacts_the_server(workspace):
+    workspace.write("extra.tf", 'variable "region" {\ndefault="eu"\n}\n')
+
+    result = run_check(workspace)
+
+    assert result.rc == 3, result.output
+    assert "extra.tf" in result.output
+    assert "not in canonical format; run 'terraform fmt -recursive'" in result.output
+    assert "2/4 terraform init" not in result.output
+
+
+def test_a_registration_changed_out_of_band_fails_with_the_drift_message(workspace, service, namespace):  # noqa: F811
+    applied(workspace)
+    api = service.client(namespace=namespace)
+    record = api.get("agent-registry/registration/display-name/ci-agent").json()["data"]
+    changed = {key: record[key] for key in ("entity_id", "owner", "ceiling_policies")}
+    resp = api.post(
+        "agent-registry/registration/display-name/ci-agent", json={**changed, "description": "edited by hand"}
+    )
+    assert resp.status_code == 200, resp.text
+
+    result = run_check(workspace, GITHUB_ACTIONS="true")
+
+    assert result.rc == 2, result.output
+    assert "vault_agent_registration.ci_agent" in result.output  # the plan shows what drifted
+    assert "edited by hand" in result.output
+    assert f"FAILED: {DRIFT_MESSAGE}" in result.output
+    assert f"::error title=terraform-check::{DRIFT_MESSAGE}" in result.output
+
+
+def test_a_configuration_change_not_yet_applied_also_fails_the_check(workspace):
+    applied(workspace)
+    workspace.write("main.tf", CONFIGURATION.replace("Runs the nightly build", "Runs the hourly build"))
+
+    result = run_check(workspace)
+
+    assert result.rc == 2, result.output
+    assert DRIFT_MESSAGE in result.output
