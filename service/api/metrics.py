@@ -14,7 +14,12 @@ LATENCY = Histogram(
     ["area"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
-_AREAS = ("agent-registry", "sys/config/oauth-resource-server", "identity", "sys/policies", "sys/policy",
+AGENT_DECISIONS = Counter(
+    "vaultguard_agent_decisions",
+    "Agent requests decided, by outcome, the layer that denied and the stable reason code",
+    ["decision", "layer", "reason"],
+)
+_AREAS = ("secret", "agent-registry", "sys/config/oauth-resource-server", "identity", "sys/policies", "sys/policy",
           "sys/namespaces", "auth/token", "sys")  # fmt: skip
 
 
@@ -44,9 +49,13 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            label = area(scope.get("state", {}).get("vg_path", scope["path"].removeprefix("/v1/")))
+            state = scope.get("state", {})
+            label = area(state.get("vg_path", scope["path"].removeprefix("/v1/")))
             REQUESTS.labels(label, scope["method"], str(status["code"])).inc()
             LATENCY.labels(label).observe(time.perf_counter() - start)
+            decision = state.get("vg_decision")
+            if decision is not None:  # an agent's request; reason codes are a fixed set (authz.decision)
+                AGENT_DECISIONS.labels("allow" if decision.allowed else "deny", decision.layer, decision.reason).inc()
 
 
 def render() -> tuple[bytes, str]:

@@ -251,3 +251,21 @@ def test_tokens_of_one_agent_with_different_authorization_details_are_decided_se
     assert resp.status_code == 403 and resp.json()["errors"] == RAR_NO_MATCH
     assert other.get("sys/policy/default").status_code == 200
     assert allowed.get("sys/policy/default").json()["errors"] == RAR_NO_MATCH
+
+
+def _decisions(root, decision: str, layer: str, reason: str) -> float:
+    """The agent-decision counter for one label set, summed over the server's workers."""
+    text = root.get("sys/metrics", params={"format": "prometheus"}).text
+    line = f'vaultguard_agent_decisions_total{{decision="{decision}",layer="{layer}",reason="{reason}"}} '
+    return sum(float(row[len(line) :]) for row in text.splitlines() if row.startswith(line))
+
+
+def test_every_agent_decision_is_counted_by_outcome_layer_and_reason(world, root):
+    allowed, denied = ("allow", "", "allowed"), ("deny", "rar", "rar_no_match")
+    before = [_decisions(root, *labels) for labels in (allowed, denied)]
+    agent = world.as_agent(world.mint(authorization_details=READ_REPORTER))
+    assert agent.get("sys/policy/policy-reader").status_code == 200
+    assert agent.get("sys/policy/policy-reader").status_code == 200
+    assert agent.get("sys/policy/default").status_code == 403
+    after = [_decisions(root, *labels) for labels in (allowed, denied)]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 1]
