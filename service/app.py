@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import uuid
@@ -129,4 +130,8 @@ class SecretReadShortcut:
 
 def app_from_env() -> FastAPI:
     """Factory used by uvicorn workers: settings arrive as JSON in VAULTGUARD_SETTINGS."""
-    return create_app(Settings.from_env(os.environ["VAULTGUARD_SETTINGS"]))
+    app = create_app(Settings.from_env(os.environ["VAULTGUARD_SETTINGS"]))
+    # Everything loaded so far (modules, routes, schemas) lives as long as the worker: taking it out of the
+    # cycle collector's reach turns its full collections from ~100 ms pauses into ~1 ms ones (p99 latency).
+    gc.freeze()
+    return app

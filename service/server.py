@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 
+from . import workers
 from .audit.devices import DeviceError, device_from_settings
 from .audit.key import load_or_create_key
 from .authn.tokens import TokenRecord, new_accessor, new_token, token_hash
@@ -95,19 +96,22 @@ def run(settings: Settings) -> None:
         # Workers share metrics through files; must be set before any worker imports prometheus_client.
         metrics_dir = tempfile.mkdtemp(prefix="vaultguard-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    options = dict(
+        app="vaultguard.service.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        http="h11",  # the `LIST` method is not parsed by httptools
+        ssl_certfile=settings.tls_cert_file or None,
+        ssl_keyfile=settings.tls_key_file or None,
+        log_level="warning",
+        access_log=False,
+    )
     try:
-        uvicorn.run(
-            "vaultguard.service.app:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            http="h11",  # the `LIST` method is not parsed by httptools
-            ssl_certfile=settings.tls_cert_file or None,
-            ssl_keyfile=settings.tls_key_file or None,
-            log_level="warning",
-            access_log=False,
-        )
+        if settings.workers > 1 and workers.supported():
+            workers.run(options, settings.workers)
+        else:
+            uvicorn.run(**options, workers=settings.workers)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -56,6 +56,9 @@ class MetricsMiddleware:
             decision = state.get("vg_decision")
             if decision is not None:  # an agent's request; reason codes are a fixed set (authz.decision)
                 AGENT_DECISIONS.labels("allow" if decision.allowed else "deny", decision.layer, decision.reason).inc()
+            # The request's state links its Context and Request back to the scope, a reference cycle; cleared
+            # here (the outermost layer, after the answer) it is freed at once instead of by the cycle collector.
+            state.clear()
 
 
 def render() -> tuple[bytes, str]:
