@@ -6,6 +6,7 @@ admin change is enforced on the very next request by every worker: no cache can 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import time
@@ -48,6 +49,12 @@ class AgentCaller:
     passed: tuple[LayerOutcome, ...]
 
     decisions: dict[AccessRequest, Decision] = dataclasses.field(default_factory=dict)
+
+    def for_token(self, token: ValidatedToken, raw_token: str) -> AgentCaller:
+        """The same agent, resolved and compiled, for another of its tokens (with its own decisions)."""
+        caller = copy.copy(self)  # not dataclasses.replace: this runs for every new token
+        caller.token, caller.raw_token, caller.decisions = token, raw_token, {}
+        return caller
 
     def decide(self, request: AccessRequest) -> Decision:
         """The decision is a pure function of this caller (fixed for a storage generation) and the
@@ -188,7 +195,7 @@ def caller_for(
         details_text = None if details is None else canonical_claim(details)
         key = ("agent-inputs", namespace_id, token.profile.config_id, token.subject, token.actor, details_text)
         shared = directory.memo(key, lambda: build_caller(token, raw_token, namespace_id, directory, cache))
-        return dataclasses.replace(shared, token=token, raw_token=raw_token, decisions={})
+        return shared.for_token(token, raw_token)
 
     return directory.memo(("agent", namespace_id, raw_token), from_inputs)
 
