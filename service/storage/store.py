@@ -86,6 +86,7 @@ class _Prepared(NamedTuple):
     def row(self, values: Sequence[Any]) -> tuple:
         return self.fields(*(p(v) if p is not None else v for p, v in zip(self.processors, values, strict=True)))
 
+
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
 
 
@@ -181,11 +182,15 @@ class Store:
             conn = getattr(self._own, "conn", None)
             if conn is None:
                 conn = self._own.conn = self._autocommit_connection()
-            cursor = conn.cursor()
+            cursor = None
             try:
+                cursor = conn.cursor()
                 cursor.execute(prepared.sql, args)
                 row = cursor.fetchone()
+                cursor.close()
             except dbapi.Error as exc:
+                if cursor is not None:
+                    _close_quietly(cursor)
                 if not self.engine.dialect.is_disconnect(exc, conn, cursor):
                     if isinstance(exc, dbapi.OperationalError):  # as Store.read() reports it: 503, not 500
                         raise Unavailable(str(exc)) from exc
@@ -195,8 +200,6 @@ class Store:
                 if attempt == 2:
                     raise Unavailable(str(exc)) from exc
                 continue
-            finally:
-                cursor.close()
             return None if row is None else prepared.row(row)
         raise AssertionError("unreachable")
 
