@@ -51,9 +51,11 @@ class AgentCaller:
     decisions: dict[AccessRequest, Decision] = dataclasses.field(default_factory=dict)
 
     def for_token(self, token: ValidatedToken, raw_token: str) -> AgentCaller:
-        """The same agent, resolved and compiled, for another of its tokens (with its own decisions)."""
+        """The same agent, resolved and compiled, for another of its tokens. The remembered decisions are
+        shared too: a decision depends only on the layers (the same for every token with these inputs in
+        this generation) and the request, never on the token itself."""
         caller = copy.copy(self)  # not dataclasses.replace: this runs for every new token
-        caller.token, caller.raw_token, caller.decisions = token, raw_token, {}
+        caller.token, caller.raw_token = token, raw_token
         return caller
 
     def decide(self, request: AccessRequest) -> Decision:
