@@ -12,7 +12,6 @@ provider would see with the same environment.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +25,7 @@ from vaultguard.provider.client import (
     VaultClient,
     path_segment,
 )
+from vaultguard.provider.terraform import hcl_string
 
 REGISTRATION_TYPE = "vault_agent_registration"
 PROFILE_TYPE = "vault_oauth_resource_server_config_profile"
@@ -105,11 +105,6 @@ def assign_labels(targets: Iterable[ImportTarget]) -> dict[ImportTarget, str]:
 
 
 # ---- rendering ----------------------------------------------------------------------------------------
-
-
-def hcl_string(value: str) -> str:
-    """`value` as an HCL string literal: JSON escapes (which HCL shares), and no template interpolation."""
-    return json.dumps(value, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
 
 
 def terraform_steps(namespace: str | None) -> list[str]:

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from vaultguard.provider.provider import PROVIDER_ADDRESS, package_version
+from vaultguard.provider.terraform import hcl_string
 
 HOSTNAME, NAMESPACE, TYPE = PROVIDER_ADDRESS.split("/")
 EXECUTABLE_PREFIX = f"terraform-provider-{TYPE}"
@@ -138,19 +139,14 @@ def cli_config(mirror: Path) -> str:
         "# Written by vaultguard: install the vaultguard/vault provider from a local filesystem mirror.\n"
         "provider_installation {\n"
         "  filesystem_mirror {\n"
-        f"    path    = {_hcl_string(str(mirror))}\n"
-        f"    include = [{_hcl_string(pattern)}]\n"
+        f"    path    = {hcl_string(str(mirror))}\n"
+        f"    include = [{hcl_string(pattern)}]\n"
         "  }\n"
         "  direct {\n"
-        f"    exclude = [{_hcl_string(pattern)}]\n"
+        f"    exclude = [{hcl_string(pattern)}]\n"
         "  }\n"
         "}\n"
     )
-
-
-def _hcl_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "$${").replace("%{", "%%{")
-    return f'"{escaped}"'
 
 
 def _write_if_changed(path: Path, text: str) -> None:

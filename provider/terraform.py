@@ -13,6 +13,7 @@ exit code (`plan -detailed-exitcode` → 2 when there are changes).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,11 @@ from collections.abc import Mapping, Sequence
 
 TERRAFORM_ENV = "TERRAFORM"
 MODULE = "vaultguard.provider.terraform"
+
+
+def hcl_string(value: str) -> str:
+    """`value` as an HCL string literal: JSON escapes (which HCL shares), and no template interpolation."""
+    return json.dumps(value, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
 
 
 class TerraformUnavailable(RuntimeError):

@@ -19,13 +19,13 @@ from vaultguard.provider.bulk_import import (
     Listing,
     assign_labels,
     client_settings,
-    hcl_string,
     list_targets,
     render,
     terraform_import,
     terraform_label,
 )
 from vaultguard.provider.client import VaultClient
+from vaultguard.provider.terraform import hcl_string
 
 TERRAFORM_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
