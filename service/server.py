@@ -13,6 +13,7 @@ from .audit.devices import DeviceError, device_from_settings
 from .audit.key import load_or_create_key
 from .authn.tokens import TokenRecord, new_accessor, new_token, token_hash
 from .config import ConfigError, Settings, probe_listener
+from .http_protocol import VaultHttpProtocol
 from .identity.model import ROOT_NAMESPACE_ID
 from .storage.store import StorageError, Store
 
@@ -101,7 +102,7 @@ def run(settings: Settings) -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
-        http="h11",  # the `LIST` method is not parsed by httptools
+        http=VaultHttpProtocol,  # httptools, with Vault's LIST method and a bounded request head
         ssl_certfile=settings.tls_cert_file or None,
         ssl_keyfile=settings.tls_key_file or None,
         log_level="warning",
