@@ -128,10 +128,17 @@ def test_a_missing_terraform_is_one_line_and_a_non_zero_exit():
     assert line.startswith("demo: Terraform does not run: ") and "cannot run /nonexistent/terraform" in line
 
 
+def _as_from_a_terminal() -> None:
+    # A test run started in the background of a non-interactive shell ignores SIGINT, and children inherit
+    # that; a demo started from a terminal has Ctrl-C's default disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_everything_the_demo_started():
     proc = subprocess.Popen(
-        [sys.executable, str(DEMO)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
-    )
+        [sys.executable, str(DEMO)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL, preexec_fn=_as_from_a_terminal,
+    )  # fmt: skip
     shown = ""
     assert proc.stdout is not None
     for line in proc.stdout:  # until both processes are up
