@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import os
 import uuid
@@ -29,6 +30,15 @@ from .version import VERSION
 
 log = logging.getLogger("vaultguard")
 
+# Newer FastAPI releases send request spans (with secret paths and namespaces) and exception messages to any
+# OpenTelemetry provider found in the process, and check for one on every request. What this service reveals
+# is decided here: the audit log and /v1/sys/metrics. So the framework's own telemetry is off where it exists.
+_NO_FRAMEWORK_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     """A ready application; the store's schema must already be migrated (the server does it at start)."""
@@ -39,6 +49,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         docs_url="/ui/docs",
         redoc_url=None,
         openapi_url="/v1/sys/openapi.json",
+        **_NO_FRAMEWORK_TELEMETRY,
     )
     app.state.settings = settings
     app.state.store = store or Store(settings.storage_url)

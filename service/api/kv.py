@@ -164,7 +164,8 @@ async def read_data(path: str, request: Request) -> Response:
     ctx.authorize("read")
     with _judged():
         rules.check_path(path)
-        number = rules.parse_version(request.query_params.get("version"))
+        # (most reads name no version; parsing an empty query string is skipped on this hot path)
+        number = rules.parse_version(request.query_params.get("version") if request.scope["query_string"] else None)
     found = read_version(ctx.store, ctx.namespace.id, path, number)
     if found is None:
         raise not_found()

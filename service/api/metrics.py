@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -31,6 +32,19 @@ def area(path: str) -> str:
     return "other"
 
 
+_children: dict[tuple, Any] = {}
+
+
+def _child(metric: Any, *labels: Any) -> Any:
+    """`metric.labels(*labels)`, remembered: prometheus_client's lookup (string conversion, validation, a
+    lock) cost more than the counting itself on every request. Label sets are small and fixed."""
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*(str(label) for label in labels))
+    return child
+
+
 class MetricsMiddleware:
     def __init__(self, app):  # noqa: ANN001
         self.app = app
@@ -51,11 +65,11 @@ class MetricsMiddleware:
         finally:
             state = scope.get("state", {})
             label = area(state.get("vg_path", scope["path"].removeprefix("/v1/")))
-            REQUESTS.labels(label, scope["method"], str(status["code"])).inc()
-            LATENCY.labels(label).observe(time.perf_counter() - start)
+            _child(REQUESTS, label, scope["method"], status["code"]).inc()
+            _child(LATENCY, label).observe(time.perf_counter() - start)
             decision = state.get("vg_decision")
             if decision is not None:  # an agent's request; reason codes are a fixed set (authz.decision)
-                AGENT_DECISIONS.labels("allow" if decision.allowed else "deny", decision.layer, decision.reason).inc()
+                _child(AGENT_DECISIONS, "allow" if decision.allowed else "deny", decision.layer, decision.reason).inc()
             # The request's state links its Context and Request back to the scope, a reference cycle; cleared
             # here (the outermost layer, after the answer) it is freed at once instead of by the cycle collector.
             state.clear()

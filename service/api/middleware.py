@@ -35,7 +35,8 @@ class VaultPathMiddleware:
             return await self.app(scope, receive, send)
         state = scope.setdefault("state", {})
         method = scope["method"]
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        raw_query = scope.get("query_string", b"")
+        query = parse_qs(raw_query.decode("latin-1")) if raw_query else {}
         is_list = method == "LIST" or (method == "GET" and query.get("list", [""])[0].lower() in ("true", "1"))
         if method == "LIST":
             scope["method"] = "GET"
