@@ -68,7 +68,7 @@ class VaultHttpProtocol(HttpToolsProtocol):
         """Parse `data`; False when the connection is being closed (a refused request)."""
         inside, message = self._in_head, self._messages
         super().data_received(data)  # a parser error, _HeadTooLarge included, ends in send_400_response
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self.transport.get_protocol() is not self:  # refused, or upgraded
             return False
         if inside and self._in_head and message == self._messages:
             self._head_read += len(data)
