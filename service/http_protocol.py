@@ -40,7 +40,7 @@ class VaultHttpProtocol(HttpToolsProtocol):
         self._messages = 0
         self._head_parsed = 0
         self._head_read = 0
-        self._head_too_large = False
+        self._head_too_large = False  # set by a callback that stops the parser, for send_400_response
 
     def data_received(self, data: bytes) -> None:
         if self._held:
@@ -67,21 +67,24 @@ class VaultHttpProtocol(HttpToolsProtocol):
     def _feed(self, data: bytes) -> bool:
         """Parse `data`; False when the connection is being closed (a refused request)."""
         inside, message = self._in_head, self._messages
-        super().data_received(data)  # a parser error, _HeadTooLarge included, ends in send_400_response
+        super().data_received(data)  # a parser error ends in send_400_response
         if self.transport.is_closing() or self.transport.get_protocol() is not self:  # refused, or upgraded
             return False
         if inside and self._in_head and message == self._messages:
             self._head_read += len(data)
             if self._head_read > MAX_HEAD_BYTES:
-                self._head_too_large = True
-                self.send_400_response("")
+                self._send_431_response()
                 return False
         return True
 
     def send_400_response(self, msg: str) -> None:
-        if not self._head_too_large:
+        """uvicorn's answer to any parser error, _HeadTooLarge from our callbacks included."""
+        if self._head_too_large:
+            self._send_431_response()
+        else:
             super().send_400_response(msg)
-            return
+
+    def _send_431_response(self) -> None:
         message = f"request head larger than {MAX_HEAD_BYTES} bytes".encode("ascii")
         self.transport.write(
             b"".join(
