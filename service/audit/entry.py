@@ -361,11 +361,17 @@ def _jsonable(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_jsonable)
 
 
+def encode_block(block: dict[str, Any]) -> str:
+    """One block's JSON as `encode` writes it, for a `memo` entry made ahead of time."""
+    return _ENCODER.encode(block)
+
+
 def encode(*entries: dict[str, Any], memo: dict[int, tuple[Any, str]] | None = None) -> bytes:
     """JSON lines; strings are escaped, so no value can break a line or forge another entry.
 
     A request's two entries share their `auth` and `request` blocks; with the same `memo` across calls
-    each block object is encoded once (it must not change after its first encoding).
+    each block object is encoded once (it must not change after its first encoding). `memo` maps a block's
+    id to (the block, its JSON).
     """
     memo = {} if memo is None else memo
     lines = []

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import request_id
-from ..api.agents import AgentCaller
+from ..api.agents import MAX_REMEMBERED_DECISIONS, AgentCaller
 from ..api.errors import ApiError
 from ..authz.acl import ACLResult
 from ..identity.model import ROOT_NAMESPACE_ID
@@ -226,7 +226,7 @@ def _auth(
 ) -> tuple[dict[str, Any], str]:
     """The auth block and the token accessor (in clear, hashed by the request block)."""
     if isinstance(caller, AgentCaller):
-        return e.agent_auth(hasher, token, caller, decision), caller.accessor
+        return _agent_auth(record, hasher, token, caller, decision), caller.accessor
     if caller is not None:  # an admin token (deps.Caller)
         namespace = caller.token_namespace
         auth = e.admin_auth(hasher, token, caller.token, namespace.id, namespace.path, record.acl_result,
@@ -238,6 +238,23 @@ def _auth(
     if status == 403 and not refusal:
         refusal = "token_missing" if not token else "namespace_not_found" if ctx is None else "token_unknown"
     return e.anonymous_auth(hasher, token, refusal), ""
+
+
+def _agent_auth(record: AuditRecord, hasher: Hasher, token: str, caller: AgentCaller, decision: Any) -> dict[str, Any]:
+    """An agent's auth block depends only on its token and the decision, both remembered across requests
+    (api.agents), so an agent repeating a request reuses the block and its JSON instead of describing and
+    encoding it again (measured in-process: 40 % of what the audit log cost an agent's KV read)."""
+    if token != caller.raw_token:  # not expected: callers are remembered by the token presented
+        return e.agent_auth(hasher, token, caller, decision)
+    cached = caller.audit_blocks.get(id(decision))
+    if cached is None or cached[0] is not decision:  # the block keeps its decision alive, so ids stay unique
+        if len(caller.audit_blocks) >= MAX_REMEMBERED_DECISIONS:
+            caller.audit_blocks.clear()
+        auth = e.agent_auth(hasher, token, caller, decision)
+        cached = caller.audit_blocks[id(decision)] = (decision, auth, e.encode_block(auth))
+    _, auth, text = cached
+    record.encoded[id(auth)] = (auth, text)
+    return auth
 
 
 def _error(record: AuditRecord, caller: Any, decision: Any, status: int | None, response: Any) -> str:

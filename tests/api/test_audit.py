@@ -274,6 +274,32 @@ def test_a_direct_agent_request_has_no_actor_keys(ns, log, world):
     assert response["auth"]["entity_id"] == world.agent
 
 
+def test_each_request_of_an_agent_is_described_by_its_own_token_and_decision(api, ns, log, world):
+    """The audit log reuses what it derived from a token and a decision; a repeated request must still get
+    the same block, and a second token of the same agent (which shares the resolved agent) and another
+    decision of the first token must get their own. One connection, so one worker, serves them all."""
+    first, second = (world.mint(authorization_details=READ_REPORTER) for _ in range(2))
+    agent = world.as_agent(first)
+    allowed, other = "sys/policy/policy-reader", "sys/policy/agent-ceiling"
+    answers = [agent.get(allowed), agent.get(allowed), agent.get(allowed, headers={"X-Vault-Token": second})]
+    answers.append(agent.get(other))
+    answers.append(agent.get(allowed))
+    assert [r.status_code for r in answers] == [200, 200, 200, 403, 200]
+    entries = log.for_path(allowed, ns)[-8:]
+    auths = [entry["auth"] for entry in entries]
+    assert auths[0] == auths[1] == auths[2] == auths[3] == auths[6] == auths[7], "the same token and decision"
+    assert auths[4] == auths[5] != auths[0]
+    assert (auths[0]["client_token"], auths[4]["client_token"]) == (audit_hash(api, first), audit_hash(api, second))
+    unique_ids = [auth["metadata"]["jwt_unique_id"] for auth in (auths[0], auths[4])]
+    assert unique_ids[0] != unique_ids[1]
+    assert auths[4]["display_name"].endswith(unique_ids[1])
+    _, refused = log.pair(other, ns)
+    assert refused["auth"]["client_token"] == auths[0]["client_token"]
+    meta = refused["auth"]["metadata"]
+    assert (meta["decision"], meta["layer"]) == ("deny", "ceiling")
+    assert refused["auth"]["policy_results"] == {"allowed": False, "granting_policies": []}
+
+
 @pytest.mark.parametrize(
     "case,layer,reason",
     [
