@@ -24,6 +24,7 @@ from .audit.middleware import AuditLog, AuditMiddleware
 from .authn.jwks import JwksCache
 from .authn.jwt import JWTValidator
 from .config import Settings
+from .storage.changes import LocalChanges
 from .storage.directory import Directory
 from .storage.store import Store, Unavailable
 from .version import VERSION
@@ -52,9 +53,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         **_NO_FRAMEWORK_TELEMETRY,
     )
     app.state.settings = settings
-    app.state.store = store or Store(settings.storage_url)
+    changes = LocalChanges(settings.local_changes_file) if settings.local_changes_file else None
+    app.state.store = store or Store(settings.storage_url, changes=changes)
     app.state.policy_cache = PolicyCache()
-    app.state.directory = Directory(app.state.store)
+    app.state.directory = Directory(app.state.store, replica_bound=settings.replica_propagation_bound)
     # The header-size check (D17) runs first at the HTTP layer; -1 disables it, so fall back to 1 MiB here.
     token_limit = settings.max_token_header_size if settings.max_token_header_size > 0 else 1 << 20
     app.state.jwt_validator = JWTValidator(jwks=JwksCache(), max_token_bytes=token_limit)

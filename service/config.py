@@ -19,6 +19,8 @@ import hcl
 from .audit.devices import DEVICE_TYPES, DeviceError, device_from_settings
 
 DEFAULT_LISTEN = "127.0.0.1:8200"
+DEFAULT_REPLICA_PROPAGATION_BOUND = 1.0  # seconds (DESIGN: across replicas within a configurable bound, 1 s)
+MAX_REPLICA_PROPAGATION_BOUND = 60.0
 # The storage engines the service runs on, with an optional SQLAlchemy driver (`postgresql+psycopg`).
 _STORAGE_SCHEME = re.compile(r"(sqlite|postgres|postgresql)(\+\w+)?")
 
@@ -48,6 +50,11 @@ class Settings:
     # Audit devices, e.g. [{"type": "file", "path": "/var/log/vaultguard/audit.log", "mode": 384,
     # "fsync": False}, {"type": "stdout"}]; see docs/operator.md.
     audit_devices: list = field(default_factory=list)
+    # PostgreSQL: how long a change made through another replica may go unseen (seconds; 0: ask the database
+    # on every request). Changes made through this server are seen on its next request regardless.
+    replica_propagation_bound: float = DEFAULT_REPLICA_PROPAGATION_BOUND
+    # The change counter this server's workers share (storage.changes); set by the server at start.
+    local_changes_file: str = ""
     extra: dict = field(default_factory=dict)
 
     @property
@@ -223,8 +230,10 @@ def load_config_file(path: str) -> Settings:
         raise ConfigError(f'config file {path}: exactly one storage block is required: storage "sql" {{ url = "..." }}')
     kind, body = next(iter(storage.items()))
     if kind == "sql":
-        _no_unknown(body, {"url"}, 'storage "sql"', path)
+        _no_unknown(body, {"url", "replica_propagation_bound"}, 'storage "sql"', path)
         settings.storage_url = str(body.get("url", ""))
+        if "replica_propagation_bound" in body:
+            settings.replica_propagation_bound = _bound(body["replica_propagation_bound"], path)
     elif kind == "sqlite":
         _no_unknown(body, {"path"}, 'storage "sqlite"', path)
         settings.storage_url = "sqlite:///" + str(Path(str(body.get("path", ""))).resolve())
@@ -236,6 +245,24 @@ def load_config_file(path: str) -> Settings:
     _grpc_listener_block(raw, settings, path)
     settings.audit_devices = _audit_blocks(raw, text, path)
     return settings
+
+
+_BOUND = re.compile(r"(\d+(?:\.\d+)?)(ms|s)?")
+
+
+def _bound(value: object, path: str) -> float:
+    """`replica_propagation_bound`: "1s", "250ms", "0", or a number of seconds."""
+    text = str(value).strip() if not isinstance(value, bool) else ""
+    match = _BOUND.fullmatch(text)
+    seconds = -1.0
+    if match:
+        seconds = float(match[1]) / (1000 if match[2] == "ms" else 1)
+    if not 0 <= seconds <= MAX_REPLICA_PROPAGATION_BOUND:
+        raise ConfigError(
+            f'config file {path}: storage "sql": replica_propagation_bound "{value}" must be a duration from 0 '
+            f'to {MAX_REPLICA_PROPAGATION_BOUND:g}s, like "1s" or "250ms"'
+        )
+    return seconds
 
 
 def _audit_blocks(raw: dict, text: str, path: str) -> list[dict]:

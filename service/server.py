@@ -7,6 +7,7 @@ import shutil
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from . import workers
 from .audit.devices import DeviceError, device_from_settings
@@ -15,6 +16,7 @@ from .authn.tokens import TokenRecord, new_accessor, new_token, token_hash
 from .config import ConfigError, Settings, probe_listener
 from .http_protocol import VaultHttpProtocol
 from .identity.model import ROOT_NAMESPACE_ID
+from .storage import changes
 from .storage.store import StorageError, Store
 
 
@@ -91,6 +93,8 @@ def run(settings: Settings) -> None:
         print(f"    export VAULT_ADDR='{settings.address}'")
         print(f"    Root Token: {root_token}")
         sys.stdout.flush()
+    if not settings.storage_url.startswith("sqlite"):  # SQLite has an exact and cheap check of its own
+        settings.local_changes_file = changes.create_file()
     os.environ["VAULTGUARD_SETTINGS"] = settings.to_env()
     metrics_dir = None
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -116,3 +120,5 @@ def run(settings: Settings) -> None:
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+        if settings.local_changes_file:
+            Path(settings.local_changes_file).unlink(missing_ok=True)

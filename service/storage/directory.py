@@ -2,14 +2,16 @@
 
 Every admin write bumps the `generation` row in the same transaction (Store.write), so a request that
 reads the generation first and finds it unchanged may reuse anything looked up under it: nothing can be
-stale. A changed generation (from this worker, another worker, or another replica sharing PostgreSQL)
-empties the memo before the request is served, so admin changes are enforced on the next request.
+stale. A changed generation (from this worker or another worker of this server) empties the memo before
+the request is served, so admin changes are enforced on the next request; changes through another replica
+sharing PostgreSQL, within the replica propagation bound (`Directory`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -99,26 +101,51 @@ class DirectoryView:
 class Directory:
     """Hands out the view for the current generation.
 
-    On PostgreSQL that costs one small query per request. On SQLite a dedicated read-only connection asks
-    `PRAGMA data_version` first, which changes exactly when another connection (any worker, any process)
-    has committed since the last ask; only then is the generation row read again.
+    On SQLite a dedicated read-only connection asks `PRAGMA data_version` first, which changes exactly when
+    another connection (any worker, any process) has committed since the last ask; only then is the
+    generation row read again.
+
+    On PostgreSQL the generation row is one query per request, unless the store shares a change counter
+    with this server's other workers (storage.changes) and `replica_bound` is above zero: then the query is
+    made only when the counter moved (a change through this server, seen on its very next request) or
+    `replica_bound` seconds have passed since the last one (a change through another replica).
     """
 
-    def __init__(self, store: Store, max_entries: int = 100_000, max_agents: int = 10_000):
+    def __init__(self, store: Store, max_entries: int = 100_000, max_agents: int = 10_000,
+                 replica_bound: float = 0.0):  # fmt: skip
         self.store = store
         self.max_entries = max_entries
         self.max_agents = max_agents
+        self.replica_bound = replica_bound
         self._view: DirectoryView | None = None
         self._watch = _SqliteCommitWatch.open(store)
+        self._local = store.changes if self._watch is None and replica_bound > 0 else None
+        self._local_seen = -1  # the counter when the generation was last read
+        self._fresh_until = 0.0  # monotonic time until which other replicas' changes may go unseen
+        self._lock = threading.Lock()
 
     def current(self) -> DirectoryView:
-        view = self._view
-        if view is not None and self._watch is not None and not self._watch.changed():
+        # One caller at a time (the event loop and the gRPC threads share this): a caller that saw a change
+        # must have installed the new view before another caller may conclude that nothing changed.
+        with self._lock:
+            view = self._view
+            if view is not None:
+                if self._watch is not None:
+                    if not self._watch.changed():
+                        return view
+                elif (
+                    self._local is not None
+                    and time.monotonic() < self._fresh_until
+                    and self._local.value() == self._local_seen
+                ):
+                    return view
+            local_seen = self._local.value() if self._local is not None else -1  # before the query, not after
+            generation = self.store.generation()
+            if view is None or view.generation != generation:
+                view = self._view = DirectoryView(self.store, generation, self.max_entries, self.max_agents)
+            if self._local is not None:
+                self._local_seen, self._fresh_until = local_seen, time.monotonic() + self.replica_bound
             return view
-        generation = self.store.generation()
-        if view is None or view.generation != generation:
-            view = self._view = DirectoryView(self.store, generation, self.max_entries, self.max_agents)
-        return view
 
 
 class _SqliteCommitWatch:

@@ -24,6 +24,7 @@ from ..authz.builtin import BUILTIN_POLICIES
 from ..identity.model import ROOT_NAMESPACE_ID, Alias, Entity, Namespace
 from ..registry.model import Registration
 from . import tables as t
+from .changes import LocalChanges
 from .engine import create_engine, migrate
 
 
@@ -114,8 +115,9 @@ def _constraint_name(exc: IntegrityError) -> tuple[str, str]:
 class Store:
     """Owns the engine; hands out read and write transactions."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, changes: LocalChanges | None = None):
         self.url = url
+        self.changes = changes  # told of every committed admin change (storage.changes)
         self.engine = create_engine(url)
         self._own = threading.local()  # read_one's connection, one per thread
         self._prepared: dict[sa.Select, _Prepared] = {}
@@ -159,6 +161,8 @@ class Store:
                     yield tx
                     if tx.changed:
                         conn.execute(t.generation.update().values(value=t.generation.c.value + 1))
+            if tx.changed and self.changes is not None:
+                self.changes.bump()  # committed: this server's other workers must look again
         except IntegrityError as exc:
             kind, name = _constraint_name(exc)
             raise (UniqueViolation(name) if kind == "unique" else ReferenceViolation(name)) from exc

@@ -76,3 +76,21 @@ def test_tls_cert_without_key_is_refused(tmp_path):
     cert.write_text("x")
     with pytest.raises(ConfigError):
         Settings(storage_url="sqlite:///x.db", tls_cert_file=str(cert)).check()
+
+
+def test_the_replica_propagation_bound_defaults_to_one_second(tmp_path):
+    assert load_config_file(write(tmp_path, 'storage "sql" { url = "x" }')).replica_propagation_bound == 1.0
+
+
+@pytest.mark.parametrize("value,seconds", [('"250ms"', 0.25), ('"2s"', 2.0), ('"0"', 0.0), ("3", 3.0), ('"1.5s"', 1.5)])
+def test_the_replica_propagation_bound_takes_a_duration(tmp_path, value, seconds):
+    text = f'storage "sql" {{\n url = "x"\n replica_propagation_bound = {value}\n}}'
+    assert load_config_file(write(tmp_path, text)).replica_propagation_bound == seconds
+
+
+@pytest.mark.parametrize("value", ['"-1s"', '"1h"', '"soon"', "61", '""', "true"])
+def test_a_bad_replica_propagation_bound_is_named(tmp_path, value):
+    text = f'storage "sql" {{\n url = "x"\n replica_propagation_bound = {value}\n}}'
+    with pytest.raises(ConfigError) as err:
+        load_config_file(write(tmp_path, text))
+    assert 'storage "sql": replica_propagation_bound' in str(err.value) and "from 0 to 60s" in str(err.value)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
+
 import pytest
 
 from vaultguard.service.identity.model import Namespace
+from vaultguard.service.storage.changes import LocalChanges, create_file
 from vaultguard.service.storage.directory import Directory
 from vaultguard.service.storage.store import Store
 
@@ -56,3 +61,52 @@ def test_a_commit_that_leaves_the_generation_alone_keeps_the_view(stores):
     with other.write():
         pass  # commits nothing that bumps the generation (as KV writes do)
     assert directory.current() is view
+
+
+# --- PostgreSQL: this server's changes at once, other replicas' within the bound ------------------------------
+
+
+@pytest.fixture
+def pg_stores(pg_database):
+    counter = create_file()
+    worker = Store(pg_database, changes=LocalChanges(counter))
+    other_worker = Store(pg_database, changes=LocalChanges(counter))  # same server, another worker
+    replica = Store(pg_database)  # another server on the same database
+    worker.migrate()
+    yield worker, other_worker, replica
+    for store in (worker, other_worker, replica):
+        store.dispose()
+    os.unlink(counter)
+
+
+def test_a_change_through_this_server_is_seen_on_the_next_call_whatever_the_bound(pg_stores):
+    worker, other_worker, _ = pg_stores
+    directory = Directory(worker, replica_bound=60)
+    before = directory.current()
+    assert directory.current() is before
+    add_namespace(other_worker, "n" + uuid.uuid4().hex[:8])
+    assert directory.current().generation == before.generation + 1
+    add_namespace(worker, "n" + uuid.uuid4().hex[:8])
+    assert directory.current().generation == before.generation + 2
+
+
+def test_a_change_through_another_replica_is_seen_once_the_bound_has_passed(pg_stores):
+    worker, _, replica = pg_stores
+    bound = 0.4
+    directory = Directory(worker, replica_bound=bound)
+    before = directory.current()
+    add_namespace(replica, "n" + uuid.uuid4().hex[:8])
+    changed_at = time.monotonic()
+    assert directory.current() is before, "within the bound the database is not asked again"
+    while directory.current() is before:
+        assert time.monotonic() - changed_at < bound + 0.2, "not seen within the bound"
+        time.sleep(0.01)
+    assert directory.current().generation == before.generation + 1
+
+
+def test_a_bound_of_zero_asks_the_database_on_every_call(pg_stores):
+    worker, _, replica = pg_stores
+    directory = Directory(worker, replica_bound=0)
+    before = directory.current()
+    add_namespace(replica, "n" + uuid.uuid4().hex[:8])
+    assert directory.current().generation == before.generation + 1
