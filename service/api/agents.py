@@ -49,9 +49,6 @@ class AgentCaller:
     passed: tuple[LayerOutcome, ...]
 
     decisions: dict[AccessRequest, Decision] = dataclasses.field(default_factory=dict)
-    # What the audit log derived from this token and one of its decisions (an auth block and its JSON), so an
-    # agent repeating a request is not described afresh. Per token, unlike `decisions`.
-    audit_blocks: dict[int, tuple] = dataclasses.field(default_factory=dict)
 
     def for_token(self, token: ValidatedToken, raw_token: str) -> AgentCaller:
         """The same agent, resolved and compiled, for another of its tokens. The remembered decisions are
@@ -59,7 +56,6 @@ class AgentCaller:
         this generation) and the request, never on the token itself."""
         caller = copy.copy(self)  # not dataclasses.replace: this runs for every new token
         caller.token, caller.raw_token = token, raw_token
-        caller.audit_blocks = {}
         return caller
 
     def decide(self, request: AccessRequest) -> Decision:

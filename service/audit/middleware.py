@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import request_id
-from ..api.agents import MAX_REMEMBERED_DECISIONS, AgentCaller
+from ..api.agents import AgentCaller
 from ..api.errors import ApiError
 from ..authz.acl import ACLResult
 from ..identity.model import ROOT_NAMESPACE_ID
@@ -55,6 +55,8 @@ class AuditLog:
         self.broker = Broker(devices)
         self._hasher: Hasher | None = None
         self._lock = threading.Lock()
+        # (agent caller, decision) -> the auth block and its JSON; see _agent_auth.
+        self.agent_blocks: dict[tuple[int, int], tuple[AgentCaller, Any, dict[str, Any], str]] = {}
 
     @classmethod
     def from_settings(cls, settings: Any, store: Store) -> AuditLog:
@@ -88,6 +90,7 @@ class AuditRecord:
     auth: dict[str, Any] | None = None  # the last auth block, reused while its inputs stay the same
     auth_inputs: tuple = ()
     encoded: dict = field(default_factory=dict)  # JSON of the blocks both entries share (entry.encode)
+    agent_blocks: dict = field(default_factory=dict)  # AuditLog.agent_blocks, shared by every request
     request_logged: bool = False
     failed: bool = False
     answered: bool = False
@@ -131,7 +134,7 @@ class AuditMiddleware:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not self.audit.enabled or not scope["path"].startswith("/v1/"):
             return await self.app(scope, receive, send)
-        record = AuditRecord(id=request_id.start())
+        record = AuditRecord(id=request_id.start(), agent_blocks=self.audit.agent_blocks)
         scope.setdefault("state", {})["vg_audit"] = record
         if _declares_body(scope):
             receive = await _read_ahead(receive, record)
@@ -240,19 +243,25 @@ def _auth(
     return e.anonymous_auth(hasher, token, refusal), ""
 
 
+MAX_AGENT_BLOCKS = 1024  # a few KiB each (tens of KiB with an 8 KiB token): bounded, whatever agents send
+
+
 def _agent_auth(record: AuditRecord, hasher: Hasher, token: str, caller: AgentCaller, decision: Any) -> dict[str, Any]:
-    """An agent's auth block depends only on its token and the decision, both remembered across requests
-    (api.agents), so an agent repeating a request reuses the block and its JSON instead of describing and
-    encoding it again (measured in-process: 40 % of what the audit log cost an agent's KV read)."""
+    """An agent's auth block depends only on its token and the decision, and both are remembered across
+    requests (api.agents: one caller per token), so an agent repeating a request reuses the block and its JSON
+    instead of describing and encoding it again (measured in-process: 40 % of what the audit log cost an
+    agent's KV read)."""
     if token != caller.raw_token:  # not expected: callers are remembered by the token presented
         return e.agent_auth(hasher, token, caller, decision)
-    cached = caller.audit_blocks.get(id(decision))
-    if cached is None or cached[0] is not decision:  # the block keeps its decision alive, so ids stay unique
-        if len(caller.audit_blocks) >= MAX_REMEMBERED_DECISIONS:
-            caller.audit_blocks.clear()
+    blocks = record.agent_blocks
+    key = (id(caller), id(decision))
+    cached = blocks.get(key)
+    if cached is None or cached[0] is not caller or cached[1] is not decision:  # the entry keeps both alive
+        if len(blocks) >= MAX_AGENT_BLOCKS:
+            blocks.clear()
         auth = e.agent_auth(hasher, token, caller, decision)
-        cached = caller.audit_blocks[id(decision)] = (decision, auth, e.encode_block(auth))
-    _, auth, text = cached
+        cached = blocks[key] = (caller, decision, auth, e.encode_block(auth))
+    auth, text = cached[2], cached[3]
     record.encoded[id(auth)] = (auth, text)
     return auth
 

@@ -58,7 +58,3 @@ class LocalChanges:
                 _COUNTER.pack_into(self._map, 0, _COUNTER.unpack_from(self._map)[0] + 1)
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        self._map.close()
-        os.close(self._fd)
