@@ -254,9 +254,9 @@ def _agent_auth(record: AuditRecord, hasher: Hasher, token: str, caller: AgentCa
     if token != caller.raw_token:  # not expected: callers are remembered by the token presented
         return e.agent_auth(hasher, token, caller, decision)
     blocks = record.agent_blocks
-    key = (id(caller), id(decision))
+    key = (id(caller), id(decision))  # the entry holds both, so while it lives no other object has these ids
     cached = blocks.get(key)
-    if cached is None or cached[0] is not caller or cached[1] is not decision:  # the entry keeps both alive
+    if cached is None:
         if len(blocks) >= MAX_AGENT_BLOCKS:
             blocks.clear()
         auth = e.agent_auth(hasher, token, caller, decision)
