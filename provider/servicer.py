@@ -2,6 +2,8 @@
 
 `VaultProviderServicer` keeps every behaviour of `tf.provider.ProviderServicer` and adds:
 
+- every incoming request's values are rewritten so that each unknown, refined or not, is the form tf decodes
+  (`unknown_values`): resources never see a raw msgpack extension;
 - an exception escaping a resource hook becomes an error diagnostic on the RPC's response instead of a bare
   gRPC failure ("rpc error: code = Unknown"), so the user sees which operation failed and the provider
   process keeps serving the rest of the run;
@@ -26,6 +28,8 @@ from tf.iface import Config, PlanContext, State
 from tf.provider import ProviderServicer, _decode_state, _encode_state
 from tf.utils import Diagnostics, _to_attribute_path, to_dynamic_value
 
+from vaultguard.provider.unknown_values import canonicalize_request
+
 # RPCs whose response message carries diagnostics; CallFunction and StopProvider have none.
 _RPCS_WITH_DIAGNOSTICS = (
     "GetMetadata",
@@ -48,6 +52,7 @@ def _guarded(name: str, inherited: Callable[..., Any]) -> Callable[..., Any]:
 
     def rpc(self: ProviderServicer, request: Any, context: Any) -> Any:
         try:
+            canonicalize_request(request)
             return inherited(self, request, context)
         except Exception as exc:
             # tf's own wrapper has already printed the traceback to stderr (Terraform's provider log).
@@ -60,7 +65,10 @@ def _guarded(name: str, inherited: Callable[..., Any]) -> Callable[..., Any]:
             return response_type(diagnostics=diags.to_pb())
 
     rpc.__name__ = rpc.__qualname__ = name
-    rpc.__doc__ = f"tf's {name}, with unexpected exceptions reported as an error diagnostic."
+    rpc.__doc__ = (
+        f"tf's {name}, on a request whose unknown values are all in tf's form, with unexpected exceptions"
+        " reported as an error diagnostic."
+    )
     return rpc
 
 
