@@ -211,19 +211,23 @@ class VaultClient:
 
     # ---- public API -------------------------------------------------------------------------
 
-    def read(self, path: str, *, namespace: str | None = None) -> dict[str, Any] | None:
-        """GET `path`; the response body (Vault envelope: `data`, `warnings`, ...) or None on 404."""
+    def read(self, path: str, *, namespace: str | None = None, root: bool = False) -> dict[str, Any] | None:
+        """GET `path`; the response body (Vault envelope: `data`, `warnings`, ...) or None on 404.
+
+        `root` sends the request to the root namespace whatever the provider's namespace is (for Vault's
+        root-only endpoints such as `sys/activation-flags`)."""
         self.ensure_token()  # outside the try: a 404 while settling the token is no "not found"
         try:
-            return self._call("GET", path, namespace=namespace)
+            return self._call("GET", path, namespace=namespace, root=root)
         except NotFound:
             return None
 
     def write(
-        self, path: str, data: Mapping[str, Any] | None = None, *, namespace: str | None = None
+        self, path: str, data: Mapping[str, Any] | None = None, *, namespace: str | None = None, root: bool = False
     ) -> dict[str, Any] | None:
-        """PUT `data` as JSON to `path` (Vault treats PUT and POST alike); the body, or None on 204."""
-        return self._call("PUT", path, namespace=namespace, json=dict(data or {}))
+        """PUT `data` as JSON to `path` (Vault treats PUT and POST alike); the body, or None on 204.
+        `root` as for `read`."""
+        return self._call("PUT", path, namespace=namespace, root=root, json=dict(data or {}))
 
     def list(self, path: str, *, namespace: str | None = None) -> list[str]:
         """LIST `path`; the `keys`, or [] when there is nothing (Vault answers an empty list with 404)."""
@@ -322,12 +326,11 @@ class VaultClient:
     # ---- plumbing ---------------------------------------------------------------------------
 
     def _call(
-        self, method: str, path: str, *, namespace: str | None, json: Any = None
+        self, method: str, path: str, *, namespace: str | None, root: bool = False, json: Any = None
     ) -> dict[str, Any] | None:
         self.ensure_token()
-        return self._send(
-            method, path, namespace=join_namespace(self.namespace, namespace), token=self._token, json=json
-        )
+        target = None if root else join_namespace(self.namespace, namespace)
+        return self._send(method, path, namespace=target, token=self._token, json=json)
 
     def _send(
         self, method: str, path: str, *, namespace: str | None, token: str, json: Any = None

@@ -5,11 +5,13 @@ Append each data source class to DATA_SOURCES; the provider serves exactly this 
 
 from tf.iface import DataSource
 
+from vaultguard.provider.data_sources.activation_flags import ActivationFlagsDataSource
 from vaultguard.provider.data_sources.agent_registration import AgentRegistrationDataSource
 from vaultguard.provider.data_sources.kv_secret_v2 import KvSecretV2DataSource
 from vaultguard.provider.data_sources.oauth_profile import OAuthResourceServerConfigProfileDataSource
 
 DATA_SOURCES: list[type[DataSource]] = [
+    ActivationFlagsDataSource,
     AgentRegistrationDataSource,
     KvSecretV2DataSource,
     OAuthResourceServerConfigProfileDataSource,

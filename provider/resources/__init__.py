@@ -5,6 +5,7 @@ Append each resource class to RESOURCES; the provider serves exactly this list.
 
 from tf.iface import Resource
 
+from vaultguard.provider.resources.activation_flags import ActivationFlagsResource
 from vaultguard.provider.resources.agent_registration import AgentRegistrationResource
 from vaultguard.provider.resources.identity_entity import IdentityEntityResource
 from vaultguard.provider.resources.identity_entity_alias import IdentityEntityAliasResource
@@ -13,6 +14,7 @@ from vaultguard.provider.resources.oauth_profile import OAuthResourceServerConfi
 from vaultguard.provider.resources.policy import PolicyResource
 
 RESOURCES: list[type[Resource]] = [
+    ActivationFlagsResource,
     AgentRegistrationResource,
     IdentityEntityResource,
     IdentityEntityAliasResource,

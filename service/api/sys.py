@@ -6,11 +6,12 @@ import time
 
 from fastapi import APIRouter, Request, Response
 
-from ..version import VAULT_COMPAT_VERSION
+from ..version import ACTIVATION_FLAGS, VAULT_COMPAT_VERSION
 from . import fields as f
 from .agents import AgentCaller
 from .deps import context
 from .envelope import respond
+from .errors import bad_request
 from .metrics import render
 
 router = APIRouter()
@@ -100,3 +101,34 @@ async def capabilities_self(request: Request) -> Response:
     if len(paths) == 1:
         data["capabilities"] = data[paths[0]]
     return respond(data, warnings=warnings, extra=data)
+
+
+# ---- activation flags ----------------------------------------------------------------------------------
+# Root namespace only, and no deactivation, as in Vault. The flags are fixed (version.ACTIVATION_FLAGS, all
+# active); activating one of them succeeds and changes nothing, activating anything else is refused rather
+# than pretended.
+
+
+def _flags() -> dict:
+    return {"activated": list(ACTIVATION_FLAGS), "unactivated": []}
+
+
+@router.get("/v1/sys/activation-flags")
+async def activation_flags() -> Response:
+    """Unauthenticated, as in Vault: which gated features are active."""
+    return respond(_flags())
+
+
+@router.api_route("/v1/sys/activation-flags/{feature}/activate", methods=["PUT", "POST"])
+async def activate_flag(feature: str, request: Request) -> Response:
+    ctx = await context(request)
+    ctx.authorize("update")
+    if ctx.namespace.path:
+        raise bad_request("sys/activation-flags is only available in the root namespace")
+    if feature not in ACTIVATION_FLAGS:
+        known = ", ".join(f'"{name}"' for name in ACTIVATION_FLAGS)
+        raise bad_request(
+            f'feature: "{feature}" is not an activation flag of this server; the flags it has are {known} '
+            "(always active)"
+        )
+    return respond(_flags())

@@ -92,3 +92,44 @@ def test_an_unsupported_method_on_a_known_path_is_405(api, method, path):
 def test_error_responses_are_json(api):
     resp = api.get("agent-registry/registration/id/missing")
     assert resp.headers["content-type"].startswith("application/json")
+
+
+# ---- activation flags -----------------------------------------------------------------------------------------
+
+
+def test_activation_flags_report_the_oauth_resource_server_active_without_a_token(server):
+    resp = requests.get(f"{server.url}/v1/sys/activation-flags", timeout=10)
+    assert resp.status_code == 200
+    assert resp.json()["data"] == {"activated": ["oauth-resource-server"], "unactivated": []}
+
+
+def test_activating_the_oauth_resource_server_succeeds_and_changes_nothing(root):
+    resp = root.request("PUT", "sys/activation-flags/oauth-resource-server/activate")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["data"]["activated"] == ["oauth-resource-server"]
+    assert root.get("sys/activation-flags").json()["data"]["activated"] == ["oauth-resource-server"]
+
+
+@pytest.mark.parametrize("feature", ["secrets-sync", "OAuth-Resource-Server", "oauth-resource-server%20"])
+def test_activating_a_feature_the_server_does_not_have_is_refused_by_name(root, feature):
+    resp = root.request("PUT", f"sys/activation-flags/{feature}/activate")
+    assert resp.status_code == 400
+    [message] = errors(resp)
+    assert message.startswith("feature: ") and "is not an activation flag of this server" in message
+    assert '"oauth-resource-server"' in message
+
+
+def test_activation_is_root_namespace_only(api):
+    resp = api.request("PUT", "sys/activation-flags/oauth-resource-server/activate")
+    assert resp.status_code == 400
+    assert errors(resp) == ["sys/activation-flags is only available in the root namespace"]
+
+
+def test_activation_needs_update_on_its_path(root):
+    policy = 'path "sys/activation-flags/+/activate" { capabilities = ["update"] }'
+    assert root.post("sys/policies/acl/activate-flags", json={"policy": policy}).status_code in (200, 204)
+    allowed = root.with_token(child_token(root, ["activate-flags"]))
+    assert allowed.request("PUT", "sys/activation-flags/oauth-resource-server/activate").status_code == 200
+    refused = root.with_token(child_token(root, ["default"]))
+    resp = refused.request("PUT", "sys/activation-flags/oauth-resource-server/activate")
+    assert resp.status_code == 403 and resp.json() == PERMISSION_DENIED

@@ -1,0 +1,2 @@
+# An activation flag is imported by its feature name.
+terraform import vault_activation_flags.oauth oauth-resource-server
