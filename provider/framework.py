@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from tf.gen import tfplugin_pb2 as pb
 from tf.iface import DataSource, ImportContext, Resource, State, UpgradeContext
 from tf.schema import Block, NestedBlock, NestMode, Schema
-from tf.types import Unknown
+from tf.types import Set, String, Unknown
 from tf.utils import AttributePath, Diagnostics
 
 from vaultguard.provider.client import ApiError, EnterpriseRequired, Unreachable
@@ -90,6 +90,40 @@ class ListNestedBlock(NestedBlock):
                 if not nested.semantically_equal(x.get(nested.type_name), y.get(nested.type_name)):
                     return False
         return True
+
+
+# --------------------------------------------------------------------------------------------- equivalence
+
+
+class EquivalentString(String):
+    """A string attribute whose spellings are one value when `normalize` maps them to the same string
+    (a policy name in another case, an issuer with a trailing `/`): the server stores the normalized form.
+
+    tf asks `semantically_equal` which attributes changed (so a respelling never forces a replacement), and
+    the servicer keeps the prior spelling in a plan when the new one is equivalent (`keep_equivalent_prior`).
+    """
+
+    def __init__(self, normalize: Callable[[str], str]):
+        self.normalize = normalize
+
+    def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
+        if isinstance(a_decoded, str) and isinstance(b_decoded, str):
+            return self.normalize(a_decoded) == self.normalize(b_decoded)
+        return a_decoded == b_decoded
+
+
+class EquivalentStringSet(Set):
+    """A set of strings compared after `normalize` (e.g. policy names, stored lowercased)."""
+
+    def __init__(self, normalize: Callable[[str], str]):
+        super().__init__(String())
+        self.normalize = normalize
+
+    def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
+        if isinstance(a_decoded, list) and isinstance(b_decoded, list) and wholly_known([a_decoded, b_decoded]):
+            if all(isinstance(v, str) for v in [*a_decoded, *b_decoded]):
+                return {self.normalize(v) for v in a_decoded} == {self.normalize(v) for v in b_decoded}
+        return super().semantically_equal(a_decoded, b_decoded)
 
 
 # --------------------------------------------------------------------------------------------- validators
@@ -481,6 +515,17 @@ def same_or_prior(prior: Any, new: Any, normalize: Callable[[Any], Any]) -> Any:
         return new
 
 
+def wholly_known(value: Any) -> bool:
+    """No Unknown anywhere inside `value` (lists, blocks, maps)."""
+    if value is Unknown:
+        return False
+    if isinstance(value, list):
+        return all(wholly_known(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(wholly_known(v) for v in value.values())
+    return True
+
+
 def keep_null(prior: Any, new: Any) -> Any:
     """`new`, except that an empty value read back stays null when the prior state held null.
 
@@ -496,6 +541,8 @@ def keep_null(prior: Any, new: Any) -> Any:
 
 __all__ = [
     "Between",
+    "EquivalentString",
+    "EquivalentStringSet",
     "Each",
     "EachBlock",
     "HttpUrl",
@@ -516,4 +563,5 @@ __all__ = [
     "render_path",
     "same_or_prior",
     "show",
+    "wholly_known",
 ]

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from copy import deepcopy
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,6 +28,7 @@ from tf.iface import Config, PlanContext, State
 from tf.provider import ProviderServicer, _decode_state, _encode_state
 from tf.utils import Diagnostics, _to_attribute_path, to_dynamic_value
 
+from vaultguard.provider.framework import wholly_known
 from vaultguard.provider.unknown_values import canonicalize_request
 
 # RPCs whose response message carries diagnostics; CallFunction and StopProvider have none.
@@ -97,7 +98,7 @@ class VaultProviderServicer(ProviderServicer):
         attrs = self._get_res_attrs(type_name)
         blocks = self._get_res_blocks(type_name)
         diags = Diagnostics()
-        _, prior = _decode_state(diags, attrs, blocks, request.prior_state)
+        prior_enc, prior = _decode_state(diags, attrs, blocks, request.prior_state)
         proposed_enc, proposed = _decode_state(diags, attrs, blocks, request.proposed_new_state)
         if diags.has_errors():
             return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
@@ -106,12 +107,10 @@ class VaultProviderServicer(ProviderServicer):
             return pb.PlanResourceChange.Response(planned_state=to_dynamic_value(None))
 
         inst = self.app.new_resource(self._get_res_cls(type_name))
-        if not isinstance(inst, ConfigAwarePlan):
+        config_aware = isinstance(inst, ConfigAwarePlan)
+        if prior is None and not config_aware:
             return ProviderServicer.PlanResourceChange(self, request, context)
 
-        _, config = _decode_state(diags, attrs, blocks, request.config)
-        if diags.has_errors():
-            return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
         changed = set()
         if prior is not None:
             changed = {
@@ -119,16 +118,23 @@ class VaultProviderServicer(ProviderServicer):
                 for k in attrs
                 if k in prior and k in proposed and not attrs[k].type.semantically_equal(prior[k], proposed[k])
             }
-        planned = inst.plan_with_config(
-            PlanContext(diags, type_name, changed_fields=changed),
-            deepcopy(prior),
-            deepcopy(proposed),
-            config or {},
-        )
+        ctx = PlanContext(diags, type_name, changed_fields=changed)
+        if config_aware:
+            _, config = _decode_state(diags, attrs, blocks, request.config)
+            if diags.has_errors():
+                return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
+            planned = inst.plan_with_config(ctx, deepcopy(prior), deepcopy(proposed), config or {})
+        else:
+            planned = inst.plan(ctx, deepcopy(prior), deepcopy(proposed))
         if planned is None or diags.has_errors():
             return pb.PlanResourceChange.Response(diagnostics=diags.to_pb())
         requires_replace = []
         if prior is not None:
+            kept = equivalent_to_prior(attrs, prior, planned)
+            planned = {**planned, **{name: prior[name] for name in kept}}
+            # tf's encoder reuses the reference's encoding of a value equivalent to the new one: for what
+            # was kept, the reference must be the prior's.
+            proposed_enc = {**proposed_enc, **{name: prior_enc[name] for name in kept}}
             requires_replace = [
                 _to_attribute_path([k])
                 for k, a in attrs.items()
@@ -139,6 +145,26 @@ class VaultProviderServicer(ProviderServicer):
             requires_replace=requires_replace,
             diagnostics=diags.to_pb(),
         )
+
+
+def equivalent_to_prior(attrs: Mapping[str, Any], prior: State, planned: State) -> list[str]:
+    """The attributes whose planned value differs from the prior one only in spelling: the plan keeps
+    the prior value for them.
+
+    The server stores some values normalized (a lowercased policy name, an issuer without its trailing `/`;
+    the attribute's type says which, with `semantically_equal`). State after an import holds the server's
+    spelling and the configuration may hold another; both are the same object, so the plan keeps the prior
+    one (Terraform accepts a planned value equal to the prior one in place of the configuration's). Without
+    this, everything that refers to the attribute would see it change, and an import would never plan empty.
+    """
+    kept = []
+    for name, attr in attrs.items():
+        old, new = prior.get(name), planned.get(name)
+        if old is None or new is None or old == new or not wholly_known(new):
+            continue
+        if attr.type.semantically_equal(old, new):
+            kept.append(name)
+    return kept
 
 
 for _name in _RPCS_WITH_DIAGNOSTICS:

@@ -13,12 +13,13 @@ from typing import Any
 
 from tf.iface import Config, CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
 from tf.schema import Attribute, Schema
-from tf.types import Bool, Map, Set, String, Unknown
+from tf.types import Bool, Map, String, Unknown
 from tf.utils import AttributePath, Diagnostics
 
 from vaultguard.provider.client import ApiError, path_segment
 from vaultguard.provider.framework import (
     Each,
+    EquivalentStringSet,
     NamespacePath,
     NotBlank,
     VaultResource,
@@ -27,6 +28,7 @@ from vaultguard.provider.framework import (
     keep_null,
     same_or_prior,
 )
+from vaultguard.service.authz.names import normalize_policy_name
 
 # ---- schema -------------------------------------------------------------------------------------------
 
@@ -46,7 +48,7 @@ SCHEMA = Schema(
         ),
         Attribute(
             "policies",
-            Set(String()),
+            EquivalentStringSet(normalize_policy_name),
             optional=True,
             description="Policies attached directly to the entity (the server stores them lowercased). "
             "`root` cannot be attached. Must not be set when `external_policies` is true.",

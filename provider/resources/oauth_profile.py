@@ -57,6 +57,7 @@ from vaultguard.provider.framework import (
     render_path,
     same_or_prior,
     show,
+    wholly_known,
 )
 from vaultguard.provider.resources.agent_registration import looks_like_uuid
 from vaultguard.service.authn.keys import (
@@ -442,17 +443,6 @@ def _path_of(message: str) -> AttributePath | None:
         if match["sub"]:
             path.append(match["sub"])
     return path
-
-
-def wholly_known(value: Any) -> bool:
-    """No Unknown anywhere inside `value`."""
-    if value is Unknown:
-        return False
-    if isinstance(value, list):
-        return all(wholly_known(v) for v in value)
-    if isinstance(value, Mapping):
-        return all(wholly_known(v) for v in value.values())
-    return True
 
 
 # ---- API mapping --------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from tf.utils import AttributePath, Diagnostics
 
 from vaultguard.provider.client import ApiError, path_segment
 from vaultguard.provider.framework import (
+    EquivalentString,
     NamespacePath,
     NotBlank,
     VaultResource,
@@ -25,7 +26,7 @@ from vaultguard.provider.framework import (
     same_or_prior,
     show,
 )
-from vaultguard.service.authz.names import POLICY_NAME_RULE, policy_name_problem
+from vaultguard.service.authz.names import POLICY_NAME_RULE, normalize_policy_name, policy_name_problem
 
 # ---- schema -------------------------------------------------------------------------------------------
 
@@ -35,7 +36,7 @@ SCHEMA = Schema(
     attributes=[
         Attribute(
             "name",
-            String(),
+            EquivalentString(normalize_policy_name),
             required=True,
             requires_replace=True,
             description="Name of the policy. The server stores it lowercased; letters, digits, `-`, `_`, `.` "
@@ -69,9 +70,8 @@ SCHEMA = Schema(
 # ---- validation ---------------------------------------------------------------------------------------
 
 
-def normalize_name(name: str) -> str:
-    """The stored form of a policy name: trimmed and lowercased (Vault's policy store does the same)."""
-    return name.strip().lower()
+# The stored form of a policy name: trimmed and lowercased (the service's rule, as Vault's policy store).
+normalize_name = normalize_policy_name
 
 
 class PolicyName:

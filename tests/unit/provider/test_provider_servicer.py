@@ -63,3 +63,54 @@ def test_normal_rpcs_are_tfs_own() -> None:
 
     assert "vault_kv_secret_v2" in response.data_source_schemas
     assert list(response.diagnostics) == []
+
+
+# ---- equivalent spellings keep the prior value ----------------------------------------------------------------
+
+
+def _plan_policy(prior: dict, config: dict) -> tuple[dict, list[str]]:
+    import msgpack
+
+    servicer = VaultProviderServicer(VaultProvider(environ={}))
+    proposed = {**config, "id": prior["id"]}
+    request = pb.PlanResourceChange.Request(
+        type_name="vault_policy",
+        prior_state=to_dynamic_value(prior),
+        proposed_new_state=to_dynamic_value(proposed),
+        config=to_dynamic_value(config),
+    )
+    response = servicer.PlanResourceChange(request, context=None)
+    assert list(response.diagnostics) == []
+    replaced = [step.attribute_name for path in response.requires_replace for step in path.steps]
+    return msgpack.unpackb(response.planned_state.msgpack), replaced
+
+
+def test_a_respelled_equivalent_value_plans_the_prior_spelling_without_replacement() -> None:
+    # After `terraform import vault_policy.p ceiling-j`, state holds the server's spelling.
+    prior = {"name": "ceiling-j", "policy": "x", "namespace": None, "id": "ceiling-j"}
+
+    planned, replaced = _plan_policy(prior, {"name": "Ceiling-J", "policy": "x", "namespace": None, "id": None})
+
+    assert planned["name"] == "ceiling-j"
+    assert replaced == []
+
+
+def test_a_different_value_is_planned_as_written_and_replaces() -> None:
+    prior = {"name": "ceiling-j", "policy": "x", "namespace": None, "id": "ceiling-j"}
+
+    planned, replaced = _plan_policy(prior, {"name": "ceiling-k", "policy": "y", "namespace": None, "id": None})
+
+    assert (planned["name"], planned["policy"]) == ("ceiling-k", "y")
+    assert replaced == ["name"]
+
+
+def test_equivalent_sets_of_policy_names_keep_the_prior_spelling() -> None:
+    from vaultguard.provider.framework import EquivalentStringSet
+    from vaultguard.provider.servicer import equivalent_to_prior
+    from vaultguard.service.authz.names import normalize_policy_name
+
+    attrs = {"policies": Attribute("policies", EquivalentStringSet(normalize_policy_name), optional=True)}
+
+    assert equivalent_to_prior(attrs, {"policies": ["a", "b"]}, {"policies": ["B", " A"]}) == ["policies"]
+    assert equivalent_to_prior(attrs, {"policies": ["a", "b"]}, {"policies": ["a", "c"]}) == []
+    assert equivalent_to_prior(attrs, {"policies": None}, {"policies": ["a"]}) == []
