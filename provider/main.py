@@ -18,6 +18,13 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"terraform-provider-vault {package_version()}")
         return 0
+    mismatch = version_mismatch(os.environ.get(PACKAGE_VERSION_ENV))
+    if mismatch:
+        # Terraform shows a plugin's unexpected stdout lines ("Unrecognized remote plugin message"), and
+        # logs its stderr: say it on both.
+        print(mismatch)
+        print(mismatch, file=sys.stderr)
+        return 1
 
     from vaultguard.provider.plugin_server import serve
     from vaultguard.provider.provider import VaultProvider
@@ -28,6 +35,29 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+# Set by the launcher of a provider package (vaultguard.provider.install): the version it was made for.
+PACKAGE_VERSION_ENV = "VAULTGUARD_PROVIDER_PACKAGE_VERSION"
+
+
+def version_mismatch(package: str | None) -> str | None:
+    """Why this vaultguard must not serve a provider package made for vaultguard `package`, or None.
+
+    Terraform selects a provider version from the lock file and the mirror; the code that runs is whatever
+    vaultguard the launcher finds. When the two differ, Terraform would report one version and run another.
+    """
+    from vaultguard.provider.provider import package_version
+
+    installed = package_version()
+    if not package or package == installed:
+        return None
+    return (
+        f"vaultguard/vault provider: this is the provider package of vaultguard {package}, but the Python "
+        f"environment it found holds vaultguard {installed}. Either install the matching version "
+        f"(pip install vaultguard=={package}), or move the configuration to {installed}: run "
+        "'vaultguard provider rc' and 'terraform init -upgrade'."
+    )
 
 
 if __name__ == "__main__":

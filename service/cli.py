@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -80,7 +81,7 @@ def provider() -> None:
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="CLI config file to write.")
 def provider_rc(output: str) -> None:
     """Install the provider into a filesystem mirror and write a Terraform CLI config that uses it."""
-    from ..provider.install import install_mirror
+    from ..provider.install import install_mirror, lock_command
 
     config = Path(output).resolve()
     try:
@@ -88,7 +89,9 @@ def provider_rc(output: str) -> None:
     except OSError as exc:
         _fail(f"cannot install the provider: {exc.filename or config}: {exc.strerror or exc}")
     click.echo(f"# provider installed in {mirror}", err=True)
-    click.echo(f"export TF_CLI_CONFIG_FILE={config}")
+    click.echo("# to record its hash for every platform in a configuration's lock file, run there:", err=True)
+    click.echo(f"#   {lock_command(mirror)}", err=True)
+    click.echo(f"export TF_CLI_CONFIG_FILE={shlex.quote(str(config))}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

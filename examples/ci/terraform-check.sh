@@ -7,7 +7,9 @@
 #   1. terraform fmt -check -recursive    every .tf file is in canonical format
 #   2. terraform init -input=false        providers installed (and checked against .terraform.lock.hcl)
 #   3. terraform validate                 the configuration is valid, without contacting the server
-#   4. terraform plan -detailed-exitcode  the live objects match the configuration
+#   4. terraform plan -detailed-exitcode  the live objects match the configuration; waits up to
+#                                         $TF_PLAN_LOCK_TIMEOUT (default 5m) for a state lock another run
+#                                         holds (an apply in progress), then fails
 #
 # Exit status:
 #   0  formatted, valid, and the plan is empty
@@ -18,7 +20,9 @@
 # Which Terraform runs: $TERRAFORM when set (e.g. /usr/bin/tofu), else `terraform` on PATH, else the one
 # bundled with vaultguard (`vaultguard terraform`).
 # The environment supplies the rest, as for any Terraform run: TF_CLI_CONFIG_FILE (written by
-# `vaultguard provider rc --output FILE`), VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT.
+# `vaultguard provider rc --output FILE`), VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, and the
+# state backend's settings (PG_CONN_STR for the `pg` backend). The state must be shared with whoever applies:
+# with the default local state a CI checkout has none, and every plan would propose to create everything.
 # Under GitHub Actions (GITHUB_ACTIONS=true) failures are also printed as ::error:: annotations.
 set -u
 
@@ -66,7 +70,7 @@ say "3/4 terraform validate"
 tf validate || fail 1 "terraform validate found errors in the configuration (see above)"
 
 say "4/4 terraform plan -detailed-exitcode"
-tf plan -input=false -detailed-exitcode
+tf plan -input=false -detailed-exitcode -lock-timeout="${TF_PLAN_LOCK_TIMEOUT:-5m}"
 case $? in
     0) say "OK: formatted, valid, and no changes: the live objects match the configuration" ;;
     2) fail 2 "drift: the plan above is not empty, so the live objects differ from the configuration (changed out of band, or a change not applied yet). Apply the configuration, or change it to match what should be live." ;;

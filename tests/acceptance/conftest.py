@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from acceptance.installs import wheels  # noqa: F401 - a fixture: wheels of this checkout, for separate installs
 
 from vaultguard.provider.install import install_mirror
 from vaultguard.provider.terraform import terraform_command
