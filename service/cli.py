@@ -173,6 +173,29 @@ def explain(**options: Any) -> None:
     sys.exit(run(**options))
 
 
+@main.command("access-review")
+@click.argument("plan_json", type=click.Path(dir_okay=False))
+@click.option("--rules", "rules_file", default=None, type=click.Path(dir_okay=False), help="Rules file (HCL).")
+@click.option("--format", "output_format", type=click.Choice(["text", "markdown", "json"]), default="text")
+@click.option("--fail-on-gain", is_flag=True, help="Exit 1 when any agent gains access.")
+def access_review(plan_json: str, rules_file: str | None, output_format: str, fail_on_gain: bool) -> None:
+    """What a plan lets each agent do: PLAN_JSON is `terraform show -json PLANFILE`.
+
+    Policies the plan does not manage are read from $VAULT_ADDR with $VAULT_TOKEN when both are set.
+    Exit status: 0 no rule broken, 1 a rule broken (or access gained, with --fail-on-gain), 2 bad input.
+    """
+    from ..provider import access_review as ar
+
+    try:
+        plan = ar.load_plan(Path(plan_json))
+        rules = ar.load_rules(Path(rules_file)) if rules_file else []
+        report = ar.review(plan, rules, ar.server_reader_from_environment())
+    except ar.ReviewInputError as exc:
+        _fail(str(exc))
+    click.echo(ar.RENDERERS[output_format](report), nl=False)
+    sys.exit(ar.exit_status(report, fail_on_gain=fail_on_gain))
+
+
 @main.command("dev-issuer")
 @click.option("--listen", default="127.0.0.1:8400", show_default=True, help="HOST:PORT (port 0: any free port).")
 @click.option("--issuer", default=None, help="Issuer (`iss`) to put in tokens (default: the listen URL).")
