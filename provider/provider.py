@@ -330,6 +330,11 @@ class VaultProvider(Provider):
 
         return list(DATA_SOURCES)
 
+    def get_functions(self) -> list[type]:
+        from vaultguard.provider.functions import FUNCTIONS
+
+        return list(FUNCTIONS)
+
     def validate_config(self, diags: Diagnostics, config: Config) -> None:
         """Check what can be checked without contacting anything.
 

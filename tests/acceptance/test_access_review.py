@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from tf_steps import apply, ok
 
 pytestmark = pytest.mark.terraform
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 BEFORE = """\
 resource "vault_namespace" "team_a" {
@@ -245,6 +248,13 @@ def test_the_review_reports_gains_losses_and_broken_rules_from_a_real_plan(terra
     assert "| gained | `secret/data/+/db` | create, read | reports:4 |" in markdown.stdout
     assert gain.returncode == 1
     assert "+ secret/data/+/db: create, read  (reports:4)" in gain.stdout
+
+    # --- the example guard-rails of examples/ci load and apply to the same plan
+    example = REPOSITORY / "examples" / "ci" / "access-rules.hcl"
+    guarded = review(terraform, "plan.json", "--rules", str(example), "--format", "json", env=server)
+    assert guarded.returncode == 1, guarded.stderr
+    broken = {(v["rule"], v["agent"]) for v in json.loads(guarded.stdout)["violations"]}
+    assert broken == {("no-agent-writes-prod", "reporter"), ("no-agent-writes-prod", "builder")}
 
     # --- without a server, unmanaged policies are unknown and the built-in ones assumed
     offline = json.loads(review(terraform, "plan.json", "--format", "json").stdout)
