@@ -1,0 +1,528 @@
+"""Terraform as its users write it, on two Terraform releases: the matrix of issue 11.
+
+Each scenario is a configuration a team would write, run through the real Terraform CLI: applied, planned
+empty, changed and destroyed, with what Terraform did checked on the server over its HTTP API. Scenarios
+group features so that they share one `terraform init` (each command costs about a second):
+
+- the world: `count`, `for_each` over maps of objects, a local module instantiated with `for_each` and with
+  `count`, dynamic `public_keys` blocks (known and unknown `for_each`), values known only after apply
+  (`terraform_data`), provider aliases per namespace (the namespace itself created in the same run),
+  data sources with unknown arguments, sensitive variables and secrets, `check` blocks, `lifecycle`
+  (`ignore_changes`, `create_before_destroy`), `moved` and `removed` blocks;
+- CLI habits: `-target`, `-replace`, `-refresh-only`, `prevent_destroy`;
+- imports: `terraform import` into a `for_each` instance address, `import {}` blocks with `for_each`;
+- workspaces: one namespace per `terraform.workspace`;
+- `terraform test`: plan and apply runs with asserts;
+- examples/terraform/agents_for_each/ as a reader would use it.
+
+Every resource type and data source appears with arguments unknown at plan time (`terraform_data` outputs,
+other resources' ids, `each.key`, `count.index`, module variables), which Terraform >= 1.6 sends as refined
+unknowns. Each test runs once per release (`terraform_release`: the bundled CLI, and the older `terraform`
+on PATH through `TERRAFORM=`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from acceptance.conftest import PROVIDER_REQUIREMENT
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from tf_steps import apply, assert_empty_plan, assert_plans, ok
+
+pytestmark = pytest.mark.terraform
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "terraform" / "agents_for_each"
+MODULE = EXAMPLE / "modules" / "agent"
+
+# The provider's settings come in as variables, the token a sensitive one (as a CI job passes them).
+PROVIDER_SETTINGS = (
+    PROVIDER_REQUIREMENT
+    + """
+variable "address" {
+  type = string
+}
+
+variable "token" {
+  type      = string
+  sensitive = true
+}
+
+variable "namespace" {
+  type = string
+}
+
+provider "vault" {
+  address   = var.address
+  token     = var.token
+  namespace = var.namespace
+}
+"""
+)
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tf(terraform, terraform_release, service, namespace):
+    """The Terraform CLI of this release, with the provider's settings (variables) for `namespace`."""
+    terraform_release.use(terraform)
+    terraform.env.update(TF_VAR_address=service.url, TF_VAR_token=service.root_token, TF_VAR_namespace=namespace)
+    terraform.write("provider.tf", PROVIDER_SETTINGS)
+    return terraform
+
+
+def listed(client: Any, path: str) -> list[str]:
+    """The keys a LIST of `path` answers (none: Vault answers an empty list with 404)."""
+    resp = client.list(path)
+    if resp.status_code == 404:
+        return []
+    assert resp.status_code == 200, resp.text
+    return sorted(resp.json()["data"]["keys"])
+
+
+def registrations(client: Any) -> dict[str, dict[str, Any]]:
+    """Every registration of the client's namespace, by display name."""
+    found = {}
+    for reg_id in listed(client, "agent-registry/registration/id"):
+        record = read(client, f"agent-registry/registration/id/{reg_id}")
+        found[record["display_name"]] = record
+    return found
+
+
+def read(client: Any, path: str) -> dict[str, Any] | None:
+    resp = client.get(path)
+    if resp.status_code == 404:
+        return None
+    assert resp.status_code == 200, resp.text
+    return resp.json()["data"]
+
+
+def entities(client: Any) -> list[str]:
+    return listed(client, "identity/entity/name")
+
+
+def policies(client: Any) -> list[str]:
+    """The namespace's policies, without those every namespace has."""
+    return [name for name in listed(client, "sys/policies/acl") if name not in ("default", "default-ceiling", "root")]
+
+
+def profiles(client: Any) -> list[str]:
+    return listed(client, "sys/config/oauth-resource-server")
+
+
+def state_addresses(terraform: Any) -> list[str]:
+    """Every resource instance address in the local state (`terraform state list`)."""
+    return sorted(ok(terraform("state", "list")).stdout.split())
+
+
+def state_of(terraform: Any, address: str) -> dict[str, Any]:
+    """One instance's attributes, from `terraform show -json` (works for module and for_each addresses)."""
+    shown = json.loads(ok(terraform("show", "-json")).stdout)
+
+    def walk(module: dict[str, Any]):
+        yield from module.get("resources", [])
+        for child in module.get("child_modules", []):
+            yield from walk(child)
+
+    for resource in walk(shown["values"]["root_module"]):
+        if resource["address"] == address:
+            return resource["values"]
+    raise AssertionError(f"{address} not in state")
+
+
+def public_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def write_vars(terraform: Any, **values: Any) -> None:
+    terraform.write("terraform.tfvars.json", json.dumps(values, indent=2))
+
+
+def copy_module(terraform: Any) -> None:
+    """The example's agent module, as `./modules/agent` (a local module, as teams keep theirs)."""
+    shutil.copytree(MODULE, terraform.workdir / "modules" / "agent")
+
+
+# ---- the world: most features in one configuration ---------------------------------------------------
+
+WORLD = """
+variable "run" {
+  type = string
+}
+
+variable "ceilings" {
+  type = number
+}
+
+variable "agents" {
+  type = map(object({
+    owner   = string
+    subject = string
+  }))
+}
+
+variable "keys" {
+  type = map(string)
+}
+
+variable "late_keys" {
+  type = map(string)
+}
+
+variable "contact" {
+  type      = string
+  sensitive = true
+}
+
+# Values known only after apply: the output of terraform_data (on create and whenever its input changes)
+# and its id.
+resource "terraform_data" "run" {
+  input = var.run
+}
+
+resource "terraform_data" "late_keys" {
+  input = var.late_keys
+}
+
+# A namespace per team, created here, and a provider configuration per namespace. A provider's arguments
+# must be known at plan time, so its namespace is spelled out and what uses it depends on the namespace.
+resource "vault_namespace" "team" {
+  for_each = toset(["a", "b"])
+
+  path = "team-${each.key}"
+  custom_metadata = {
+    run      = terraform_data.run.output
+    run_id   = terraform_data.run.id
+    team_key = each.key
+  }
+}
+
+provider "vault" {
+  alias     = "team_a"
+  address   = var.address
+  token     = var.token
+  namespace = "${var.namespace}/team-a"
+}
+
+provider "vault" {
+  alias     = "team_b"
+  address   = var.address
+  token     = var.token
+  namespace = "${var.namespace}/team-b"
+}
+
+# The other way to place objects in a namespace created here: the resource's own `namespace` argument.
+resource "vault_policy" "per_team" {
+  for_each = vault_namespace.team
+
+  namespace = each.value.path_fq
+  name      = "team-${each.key}-writer"
+  policy    = "path \\"secret/data/${each.value.path}/*\\" {\\n  capabilities = [\\"update\\"]\\n}\\n"
+}
+
+# count, with names from count.index and policy text known only after apply.
+resource "vault_policy" "ceiling" {
+  count = var.ceilings
+
+  name   = "ceiling-${count.index}"
+  policy = <<-EOT
+    path "secret/data/${terraform_data.run.output}/${count.index}/*" {
+      capabilities = ["read"]
+    }
+  EOT
+}
+
+resource "vault_oauth_resource_server_config_profile" "idp" {
+  profile_name = "idp"
+  issuer_id    = "https://IdP.matrix.example/"
+  jwks_uri     = "https://idp.matrix.example/.well-known/jwks.json"
+}
+
+# A local module for_each over a map of objects: entity, alias and registration per agent.
+module "agent" {
+  source   = "./modules/agent"
+  for_each = var.agents
+
+  name             = each.key
+  owner            = each.value.owner
+  description      = "run ${terraform_data.run.output}"
+  subject          = each.value.subject
+  ceiling_policies = vault_policy.ceiling[*].name
+  issuer           = vault_oauth_resource_server_config_profile.idp.issuer_id
+}
+
+# The same module with count, in team b's namespace through its provider alias.
+resource "vault_oauth_resource_server_config_profile" "team_b" {
+  provider   = vault.team_b
+  depends_on = [vault_namespace.team]
+
+  profile_name = "team-b-idp"
+  issuer_id    = "https://team-b.matrix.example"
+  jwks_uri     = "https://team-b.matrix.example/jwks"
+}
+
+resource "vault_policy" "team_b" {
+  provider   = vault.team_b
+  depends_on = [vault_namespace.team]
+
+  name   = "helper-ceiling"
+  policy = "path \\"secret/data/team-b/*\\" {\\n  capabilities = [\\"read\\"]\\n}\\n"
+}
+
+module "helper" {
+  source = "./modules/agent"
+  count  = 2
+  providers = {
+    vault = vault.team_b
+  }
+  depends_on = [vault_namespace.team]
+
+  name             = "helper-${count.index}"
+  owner            = "team-b"
+  subject          = "helper-${count.index}"
+  ceiling_policies = [vault_policy.team_b.name]
+  issuer           = vault_oauth_resource_server_config_profile.team_b.issuer_id
+}
+
+resource "vault_policy" "team_a" {
+  provider   = vault.team_a
+  depends_on = [vault_namespace.team]
+
+  name   = "team-a-reader"
+  policy = "path \\"secret/data/team-a/*\\" {\\n  capabilities = [\\"read\\"]\\n}\\n"
+}
+
+# Dynamic blocks: keys known at plan time, and keys known only after apply.
+resource "vault_oauth_resource_server_config_profile" "static" {
+  profile_name = "static-${terraform_data.run.output}"
+  issuer_id    = "https://static.matrix.example/${var.run}"
+  use_jwks     = false
+
+  dynamic "public_keys" {
+    for_each = var.keys
+    content {
+      key_id = public_keys.key
+      pem    = public_keys.value
+    }
+  }
+}
+
+resource "vault_oauth_resource_server_config_profile" "late" {
+  profile_name = "late"
+  issuer_id    = "https://late.matrix.example"
+  use_jwks     = false
+
+  dynamic "public_keys" {
+    for_each = terraform_data.late_keys.output
+    content {
+      key_id = public_keys.key
+      pem    = public_keys.value
+    }
+  }
+}
+
+# Data sources whose arguments are known only after apply: read during apply.
+data "vault_kv_secret_v2" "config" {
+  mount = "secret"
+  name  = "${terraform_data.run.output}/config"
+}
+
+data "vault_agent_registration" "alpha" {
+  id = module.agent["alpha"].registration_id
+
+  # A reference alone does not wait for the registration's updates (only for its creation): Terraform
+  # defers a data source to apply when what it depends on has changes pending.
+  depends_on = [module.agent]
+}
+
+data "vault_oauth_resource_server_config_profile" "static" {
+  profile_name = vault_oauth_resource_server_config_profile.static.profile_name
+}
+
+# lifecycle: metadata is someone else's business; a renamed policy is created before the old one goes.
+resource "vault_identity_entity" "ignored" {
+  name = "ignored"
+  metadata = {
+    set_by = var.run
+  }
+  lifecycle {
+    ignore_changes = [metadata]
+  }
+}
+
+resource "vault_policy" "rotating" {
+  name   = "rotating-${terraform_data.run.output}"
+  policy = "path \\"secret/data/rotating/*\\" {\\n  capabilities = [\\"read\\"]\\n}\\n"
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# A check on what the server holds, through a data source read at every plan. (A data source inside the
+# check block would be read again at every apply, so `plan -detailed-exitcode` would never be 0: Terraform's
+# rule, shown in the CLI test.)
+check "config_names_an_owner" {
+  assert {
+    condition     = data.vault_kv_secret_v2.config.data["owner"] != ""
+    error_message = "The configuration secret names no owner."
+  }
+}
+
+output "config_owner" {
+  value     = data.vault_kv_secret_v2.config.data["owner"]
+  sensitive = true
+}
+"""
+
+# Stage one declares `auditor` and `forgotten`; stage two renames the first (moved) and lets the second go
+# without destroying it (removed).
+AUDITOR_BODY = """
+  name = "auditor"
+  metadata = {
+    contact       = var.contact
+    config_owner  = data.vault_kv_secret_v2.config.data["owner"]
+    alpha_owner   = data.vault_agent_registration.alpha.owner
+    static_issuer = data.vault_oauth_resource_server_config_profile.static.issuer_id
+  }
+"""
+
+STAGE_ONE = f"""
+resource "vault_identity_entity" "auditor" {{{AUDITOR_BODY}}}
+
+resource "vault_policy" "forgotten" {{
+  name   = "forgotten"
+  policy = "path \\"secret/data/forgotten/*\\" {{\\n  capabilities = [\\"read\\"]\\n}}\\n"
+}}
+"""
+
+STAGE_TWO = f"""
+resource "vault_identity_entity" "audit" {{{AUDITOR_BODY}}}
+
+moved {{
+  from = vault_identity_entity.auditor
+  to   = vault_identity_entity.audit
+}}
+
+removed {{
+  from = vault_policy.forgotten
+  lifecycle {{
+    destroy = false
+  }}
+}}
+"""
+
+CONTACT = "pager-7731@matrix.example"  # the sensitive variable's value: never printed
+
+
+def test_the_world_configuration_applies_plans_empty_changes_and_destroys(tf, service, namespace):
+    client = service.client(namespace)
+    team_a, team_b = service.client(f"{namespace}/team-a"), service.client(f"{namespace}/team-b")
+    for run in ("r1", "r2"):
+        resp = client.post(f"secret/data/{run}/config", json={"data": {"owner": f"owner-{run}"}})
+        assert resp.status_code == 200, resp.text
+    keys = {"k1": public_pem(), "k2": public_pem()}
+    late_keys = {"l1": public_pem(), "l2": public_pem()}
+    agents = {"alpha": {"owner": "team-alpha", "subject": "alpha"}, "beta": {"owner": "team-beta", "subject": "beta"}}
+    copy_module(tf)
+    tf.write("main.tf", WORLD + STAGE_ONE)
+    write_vars(tf, run="r1", ceilings=2, agents=agents, keys=keys, late_keys=late_keys, contact=CONTACT)
+    ok(tf("init"))
+
+    # -- apply: unknown names, policy text, blocks, provider namespaces and data source arguments
+    applied = apply(tf)
+    for data_source in ("vault_kv_secret_v2.config", "vault_agent_registration.alpha"):
+        assert f"data.{data_source} will be read during apply" in applied.stdout, applied.stdout
+    assert CONTACT not in applied.stdout + applied.stderr
+    assert "Check block assertion failed" not in applied.stdout + applied.stderr
+
+    assert policies(client) == ["ceiling-0", "ceiling-1", "forgotten", "rotating-r1"]
+    assert read(client, "sys/policies/acl/ceiling-1")["policy"].startswith('path "secret/data/r1/1/*"')
+    assert profiles(client) == ["idp", "late", "static-r1"]
+    static = read(client, "sys/config/oauth-resource-server/static-r1")
+    assert sorted(k["key_id"] for k in static["public_keys"]) == ["k1", "k2"]
+    late = read(client, "sys/config/oauth-resource-server/late")
+    assert sorted(k["key_id"] for k in late["public_keys"]) == ["l1", "l2"]
+    agents_on_server = registrations(client)
+    assert sorted(agents_on_server) == ["alpha", "beta"]
+    assert agents_on_server["alpha"]["owner"] == "team-alpha"
+    assert agents_on_server["alpha"]["description"] == "run r1"
+    assert agents_on_server["alpha"]["ceiling_policies"][:2] == ["ceiling-0", "ceiling-1"]
+    assert entities(client) == ["alpha", "auditor", "beta", "ignored"]
+    auditor_id = state_of(tf, "vault_identity_entity.auditor")["id"]
+    assert read(client, f"identity/entity/id/{auditor_id}")["metadata"] == {
+        "contact": CONTACT,
+        "config_owner": "owner-r1",
+        "alpha_owner": "team-alpha",
+        "static_issuer": "https://static.matrix.example/r1",
+    }
+    alias_id = state_of(tf, 'module.agent["alpha"].vault_identity_entity_alias.this')["id"]
+    alias = read(client, f"identity/entity-alias/id/{alias_id}")
+    assert (alias["name"], alias["canonical_id"]) == ("alpha@oauth", agents_on_server["alpha"]["entity_id"])
+    assert listed(client, "sys/namespaces") == ["team-a/", "team-b/"]
+    assert read(client, "sys/namespaces/team-a")["custom_metadata"]["run"] == "r1"
+    assert policies(team_a) == ["team-a-reader", "team-a-writer"]
+    assert sorted(registrations(team_b)) == ["helper-0", "helper-1"]
+    assert entities(team_b) == ["helper-0", "helper-1"]
+    assert profiles(team_b) == ["team-b-idp"]
+    assert policies(team_b) == ["helper-ceiling", "team-b-writer"]
+    assert tf.output("config_owner") == "owner-r1"
+    assert_empty_plan(tf)
+
+    # -- drift: ignore_changes holds; the check block sees the emptied secret and warns
+    ignored_id = state_of(tf, "vault_identity_entity.ignored")["id"]
+    resp = client.post(f"identity/entity/id/{ignored_id}", json={"metadata": {"set_by": "an operator"}})
+    assert resp.status_code == 200, resp.text
+    resp = client.post("secret/data/r1/config", json={"data": {"owner": ""}})
+    assert resp.status_code == 200, resp.text
+    drift = assert_plans(
+        tf, "# vault_identity_entity.auditor will be updated", absent=("# vault_identity_entity.ignored",)
+    )
+    assert "Check block assertion failed" in drift.stdout + drift.stderr
+    assert "The configuration secret names no owner." in drift.stdout + drift.stderr
+
+    # -- change: new run (every terraform_data output unknown again), one more ceiling, agents added,
+    # changed and removed, a key rotated in, an entity renamed (moved), a policy let go (removed)
+    agents = {
+        "alpha": {"owner": "team-alpha-2", "subject": "alpha"},
+        "gamma": {"owner": "team-gamma", "subject": "gamma"},
+    }
+    late_keys["l3"] = public_pem()
+    tf.write("main.tf", WORLD + STAGE_TWO)
+    write_vars(tf, run="r2", ceilings=3, agents=agents, keys=keys, late_keys=late_keys, contact=CONTACT)
+    changed = apply(tf)
+    assert "# (moved from vault_identity_entity.auditor)" in changed.stdout
+    assert "vault_policy.forgotten will no longer be managed by Terraform" in changed.stdout
+    assert '+/- resource "vault_policy" "rotating"' in changed.stdout  # create_before_destroy
+    assert CONTACT not in changed.stdout + changed.stderr
+    assert "Check block assertion failed" not in changed.stdout + changed.stderr
+
+    assert policies(client) == ["ceiling-0", "ceiling-1", "ceiling-2", "forgotten", "rotating-r2"]
+    assert read(client, "sys/policies/acl/ceiling-2")["policy"].startswith('path "secret/data/r2/2/*"')
+    assert profiles(client) == ["idp", "late", "static-r2"]
+    late = read(client, "sys/config/oauth-resource-server/late")
+    assert sorted(k["key_id"] for k in late["public_keys"]) == ["l1", "l2", "l3"]
+    agents_on_server = registrations(client)
+    assert sorted(agents_on_server) == ["alpha", "gamma"]
+    assert (agents_on_server["alpha"]["owner"], agents_on_server["alpha"]["description"]) == ("team-alpha-2", "run r2")
+    assert agents_on_server["gamma"]["ceiling_policies"][:3] == ["ceiling-0", "ceiling-1", "ceiling-2"]
+    assert entities(client) == ["alpha", "auditor", "gamma", "ignored"]
+    assert state_of(tf, "vault_identity_entity.audit")["id"] == auditor_id  # moved, not replaced
+    assert read(client, f"identity/entity/id/{auditor_id}")["metadata"]["config_owner"] == "owner-r2"
+    assert read(client, f"identity/entity/id/{ignored_id}")["metadata"] == {"set_by": "an operator"}
+    assert "vault_policy.forgotten" not in state_addresses(tf)
+    assert read(client, "sys/namespaces/team-b")["custom_metadata"]["run"] == "r2"
+    assert sorted(registrations(team_b)) == ["helper-0", "helper-1"]
+    assert_empty_plan(tf)
+
+    # -- destroy: everything Terraform manages goes; what `removed` let go stays
+    ok(tf("destroy", "-auto-approve"))
+    assert policies(client) == ["forgotten"]
+    assert (registrations(client), entities(client), profiles(client)) == ({}, [], [])
+    assert listed(client, "sys/namespaces") == []
