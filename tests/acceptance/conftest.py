@@ -94,11 +94,15 @@ class Terraform:
         path.write_text(text)
         return path
 
-    def configure_provider(self, address: str | None = None, token: str | None = None, **arguments: object) -> Path:
+    def configure_provider(
+        self, address: str | None = None, token: str | None = None, **arguments: object
+    ) -> Path:
         """Write `provider.tf`: the required_providers block and a provider "vault" block."""
         values = {"address": address, "token": token, **arguments}
         lines = [f"  {k} = {json.dumps(v)}" for k, v in values.items() if v is not None]
-        return self.write("provider.tf", PROVIDER_REQUIREMENT + 'provider "vault" {\n' + "\n".join(lines) + "\n}\n")
+        return self.write(
+            "provider.tf", PROVIDER_REQUIREMENT + 'provider "vault" {\n' + "\n".join(lines) + "\n}\n"
+        )
 
     def output(self, name: str) -> object:
         """The value of an output after apply."""
@@ -172,7 +176,6 @@ def namespace(service) -> str:
 class TerraformRelease:
     """One Terraform release the matrix runs on: the bundled CLI (`executable` None) or a binary."""
 
-    label: str
     executable: str | None
     version: tuple[int, ...]
 
@@ -203,7 +206,7 @@ def _release_version(executable: str | None) -> tuple[int, ...]:
 
 @pytest.fixture(scope="session")
 def bundled_terraform_release() -> TerraformRelease:
-    return TerraformRelease("bundled", None, _release_version(None))
+    return TerraformRelease(None, _release_version(None))
 
 
 @pytest.fixture(scope="session", params=["bundled", "older"])
@@ -214,7 +217,7 @@ def terraform_release(request: pytest.FixtureRequest, bundled_terraform_release:
     executable = shutil.which("terraform")
     if executable is None:
         pytest.skip("no `terraform` on PATH: the matrix runs on the bundled Terraform only")
-    older = TerraformRelease("older", executable, _release_version(executable))
+    older = TerraformRelease(executable, _release_version(executable))
     if older.version >= bundled_terraform_release.version:
         pytest.skip(
             f"the `terraform` on PATH ({executable}, {older.version_text}) is not older than the bundled"

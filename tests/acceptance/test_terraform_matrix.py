@@ -32,7 +32,7 @@ import pytest
 from acceptance.conftest import PROVIDER_REQUIREMENT
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from tf_steps import apply, assert_empty_plan, assert_plans, ok
+from tf_steps import CHANGES, apply, assert_empty_plan, assert_plans, fails, ok, plan
 
 pytestmark = pytest.mark.terraform
 
@@ -526,3 +526,107 @@ def test_the_world_configuration_applies_plans_empty_changes_and_destroys(tf, se
     assert policies(client) == ["forgotten"]
     assert (registrations(client), entities(client), profiles(client)) == ({}, [], [])
     assert listed(client, "sys/namespaces") == []
+
+
+# ---- CLI habits: -target, -replace, -refresh-only, prevent_destroy ----------------------------------------
+
+HABITS = """
+resource "vault_policy" "ceiling" {
+  name   = "habit-ceiling"
+  policy = "path \\"secret/data/habit/*\\" {\\n  capabilities = [\\"read\\"]\\n}\\n"
+}
+
+resource "vault_identity_entity" "bot" {
+  name = "habit-bot"
+}
+
+resource "vault_agent_registration" "bot" {
+  display_name     = "habit-bot"
+  entity_id        = vault_identity_entity.bot.id
+  owner            = "ops"
+  ceiling_policies = [vault_policy.ceiling.name]
+}
+
+resource "vault_policy" "keep" {
+  name   = "keep"
+  policy = "path \\"secret/data/keep/*\\" {\\n  capabilities = [\\"read\\"]\\n}\\n"
+  lifecycle {
+    prevent_destroy = PREVENT
+  }
+}
+"""
+
+# A data source inside a check block is read again at every apply: even with nothing to change, the plan
+# holds that read, so `plan -detailed-exitcode` is 2 (Terraform's rule, the same with any provider).
+SCOPED_CHECK = """
+check "bot_is_owned" {
+  data "vault_agent_registration" "bot" {
+    display_name = "habit-bot"
+  }
+
+  assert {
+    condition     = data.vault_agent_registration.bot.owner == "ops"
+    error_message = "habit-bot's owner is no longer ops."
+  }
+}
+"""
+
+
+def test_cli_habits_target_replace_refresh_only_and_prevent_destroy(tf, service, namespace):
+    client = service.client(namespace)
+    tf.write("main.tf", HABITS.replace("PREVENT", "true"))
+    ok(tf("init"))
+
+    # -target: the registration and what it needs, nothing else
+    targeted = apply(tf, "-target=vault_agent_registration.bot")
+    assert "Resource targeting is in effect" in targeted.stdout + targeted.stderr
+    assert (policies(client), entities(client), sorted(registrations(client))) == (
+        ["habit-ceiling"],
+        ["habit-bot"],
+        ["habit-bot"],
+    )
+    assert plan(tf).rc == CHANGES  # `keep` is still to create
+    apply(tf)
+    assert policies(client) == ["habit-ceiling", "keep"]
+    assert_empty_plan(tf)
+
+    # -replace: a new entity, and the registration (entity_id forces replacement) follows it
+    old_entity = state_of(tf, "vault_identity_entity.bot")["id"]
+    apply(tf, "-replace=vault_identity_entity.bot")
+    new_entity = state_of(tf, "vault_identity_entity.bot")["id"]
+    assert new_entity != old_entity
+    assert read(client, f"identity/entity/id/{old_entity}") is None
+    assert registrations(client)["habit-bot"]["entity_id"] == new_entity
+
+    # -refresh-only: drift is shown, then accepted into state without touching the server; a normal
+    # plan then puts the configuration back
+    reg_id = state_of(tf, "vault_agent_registration.bot")["id"]
+    edit = {"entity_id": new_entity, "ceiling_policies": ["habit-ceiling"], "owner": "someone-else"}
+    resp = client.post(f"agent-registry/registration/id/{reg_id}", json=edit)  # an update sends every field
+    assert resp.status_code in (200, 204), resp.text
+    refresh = plan(tf, "-refresh-only")
+    assert refresh.rc == CHANGES and "someone-else" in refresh.stdout, refresh.stdout
+    apply(tf, "-refresh-only")
+    assert state_of(tf, "vault_agent_registration.bot")["owner"] == "someone-else"
+    assert registrations(client)["habit-bot"]["owner"] == "someone-else"
+    assert_plans(tf, '~ owner                          = "someone-else" -> "ops"')
+    apply(tf)
+    assert registrations(client)["habit-bot"]["owner"] == "ops"
+    assert_empty_plan(tf)
+
+    # a check with its own data source: nothing to change, yet the plan reads it again at apply
+    tf.write("check.tf", SCOPED_CHECK)
+    checked = plan(tf)
+    assert checked.rc == CHANGES
+    assert "(config will be reloaded to verify a check block)" in checked.stdout
+    assert "Plan: 0 to add, 0 to change, 0 to destroy." in checked.stdout
+    assert "Check block assertion failed" not in checked.stdout + checked.stderr
+    (tf.workdir / "check.tf").unlink()
+
+    # prevent_destroy: destroy refuses and nothing is deleted; without it, everything goes
+    fails(tf("destroy", "-auto-approve"), "Instance cannot be destroyed", "vault_policy.keep")
+    assert policies(client) == ["habit-ceiling", "keep"]
+    assert sorted(registrations(client)) == ["habit-bot"]
+    tf.write("main.tf", HABITS.replace("PREVENT", "false"))
+    ok(tf("destroy", "-auto-approve"))
+    assert (policies(client), entities(client), registrations(client)) == ([], [], {})
