@@ -630,3 +630,95 @@ def test_cli_habits_target_replace_refresh_only_and_prevent_destroy(tf, service,
     tf.write("main.tf", HABITS.replace("PREVENT", "false"))
     ok(tf("destroy", "-auto-approve"))
     assert (policies(client), entities(client), registrations(client)) == ([], [], {})
+
+
+# ---- imports: CLI into a for_each instance, import {} blocks with for_each --------------------------------
+
+IMPORTS = """
+variable "entity_ids" {
+  type = map(string)
+}
+
+variable "owners" {
+  type = map(string)
+}
+
+resource "vault_policy" "p" {
+  for_each = toset(["a", "b"])
+
+  name   = "imp-${each.key}"
+  policy = <<-EOT
+    path "secret/data/imp-${each.key}/*" {
+      capabilities = ["read"]
+    }
+  EOT
+}
+
+import {
+  for_each = var.entity_ids
+  to       = vault_identity_entity.agent[each.key]
+  id       = each.value
+}
+
+import {
+  for_each = var.owners
+  to       = vault_agent_registration.agent[each.key]
+  id       = "imp-${each.key}"
+}
+
+resource "vault_identity_entity" "agent" {
+  for_each = var.owners
+
+  name = "imp-${each.key}"
+}
+
+resource "vault_agent_registration" "agent" {
+  for_each = var.owners
+
+  display_name     = "imp-${each.key}"
+  entity_id        = vault_identity_entity.agent[each.key].id
+  owner            = each.value
+  ceiling_policies = [vault_policy.p["a"].name]
+}
+"""
+
+
+def test_imports_into_for_each_instances_by_cli_and_by_import_blocks(tf, service, namespace):
+    client = service.client(namespace)
+    text = 'path "secret/data/imp-a/*" {\n  capabilities = ["read"]\n}\n'  # as the configuration writes it
+    resp = client.post("sys/policies/acl/imp-a", json={"policy": text})
+    assert resp.status_code in (200, 204), resp.text
+    owners = {"x": "ops", "y": "research"}
+    entity_ids, registration_ids = {}, {}
+    for key, owner in owners.items():
+        resp = client.post("identity/entity", json={"name": f"imp-{key}"})
+        assert resp.status_code == 200, resp.text
+        entity_ids[key] = resp.json()["data"]["id"]
+        body = {"display_name": f"imp-{key}", "entity_id": entity_ids[key], "owner": owner}
+        body["ceiling_policies"] = ["imp-a"]
+        resp = client.post("agent-registry/register", json=body)
+        assert resp.status_code == 200, resp.text
+        registration_ids[key] = resp.json()["data"]["id"]
+    tf.write("main.tf", IMPORTS)
+    write_vars(tf, entity_ids=entity_ids, owners=owners)
+    ok(tf("init"))
+
+    # the CLI, into a for_each instance address; then the import blocks, in the same apply as a create
+    imported = ok(tf("import", 'vault_policy.p["a"]', "imp-a"))
+    assert "Import successful!" in imported.stdout
+    applied = apply(tf)
+    assert "Resources: 4 imported, 1 added, 0 changed, 0 destroyed." in applied.stdout, applied.stdout
+    for key in owners:
+        assert state_of(tf, f'vault_identity_entity.agent["{key}"]')["id"] == entity_ids[key]
+        assert state_of(tf, f'vault_agent_registration.agent["{key}"]')["id"] == registration_ids[key]
+    assert policies(client) == ["imp-a", "imp-b"]
+    assert_empty_plan(tf)
+
+    # a change through the imported instances, then destroy
+    write_vars(tf, entity_ids=entity_ids, owners={"x": "ops", "y": "research-2"})
+    apply(tf)
+    on_server = registrations(client)
+    assert (on_server["imp-y"]["id"], on_server["imp-y"]["owner"]) == (registration_ids["y"], "research-2")
+    assert_empty_plan(tf)
+    ok(tf("destroy", "-auto-approve"))
+    assert (policies(client), entities(client), registrations(client)) == ([], [], {})
