@@ -32,7 +32,7 @@ import pytest
 from acceptance.conftest import PROVIDER_REQUIREMENT
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from tf_steps import CHANGES, apply, assert_empty_plan, assert_plans, fails, ok, plan
+from tf_steps import CHANGES, NO_CHANGES, apply, assert_empty_plan, assert_plans, fails, ok, plan
 
 pytestmark = pytest.mark.terraform
 
@@ -722,3 +722,245 @@ def test_imports_into_for_each_instances_by_cli_and_by_import_blocks(tf, service
     assert_empty_plan(tf)
     ok(tf("destroy", "-auto-approve"))
     assert (policies(client), entities(client), registrations(client)) == ([], [], {})
+
+
+# ---- workspaces: one namespace per terraform.workspace ----------------------------------------------------
+
+PER_WORKSPACE = """
+variable "owner" {
+  type    = string
+  default = "platform"
+}
+
+resource "vault_policy" "reader" {
+  name   = "${terraform.workspace}-reader"
+  policy = <<-EOT
+    path "secret/data/${terraform.workspace}/*" {
+      capabilities = ["read"]
+    }
+  EOT
+}
+
+resource "vault_identity_entity" "bot" {
+  name = "${terraform.workspace}-bot"
+}
+
+resource "vault_agent_registration" "bot" {
+  display_name     = "${terraform.workspace}-bot"
+  entity_id        = vault_identity_entity.bot.id
+  owner            = var.owner
+  ceiling_policies = [vault_policy.reader.name]
+}
+"""
+
+
+def test_workspaces_each_manage_their_own_namespace(tf, service, namespace):
+    for workspace in ("staging", "prod"):
+        assert service.client(namespace).post(f"sys/namespaces/{workspace}").status_code == 200
+    staging, prod = service.client(f"{namespace}/staging"), service.client(f"{namespace}/prod")
+    tf.write("provider.tf", PROVIDER_SETTINGS.replace("= var.namespace", '= "${var.namespace}/${terraform.workspace}"'))
+    tf.write("main.tf", PER_WORKSPACE)
+    ok(tf("init"))
+
+    for workspace in ("staging", "prod"):
+        ok(tf("workspace", "new", workspace))
+        apply(tf)
+    assert_empty_plan(tf)
+    assert (policies(staging), entities(staging), sorted(registrations(staging))) == (
+        ["staging-reader"],
+        ["staging-bot"],
+        ["staging-bot"],
+    )
+    assert (policies(prod), entities(prod), sorted(registrations(prod))) == (
+        ["prod-reader"],
+        ["prod-bot"],
+        ["prod-bot"],
+    )
+    assert (tf.workdir / "terraform.tfstate.d" / "staging" / "terraform.tfstate").exists()
+
+    # a change in one workspace leaves the other alone
+    ok(tf("workspace", "select", "staging"))
+    apply(tf, "-var=owner=qa")
+    assert plan(tf, "-var=owner=qa").rc == NO_CHANGES
+    assert registrations(staging)["staging-bot"]["owner"] == "qa"
+    assert registrations(prod)["prod-bot"]["owner"] == "platform"
+
+    ok(tf("destroy", "-auto-approve", "-var=owner=qa"))
+    assert (policies(staging), entities(staging), registrations(staging)) == ([], [], {})
+    assert sorted(registrations(prod)) == ["prod-bot"]
+    ok(tf("workspace", "select", "prod"))
+    ok(tf("destroy", "-auto-approve"))
+    assert (policies(prod), entities(prod), registrations(prod)) == ([], [], {})
+
+
+# ---- terraform test: plan and apply runs with asserts ------------------------------------------------------
+
+UNDER_TEST = """
+variable "name" {
+  type = string
+}
+
+variable "owner" {
+  type    = string
+  default = "qa"
+}
+
+resource "terraform_data" "name" {
+  input = var.name
+}
+
+resource "vault_policy" "ceiling" {
+  name   = "${terraform_data.name.output}-ceiling"
+  policy = <<-EOT
+    path "secret/data/${terraform_data.name.output}/*" {
+      capabilities = ["read"]
+    }
+  EOT
+}
+
+resource "vault_identity_entity" "bot" {
+  name = var.name
+}
+
+resource "vault_agent_registration" "bot" {
+  display_name     = var.name
+  entity_id        = vault_identity_entity.bot.id
+  owner            = var.owner
+  ceiling_policies = [vault_policy.ceiling.name]
+}
+
+# What the server holds, read back after every change.
+data "vault_agent_registration" "bot" {
+  id         = vault_agent_registration.bot.id
+  depends_on = [vault_agent_registration.bot]
+}
+"""
+
+AGENT_TESTS = """
+variables {
+  name = "tested-bot"
+}
+
+run "plan" {
+  command = plan
+
+  assert {
+    condition     = vault_agent_registration.bot.display_name == "tested-bot"
+    error_message = "The registration is not named after var.name."
+  }
+
+  assert {
+    condition     = vault_agent_registration.bot.owner == "qa"
+    error_message = "The registration's owner is not the default."
+  }
+}
+
+run "apply" {
+  assert {
+    condition     = data.vault_agent_registration.bot.entity_id == vault_identity_entity.bot.id
+    error_message = "The server's registration does not point at the entity."
+  }
+
+  assert {
+    condition = data.vault_agent_registration.bot.ceiling_policies == tolist([
+      "tested-bot-ceiling", "default", "default-ceiling",
+    ])
+    error_message = "The server's ceiling is not the policy plus the defaults."
+  }
+}
+
+run "change" {
+  variables {
+    owner = "platform"
+  }
+
+  assert {
+    condition     = data.vault_agent_registration.bot.owner == "platform"
+    error_message = "The server's registration did not take the new owner."
+  }
+}
+"""
+
+# The same configuration, with an assert that must fail: `terraform test` evaluates asserts on real values.
+WRONG_TESTS = """
+variables {
+  name = "wrong-bot"
+}
+
+run "apply" {
+  assert {
+    condition     = data.vault_agent_registration.bot.owner == "nobody"
+    error_message = "The server's registration is not owned by nobody."
+  }
+}
+"""
+
+
+def test_terraform_test_files_with_plan_and_apply_runs(tf, service, namespace):
+    client = service.client(namespace)
+    tf.write("main.tf", UNDER_TEST)
+    tf.write("tests/agent.tftest.hcl", AGENT_TESTS)
+    tf.write("tests/wrong.tftest.hcl", WRONG_TESTS)
+    ok(tf("init"))
+
+    passed = ok(tf("test", "-no-color", "-filter=tests/agent.tftest.hcl"))
+    assert "3 passed, 0 failed" in passed.stdout, passed.stdout
+    failed = fails(tf("test", "-no-color", "-filter=tests/wrong.tftest.hcl"), "0 passed, 1 failed")
+    assert "The server's registration is not owned by nobody." in failed.stdout + failed.stderr
+    # each test file's objects were destroyed when it ended
+    assert (policies(client), entities(client), registrations(client)) == ([], [], {})
+
+
+# ---- examples/terraform/agents_for_each, as a reader uses it ------------------------------------------------
+
+MORE_AGENTS = """
+issuer = "https://agents.example.com/"
+
+agents = {
+  "deploy-bot" = {
+    owner      = "release-team"
+    subject    = "deploy-bot"
+    read_paths = ["secret/data/payments/*"]
+  }
+  "triage-bot" = {
+    owner      = "support-team"
+    subject    = "triage-bot"
+    read_paths = ["secret/data/tickets/*"]
+  }
+}
+"""
+
+
+def test_the_agents_for_each_example_adds_changes_and_removes_agents(terraform, terraform_release, service, namespace):
+    client = service.client(namespace)
+    terraform_release.use(terraform)
+    terraform.env.update(VAULT_ADDR=service.url, VAULT_TOKEN=service.root_token, VAULT_NAMESPACE=namespace)
+    shutil.copytree(EXAMPLE, terraform.workdir, dirs_exist_ok=True)
+    ok(terraform("init"))
+
+    apply(terraform)
+    on_server = registrations(client)
+    assert sorted(on_server) == ["deploy-bot", "report-bot"]
+    assert (on_server["deploy-bot"]["owner"], on_server["deploy-bot"]["description"]) == (
+        "platform-team",
+        "Deploys the payments service from CI",
+    )
+    assert on_server["report-bot"]["ceiling_policies"][0] == "report-bot-ceiling"
+    assert read(client, "sys/policies/acl/report-bot-ceiling")["policy"].count("capabilities") == 2
+    alias_id = state_of(terraform, 'module.agent["report-bot"].vault_identity_entity_alias.this')["id"]
+    alias = read(client, f"identity/entity-alias/id/{alias_id}")
+    assert (alias["canonical_id"], alias["name"]) == (on_server["report-bot"]["entity_id"], "report-bot@oauth")
+    assert terraform.output("registration_ids") == {name: record["id"] for name, record in on_server.items()}
+    assert_empty_plan(terraform)
+
+    # one agent changed, one removed, one added: only those change
+    terraform.write("terraform.tfvars", MORE_AGENTS)
+    apply(terraform)
+    after = registrations(client)
+    assert sorted(after) == ["deploy-bot", "triage-bot"]
+    assert after["deploy-bot"]["id"] == on_server["deploy-bot"]["id"]
+    assert after["deploy-bot"]["owner"] == "release-team"
+    assert entities(client) == ["deploy-bot", "triage-bot"]
+
+    ok(terraform("destroy", "-auto-approve"))
+    assert (registrations(client), entities(client), policies(client), profiles(client)) == ({}, [], [], [])
