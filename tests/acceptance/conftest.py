@@ -26,7 +26,7 @@ from typing import NamedTuple
 import pytest
 
 from vaultguard.provider.install import install_mirror
-from vaultguard.provider.terraform import TERRAFORM_ENV, terraform_command
+from vaultguard.provider.terraform import TERRAFORM_ENV, bundled_terraform_available, terraform_command
 
 # Subcommands that accept -no-color; the runner adds it so assertions see plain text.
 _NO_COLOR_COMMANDS = {
@@ -206,6 +206,8 @@ def _release_version(executable: str | None) -> tuple[int, ...]:
 
 @pytest.fixture(scope="session")
 def bundled_terraform_release() -> TerraformRelease:
+    if not bundled_terraform_available():
+        pytest.skip("the bundled Terraform is not installed (pip install 'vaultguard[terraform]')")
     return TerraformRelease(None, _release_version(None))
 
 

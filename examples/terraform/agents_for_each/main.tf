@@ -1,7 +1,7 @@
 # Many agents from one map: a local module declares one agent (entity, OAuth alias, registration) and is
 # instantiated once per entry of `var.agents` with for_each. Adding an entry to the map registers a new
-# agent; removing one deletes its registration, alias and entity. With the server in VAULT_ADDR,
-# VAULT_TOKEN (and VAULT_NAMESPACE):
+# agent; removing one deletes its registration, alias, entity and ceiling policy. With the server in
+# VAULT_ADDR, VAULT_TOKEN (and VAULT_NAMESPACE):
 #
 #   terraform init && terraform apply      # the agents in terraform.tfvars
 
