@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request
 
 from ..access.canonical import NameRule, NotCanonical, canonical_path
+from ..access.tokens import ConflictingTokens, scope_token
 from ..audit.middleware import audit_request
 from ..authn.jwt import looks_like_jwt
 from ..authn.tokens import TokenRecord, token_hash
@@ -132,12 +133,13 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def request_token(request: Request) -> str | None:
-    """The presented token (`X-Vault-Token`, else `Authorization: Bearer`), size-checked (D17)."""
-    token = request.headers.get("x-vault-token")
-    if not token:
-        auth = request.headers.get("authorization", "")
-        if auth[:7].lower() == "bearer ":
-            token = auth[7:].strip()
+    """The presented token (access.tokens: the audit log reads it by the same rule), size-checked (D17);
+    400 when the request presents two different tokens."""
+    try:
+        token = scope_token(request.scope)
+    except ConflictingTokens as exc:
+        request.state.vg_refusal = "conflicting_tokens"  # the audit log names the rule
+        raise bad_request(str(exc)) from None
     if not token:
         return None
     limit = request.app.state.settings.max_token_header_size
