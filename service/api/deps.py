@@ -46,7 +46,11 @@ class Context:
     decision: Decision | None = None  # set for agent requests once authorized (audit, explain)
     warnings: list[str] = field(default_factory=list)
     name: str = ""  # the object the path names, canonical (see access.canonical); "" when it names none
-    parameters: dict[str, Any] | None = None  # the values as they will be stored (parse), for the ACL
+    parameters: dict[str, Any] | None = None  # the values as they will be stored (authorize_body), for the ACL
+
+    @property
+    def settings(self):  # noqa: ANN201
+        return self.request.app.state.settings
 
     def authorize_body(
         self,
@@ -75,7 +79,7 @@ class Context:
     def authorize(self, operation: str, parameters: dict | None = None, path: str | None = None) -> None:
         """Authorize this request: an admin token by its ACL, an agent by baseline ∩ ceiling ∩ RAR.
 
-        The parameters checked are the parsed ones (`parse`) unless given. Raises 403; an agent's refusal
+        The parameters checked are the parsed ones (`authorize_body`) unless given. Raises 403; an agent's refusal
         carries its Decision (the caller sees only the D5 text).
         """
         assert self.caller is not None
