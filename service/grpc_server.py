@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from .access.tokens import ConflictingTokens, presented_token
 from .api.check import DECISION_PATH, DecisionServices, asker_may, check, namespace_at, parse_query
 from .api.errors import ApiError
 from .config import Settings
@@ -58,10 +59,10 @@ class DecisionServicer:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "storage is temporarily unavailable; retry")
 
     async def _check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        asker = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == TOKEN_METADATA and isinstance(value, str):
-                asker = value
+        try:  # the rule HTTP uses: x-vault-token, else authorization: Bearer; two different ones refused
+            asker = presented_token(context.invocation_metadata() or ())
+        except ConflictingTokens as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         if not asker:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"missing {TOKEN_METADATA} metadata")
         namespace = namespace_at(self.services.store, request.namespace)

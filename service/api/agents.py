@@ -131,6 +131,8 @@ class AgentDirectory(Protocol):
     def policy_texts(self, namespace_id: str, names: list[str]) -> dict[str, str]: ...
     def memo(self, key: Hashable, build: Callable[[], Any]) -> Any: ...
 
+    generation: int  # changed by every admin write (entities, aliases and policies included)
+
 
 def build_caller(
     token: ValidatedToken, raw_token: str, namespace_id: str, directory: AgentDirectory, cache: PolicyCache
@@ -164,7 +166,9 @@ def build_caller(
             },
         )
 
-    identity_key = (subject.id, subject.last_update_time, tuple((a.id, a.last_update_time) for a in subject.aliases))
+    # Templated policies and RAR entries read the entity and its aliases, which change only through admin
+    # writes: the generation names that data exactly (a timestamp would not: two writes in one second).
+    identity_key = (subject.id, directory.generation)
     details = None
     if token.authorization_details is not None:
         details = cache.details(token.authorization_details, identity, identity_key)

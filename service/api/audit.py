@@ -5,21 +5,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from ..access.canonical import AUDIT_DEVICE
 from . import fields as f
 from .deps import context
 from .envelope import respond
 from .errors import bad_request
 
 router = APIRouter()
+FIELDS = {"input": f.Field("string", f.MAX_STRING)}
 
 
 @router.api_route("/v1/sys/audit-hash/{path:path}", methods=["POST", "PUT"])
 async def audit_hash(path: str, request: Request) -> Response:
-    ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), {"input": f.Field("string", f.MAX_STRING)})
-    ctx.authorize("update")
+    ctx = await context(request, name=path, rule=AUDIT_DEVICE)
+    values, warnings = ctx.authorize_body("update", await ctx.body(), FIELDS)
     audit = request.app.state.audit
-    name = path.strip("/")
+    name = ctx.name
     if audit.broker.device(name) is None:
         raise bad_request(f'unknown audit device "{name}"')
     if "input" not in values:

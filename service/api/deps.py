@@ -10,6 +10,8 @@ from typing import Any
 
 from fastapi import Request
 
+from ..access.canonical import NameRule, NotCanonical, canonical_path
+from ..access.tokens import ConflictingTokens, scope_token
 from ..audit.middleware import audit_request
 from ..authn.jwt import looks_like_jwt
 from ..authn.tokens import TokenRecord, token_hash
@@ -21,6 +23,7 @@ from ..authz.templates import IdentityContext
 from ..identity.model import Namespace
 from ..storage.directory import DirectoryView
 from ..storage.store import Store
+from . import fields as f
 from .agents import AgentCaller, AgentDenied, authenticate_agent
 from .errors import ApiError, bad_request, permission_denied
 
@@ -42,17 +45,46 @@ class Context:
     caller: Caller | AgentCaller | None = None
     decision: Decision | None = None  # set for agent requests once authorized (audit, explain)
     warnings: list[str] = field(default_factory=list)
+    name: str = ""  # the object the path names, canonical (see access.canonical); "" when it names none
+    parameters: dict[str, Any] | None = None  # the values as they will be stored (authorize_body), for the ACL
 
     @property
     def settings(self):  # noqa: ANN201
         return self.request.app.state.settings
 
+    def authorize_body(
+        self,
+        operation: str,
+        body: Mapping[str, Any],
+        schema: Mapping[str, f.Field],
+        refine: Callable[[dict[str, Any]], None] | None = None,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Coerce `body` as the handler will store it (`refine` finishes what `schema` cannot say), then
+        authorize `operation` with exactly those values; returns (values, warnings) for the handler.
+
+        Keys the route ignores are checked as sent, so allowed_parameters still refuses a key it does not
+        list (as in Vault). A body that does not parse is judged on its raw values first: a caller without
+        rights gets 403, never a field error (Vault authorizes before its handlers read fields)."""
+        try:
+            values, warnings = f.parse(body, schema)
+            if refine is not None:
+                refine(values)
+        except ApiError:
+            self.authorize(operation, dict(body))
+            raise
+        self.parameters = {**{k: v for k, v in body.items() if k not in schema}, **values}
+        self.authorize(operation)
+        return values, warnings
+
     def authorize(self, operation: str, parameters: dict | None = None, path: str | None = None) -> None:
         """Authorize this request: an admin token by its ACL, an agent by baseline ∩ ceiling ∩ RAR.
 
-        Raises 403; an agent's refusal carries its Decision (the caller sees only the D5 text).
+        The parameters checked are the parsed ones (`authorize_body`) unless given. Raises 403; an agent's refusal
+        carries its Decision (the caller sees only the D5 text).
         """
         assert self.caller is not None
+        if parameters is None:
+            parameters = self.parameters
         if isinstance(self.caller, AgentCaller):
             self.decision = self.caller.decide(AccessRequest(path or self.path, operation, parameters))
             self.request.state.vg_decision = self.decision
@@ -105,12 +137,13 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def request_token(request: Request) -> str | None:
-    """The presented token (`X-Vault-Token`, else `Authorization: Bearer`), size-checked (D17)."""
-    token = request.headers.get("x-vault-token")
-    if not token:
-        auth = request.headers.get("authorization", "")
-        if auth[:7].lower() == "bearer ":
-            token = auth[7:].strip()
+    """The presented token (access.tokens: the audit log reads it by the same rule), size-checked (D17);
+    400 when the request presents two different tokens."""
+    try:
+        token = scope_token(request.scope)
+    except ConflictingTokens as exc:
+        request.state.vg_refusal = "conflicting_tokens"  # the audit log names the rule
+        raise bad_request(str(exc)) from None
     if not token:
         return None
     limit = request.app.state.settings.max_token_header_size
@@ -191,8 +224,14 @@ class PolicyCache:
         return compiled
 
 
-async def context(request: Request, *, authenticated: bool = True) -> Context:
-    """Resolve the namespace and the caller: an admin token from the token store, or an agent's JWT."""
+async def context(
+    request: Request, *, authenticated: bool = True, name: str | None = None, rule: NameRule | None = None
+) -> Context:
+    """Resolve the namespace and the caller: an admin token from the token store, or an agent's JWT.
+
+    A route whose path ends in an object name passes it with its `rule`: the context then holds the
+    canonical name and the canonical path, which the ACL check and the handler both use (or a 400 when
+    the name has no canonical form)."""
     store: Store = request.app.state.store
     state = request.scope.get("state", {})
     token = request_token(request) if authenticated else None
@@ -210,8 +249,18 @@ async def context(request: Request, *, authenticated: bool = True) -> Context:
         path = request.url.path[len("/v1/") :]
     ctx = Context(request, store, namespace, path, bool(state.get("vg_list")))
     request.state.vg_ctx = ctx  # the audit log reads the namespace and, once known, the caller
-    if token is None:
-        return ctx
+    if token is not None:
+        await _authenticate(ctx, request, token, view)
+    if rule is not None and name is not None:
+        try:
+            ctx.path, ctx.name = canonical_path(ctx.path, name, rule)
+        except NotCanonical as exc:
+            raise bad_request(str(exc)) from None
+    return ctx
+
+
+async def _authenticate(ctx: Context, request: Request, token: str, view: DirectoryView) -> None:
+    namespace, store = ctx.namespace, ctx.store
     # Vault tokens are never JWTs (SPEC B §3.2), so the two paths cannot be confused.
     if looks_like_jwt(token):
         try:
@@ -219,12 +268,11 @@ async def context(request: Request, *, authenticated: bool = True) -> Context:
         except AgentDenied as exc:
             request.state.vg_decision = exc.decision
             raise
-        return ctx
+        return
     admin = _admin_caller(view, request, namespace, token)
     ctx.caller = admin
     if admin.token.num_uses > 0:
         _consume_use(store, admin.token)
-    return ctx
 
 
 def _admin_caller(view: DirectoryView, request: Request, namespace: Namespace, token: str) -> Caller:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..authz.names import canonical_policy_names
 from .errors import bad_request
 
 MAX_STRING = 65_536
@@ -22,7 +23,7 @@ MAX_DURATION = 100 * 365 * 86400  # 100 years; anything longer is a mistake, and
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # "string" | "bool" | "int" | "strings" | "map" | "objects" | "duration"
+    kind: str  # "string" | "bool" | "int" | "strings" | "policies" | "map" | "objects" | "duration"
     max_length: int = 2048
 
 
@@ -190,6 +191,8 @@ def parse(body: Mapping[str, Any], schema: Mapping[str, Field]) -> tuple[dict[st
             values[name] = parse_duration(name, raw)
         elif spec.kind == "strings":
             values[name] = _strings(name, raw, spec)
+        elif spec.kind == "policies":  # policy names as stored: the ACL's parameter check sees these
+            values[name] = canonical_policy_names(_strings(name, raw, spec))
         elif spec.kind == "map":
             values[name] = _map(name, raw)
         elif spec.kind == "objects":

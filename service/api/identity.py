@@ -15,7 +15,7 @@ router = APIRouter()
 
 ENTITY_FIELDS = {
     "name": f.Field("string", rules.MAX_NAME),
-    "policies": f.Field("strings", 256),
+    "policies": f.Field("policies", 256),
     "metadata": f.Field("map"),
     "disabled": f.Field("bool"),
 }
@@ -27,6 +27,8 @@ ALIAS_FIELDS = {
     "external_id": f.Field("string", 1024),
     "custom_metadata": f.Field("map"),
 }
+ENTITY_WRITE_FIELDS = {**ENTITY_FIELDS, "id": f.Field("string", 64)}
+ALIAS_WRITE_FIELDS = {**ALIAS_FIELDS, "id": f.Field("string", 64)}
 _CONFLICTS = {
     "uq_entities_name": "name: an entity with this name already exists",
     "uq_aliases_issuer_external_id": "alias already exists for issuer and external_id",
@@ -56,8 +58,7 @@ def _save(ctx: Context, action, attempts: int = 2):  # noqa: ANN001, ANN202
 async def write_entity(request: Request) -> Response:
     ctx = await context(request)
     body = await ctx.body()
-    ctx.authorize("update" if body.get("id") else "create", body)
-    values, warnings = f.parse(body, {**ENTITY_FIELDS, "id": f.Field("string", 64)})
+    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, ENTITY_WRITE_FIELDS)
     entity_id = values.pop("id", "")
 
     def action(tx):  # noqa: ANN001, ANN202
@@ -131,8 +132,7 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
     body = await ctx.body()
     with ctx.store.read() as tx:
         exists = getattr(tx, lookup)(ctx.namespace.id, value) is not None
-    ctx.authorize("update" if exists else "create", body)
-    values, warnings = f.parse(body, ENTITY_FIELDS)
+    values, warnings = ctx.authorize_body("update" if exists else "create", body, ENTITY_FIELDS)
 
     def write(tx):  # noqa: ANN001, ANN202
         entity = getattr(tx, lookup)(ctx.namespace.id, value)
@@ -165,8 +165,7 @@ async def entity_by_name(name: str, request: Request) -> Response:
 async def create_alias(request: Request) -> Response:
     ctx = await context(request)
     body = await ctx.body()
-    ctx.authorize("update" if body.get("id") else "create", body)
-    values, warnings = f.parse(body, {**ALIAS_FIELDS, "id": f.Field("string", 64)})
+    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, ALIAS_WRITE_FIELDS)
     alias_id = values.pop("id", "")
 
     def action(tx):  # noqa: ANN001, ANN202
@@ -226,8 +225,7 @@ async def alias_by_id(alias_id: str, request: Request) -> Response:
                 tx.delete_alias(alias_id)
         return respond()
     body = await ctx.body()
-    ctx.authorize("update", body)
-    values, warnings = f.parse(body, ALIAS_FIELDS)
+    values, warnings = ctx.authorize_body("update", body, ALIAS_FIELDS)
 
     def action(tx):  # noqa: ANN001, ANN202
         alias = tx.alias_by_id(ctx.namespace.id, alias_id)

@@ -7,8 +7,9 @@ import string
 
 from fastapi import APIRouter, Request, Response
 
+from ..access.canonical import NAMESPACE_NAME
 from ..identity.model import Namespace
-from ..identity.namespaces import MAX_DEPTH, namespace_name_problem
+from ..identity.namespaces import MAX_DEPTH
 from ..storage.store import UniqueViolation
 from . import fields as f
 from .deps import Context, context
@@ -16,17 +17,10 @@ from .envelope import list_response, respond
 from .errors import bad_request, not_found
 
 router = APIRouter()
+FIELDS = {"custom_metadata": f.Field("map")}
 
-def _child_path(ctx: Context, name: str) -> str:
-    segment = name.strip("/")
-    if "/" in segment:
-        raise bad_request(
-            f'path: "{name}" must be a single namespace name; create nested namespaces one level at a time'
-        )
-    problem = namespace_name_problem(segment)
-    if problem:
-        raise bad_request(f'path: "{segment}" {problem}')
-    path = ctx.namespace.path + segment + "/"
+def _child_path(ctx: Context) -> str:
+    path = ctx.namespace.path + ctx.name + "/"
     if path.count("/") > MAX_DEPTH:
         raise bad_request(f"path: namespaces may be nested at most {MAX_DEPTH} levels deep")
     return path
@@ -51,8 +45,8 @@ async def list_namespaces(request: Request) -> Response:
 
 @router.api_route("/v1/sys/namespaces/{name:path}", methods=["GET", "POST", "PUT", "DELETE"])
 async def namespace(name: str, request: Request) -> Response:
-    ctx = await context(request)
-    path = _child_path(ctx, name)
+    ctx = await context(request, name=name, rule=NAMESPACE_NAME)
+    path = _child_path(ctx)
     if request.method == "GET":
         ctx.authorize("read")
         with ctx.store.read() as tx:
@@ -77,8 +71,7 @@ async def namespace(name: str, request: Request) -> Response:
     body = await ctx.body()
     with ctx.store.read() as tx:
         existing = tx.namespace_by_path(path)
-    ctx.authorize("update" if existing else "create")
-    values, warnings = f.parse(body, {"custom_metadata": f.Field("map")})
+    values, warnings = ctx.authorize_body("update" if existing else "create", body, FIELDS)
     try:
         with ctx.store.write() as tx:
             existing = tx.namespace_by_path(path)

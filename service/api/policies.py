@@ -8,8 +8,9 @@ import re
 
 from fastapi import APIRouter, Request, Response
 
+from ..access.canonical import POLICY_NAME
 from ..authz.builtin import UNDELETABLE
-from ..authz.policy import PolicyError, normalize_policy_name, parse_policy, policy_name_problem
+from ..authz.policy import PolicyError, parse_policy
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
@@ -19,14 +20,6 @@ router = APIRouter()
 
 MAX_POLICY_BYTES = 1024 * 1024
 FIELDS = {"policy": f.Field("string", MAX_POLICY_BYTES), "rules": f.Field("string", MAX_POLICY_BYTES)}
-
-
-def _policy_name(raw: str) -> str:
-    name = normalize_policy_name(raw)
-    problem = policy_name_problem(name)
-    if problem:
-        raise bad_request(f'name: "{raw}" {problem}')
-    return name
 
 
 def _decode(text: str) -> str:
@@ -40,6 +33,13 @@ def _decode(text: str) -> str:
         if "path" in decoded:
             return decoded
     return text
+
+
+def _decoded(values: dict) -> None:
+    """The policy text as stored, so the ACL checks the text that will be written."""
+    for key in ("policy", "rules"):
+        if key in values:
+            values[key] = _decode(values[key])
 
 
 async def _read(ctx: Context, name: str, legacy: bool) -> Response:
@@ -58,14 +58,12 @@ async def _write(ctx: Context, name: str) -> Response:
     body = await ctx.body()
     with ctx.store.read() as tx:
         exists = tx.policy_text(ctx.namespace.id, name) is not None
-    ctx.authorize("update" if exists else "create")
-    values, warnings = f.parse(body, FIELDS)
+    values, warnings = ctx.authorize_body("update" if exists else "create", body, FIELDS, refine=_decoded)
     text = values.get("policy", values.get("rules"))
     if text is None or not text.strip():
         raise bad_request("policy: is required (the HCL or JSON policy text)")
     if name == "root":
         raise bad_request('cannot update "root" policy')
-    text = _decode(text)
     try:
         parse_policy(name, text)
     except PolicyError as exc:
@@ -122,11 +120,11 @@ async def legacy_policy(name: str, request: Request) -> Response:
 
 
 async def _dispatch(request: Request, raw_name: str, legacy: bool) -> Response:
-    ctx = await context(request)
+    ctx = await context(request, name=raw_name, rule=POLICY_NAME)
     # LIST is a collection operation: never list the collection under an item's ACL path
     if request.method == "GET" and ctx.is_list:
         raise unsupported_operation()
-    name = _policy_name(raw_name)
+    name = ctx.name
     if request.method == "GET":
         return await _read(ctx, name, legacy)
     if request.method == "DELETE":

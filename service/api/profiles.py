@@ -85,8 +85,7 @@ async def write_profile(name: str, request: Request) -> Response:
     body = await ctx.body()
     with ctx.store.read() as tx:
         exists = tx.profile_by_name(ctx.namespace.id, name) is not None
-    ctx.authorize("update" if exists else "create", body)
-    values, warnings = f.parse(body, FIELDS)
+    values, warnings = ctx.authorize_body("update" if exists else "create", body, FIELDS)
     more = _save(ctx, name, values)
     return respond(warnings=warnings + more)
 

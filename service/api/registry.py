@@ -19,7 +19,7 @@ FIELDS = {
     "entity_id": f.Field("string", 64),
     "description": f.Field("string", 4096),
     "owner": f.Field("string", 1024),
-    "ceiling_policies": f.Field("strings", 256),
+    "ceiling_policies": f.Field("policies", 256),
     "no_default_ceiling_policy": f.Field("bool"),
     "optional_authorization_details": f.Field("bool"),
 }
@@ -80,8 +80,7 @@ async def _update(request: Request, key: str, value: str) -> Response:
     """Full-replace update of an existing registration (D10); by name, the name comes from the URL."""
     ctx = await context(request)
     body = await ctx.body()
-    ctx.authorize("update", body)
-    values, warnings = f.parse(body, FIELDS)
+    values, warnings = ctx.authorize_body("update", body, FIELDS)
     if key == "display_name":
         values["display_name"] = value
 
@@ -123,8 +122,7 @@ async def register(request: Request) -> Response:
     """Create; with `id`, full-replace update of that record (a taken display_name is an error, D10)."""
     ctx = await context(request)
     body = await ctx.body()
-    ctx.authorize("update" if body.get("id") else "create", body)
-    values, warnings = f.parse(body, REGISTER_FIELDS)
+    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, REGISTER_FIELDS)
     reg_id = values.pop("id", "")
 
     def action(tx):  # noqa: ANN001, ANN202

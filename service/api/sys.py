@@ -84,8 +84,8 @@ async def metrics(request: Request) -> Response:
 @router.api_route("/v1/sys/capabilities-self", methods=["POST", "PUT"])
 async def capabilities_self(request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), {"paths": f.Field("strings", 4096), "path": f.Field("strings", 4096)})
-    ctx.authorize("update")
+    schema = {"paths": f.Field("strings", 4096), "path": f.Field("strings", 4096)}
+    values, warnings = ctx.authorize_body("update", await ctx.body(), schema)
     assert ctx.caller is not None
     paths = values.get("paths") or values.get("path") or []
     data: dict = {}

@@ -7,7 +7,6 @@ import time
 from fastapi import APIRouter, Request, Response
 
 from ..authn.tokens import TokenRecord, new_accessor, new_token, token_hash
-from ..authz.policy import normalize_policy_name
 from ..clock import rfc3339
 from . import fields as f
 from .agents import AgentCaller
@@ -18,8 +17,9 @@ from .errors import bad_request, permission_denied
 router = APIRouter()
 
 MAX_TTL = 32 * 24 * 3600  # Vault's default max lease TTL (768h)
+TOKEN_FIELDS = {"token": f.Field("string", 256)}
 CREATE_FIELDS = {
-    "policies": f.Field("strings", 256),
+    "policies": f.Field("policies", 256),
     "ttl": f.Field("duration"),
     "explicit_max_ttl": f.Field("duration"),
     "display_name": f.Field("string", 256),
@@ -73,20 +73,20 @@ async def lookup_self(request: Request) -> Response:
 async def create(request: Request) -> Response:
     ctx = await context(request)
     body = await ctx.body()
-    ctx.authorize("update", body)
-    values, warnings = f.parse(body, CREATE_FIELDS)
+    values, warnings = ctx.authorize_body("update", body, CREATE_FIELDS)
     assert ctx.caller is not None
     if isinstance(ctx.caller, AgentCaller):
         raise bad_request("an agent's JWT cannot create tokens; it is valid for one request at a time")
     parent = ctx.caller.token
+    if parent.num_uses > 0:  # as in Vault: a child would escape the parent's limit on uses
+        raise bad_request("restricted use token cannot generate child tokens")
     if values.get("id"):
         raise bad_request("id: choosing a token's value is not supported; tokens are always generated")
     if values.get("type", "service") not in ("service", ""):
         raise bad_request('type: only "service" tokens are supported')
     if values.get("num_uses", 0) < 0:
         raise bad_request("num_uses: must not be negative")
-    requested = [normalize_policy_name(p) for p in values.get("policies", [])]
-    requested = list(dict.fromkeys(p for p in requested if p)) or list(parent.policies)
+    requested = values.get("policies") or list(parent.policies)  # already canonical (fields "policies")
     if not parent.is_root:
         extra = sorted(set(requested) - set(parent.policies) - {"default"})
         if extra:
@@ -172,8 +172,7 @@ async def revoke_self(request: Request) -> Response:
 @router.api_route("/v1/auth/token/lookup", methods=["POST", "PUT"])
 async def lookup(request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), {"token": f.Field("string", 256)})
-    ctx.authorize("update")
+    values, warnings = ctx.authorize_body("update", await ctx.body(), TOKEN_FIELDS)
     with ctx.store.read() as tx:
         record = tx.token_by_hash(token_hash(values.get("token", "")))
         ns = tx.namespace_by_id(record.namespace_id) if record else None
@@ -185,8 +184,7 @@ async def lookup(request: Request) -> Response:
 @router.api_route("/v1/auth/token/revoke", methods=["POST", "PUT"])
 async def revoke(request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = f.parse(await ctx.body(), {"token": f.Field("string", 256)})
-    ctx.authorize("update")
+    values, warnings = ctx.authorize_body("update", await ctx.body(), TOKEN_FIELDS)
     with ctx.store.read() as tx:
         record = tx.token_by_hash(token_hash(values.get("token", "")))
     if record is not None:

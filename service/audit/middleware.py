@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import request_id
+from ..access.tokens import ConflictingTokens, scope_token
 from ..api.agents import AgentCaller
 from ..api.errors import ApiError
 from ..authz.acl import ACLResult
@@ -308,14 +309,11 @@ def _operation(scope: dict, record: AuditRecord) -> str:
 
 
 def _presented_token(scope: dict) -> str:
-    """The token as the routes read it: X-Vault-Token, else Authorization: Bearer."""
-    bearer = ""
-    for key, value in scope.get("headers", ()):
-        if key == b"x-vault-token" and value:
-            return value.decode("latin-1")
-        if key == b"authorization" and value[:7].lower() == b"bearer ":
-            bearer = value[7:].decode("latin-1").strip()
-    return bearer
+    """The token by the rule authentication uses; "" when conflicting tokens were refused (no one's)."""
+    try:
+        return scope_token(scope)
+    except ConflictingTokens:
+        return ""
 
 
 def _declares_body(scope: dict) -> bool:

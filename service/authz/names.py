@@ -18,3 +18,16 @@ def policy_name_problem(name: str) -> str | None:
     if _POLICY_NAME.fullmatch(name) is None:
         return f"is not a valid policy name ({POLICY_NAME_RULE})"
     return None
+
+
+def canonical_policy_names(names: list[str]) -> list[str]:
+    """A requested list of policy names as stored: each normalized, empties and repeats dropped, order kept.
+
+    The one rule for every field holding policy names (entity policies, ceiling policies, token policies),
+    applied before the ACL's parameter check so the check sees what will be stored."""
+    seen: dict[str, None] = {}
+    for name in names:
+        clean = normalize_policy_name(name)
+        if clean:
+            seen.setdefault(clean, None)
+    return list(seen)

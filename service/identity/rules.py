@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..authn.profiles import normalize_issuer
+from ..authz.names import canonical_policy_names
 from ..clock import rfc3339_now
 from .model import ALIAS_ACCESSOR_PREFIX, Alias, Entity
 
@@ -40,14 +41,10 @@ def _name(value: str, field: str = "name") -> str:
 
 
 def _policies(names: list[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for name in names:
-        clean = name.strip().lower()
-        if clean:
-            seen.setdefault(clean, None)
-    if "root" in seen:
+    policies = canonical_policy_names(names)
+    if "root" in policies:
         raise IdentityError('policies: "root" cannot be assigned to an entity')
-    return list(seen)
+    return policies
 
 
 # -- entities ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from ..authz.names import canonical_policy_names as normalize_policy_names  # the one rule; the provider imports it here
 from ..clock import rfc3339_now
 from ..identity.model import Entity
 from .model import DEFAULT_CEILING_POLICIES, Registration
@@ -30,16 +31,6 @@ class RegistryTx(Protocol):
     def registration_by_entity(self, namespace_id: str, entity_id: str) -> Registration | None: ...
     def insert_registration(self, reg: Registration) -> None: ...
     def update_registration(self, reg: Registration) -> None: ...
-
-
-def normalize_policy_names(names: list[str]) -> list[str]:
-    """Lowercase and trim like Vault's policy store; drop empties and repeats, keep order."""
-    seen: dict[str, None] = {}
-    for name in names:
-        clean = name.strip().lower()
-        if clean:
-            seen.setdefault(clean, None)
-    return list(seen)
 
 
 def stored_ceiling(declared: list[str], no_default_ceiling_policy: bool) -> list[str]:

@@ -58,6 +58,7 @@ class MemoryDirectory:
         self.entities: dict[str, Entity] = {}
         self.registrations: dict[str, Registration] = {}
         self._memo: dict = {}
+        self.generation = 0
         team = "\n".join(f'path "secret/data/p{i}/*" {{ capabilities = ["read"] }}' for i in range(policy_paths - 1))
         self.policies = {
             **BUILTIN_POLICIES,
