@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from vaultguard.service.authz.acl import ACL, AccessRequest, compile_acl
 from vaultguard.service.authz.builtin import BUILTIN_POLICIES
@@ -140,6 +141,8 @@ def planned_agents(plan: Mapping[str, Any]) -> list[Agent]:
                 ceiling_after = stored_ceiling(list(declared or []), bool(no_default))
             name = _value(change, "after", "display_name")
             namespace = _value(change, "after", "namespace") or ""
+            if namespace is UNKNOWN:
+                ceiling_after = UNKNOWN  # which namespace's policies it names is not known yet
         agents.append(
             Agent(
                 display_name=rc.get("address", "?") if name is UNKNOWN or not name else name,
@@ -176,7 +179,10 @@ def server_reader_from_environment(environ: Mapping[str, str] | None = None) -> 
         if joined:
             headers["X-Vault-Namespace"] = joined
         resp = session.get(
-            f"{address.rstrip('/')}/v1/sys/policies/acl/{name}", headers=headers, timeout=30, verify=verify
+            f"{address.rstrip('/')}/v1/sys/policies/acl/{quote(name, safe='')}",
+            headers=headers,
+            timeout=30,
+            verify=verify,
         )
         if resp.status_code == 404:
             return None

@@ -11,6 +11,9 @@
   and never sees the config, so it cannot tell "removed from the configuration" from "unchanged" for an
   optional+computed attribute, nor apply a default when one is removed. A resource class that defines
   `plan_with_config` gets it called for create and update plans instead of tf's planning;
+- a plan keeps the prior value of an attribute whose new value is only a respelling of it (the attribute's
+  type says so with `semantically_equal`: a policy name in another case, an issuer with a trailing `/`),
+  for every resource type (`equivalent_to_prior`);
 - destroy plans: should Terraform ask the provider to plan a destroy (proposed new state null; Terraform
   1.15 does not, but the protocol allows it), the answer is the null plan, where tf would report an error.
 """
