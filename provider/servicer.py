@@ -11,6 +11,8 @@
   and never sees the config, so it cannot tell "removed from the configuration" from "unchanged" for an
   optional+computed attribute, nor apply a default when one is removed. A resource class that defines
   `plan_with_config` gets it called for create and update plans instead of tf's planning;
+- after `configure_provider`, the provider checks its connection and token (`check_connection`), so a
+  wrong address, token or CA fails the run when Terraform configures the provider, also with an empty state;
 - destroy plans: should Terraform ask the provider to plan a destroy (proposed new state null; Terraform
   1.15 does not, but the protocol allows it), the answer is the null plan, where tf would report an error.
 """
@@ -92,6 +94,14 @@ class ConfigAwarePlan(Protocol):
 
 class VaultProviderServicer(ProviderServicer):
     """tf's ProviderServicer; see the module docstring for what is added."""
+
+    def ConfigureProvider(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = ProviderServicer.ConfigureProvider(self, request, context)
+        if not any(d.severity == pb.Diagnostic.ERROR for d in response.diagnostics):
+            diags = Diagnostics()
+            self.app.check_connection(diags)
+            response.diagnostics.extend(diags.to_pb())
+        return response
 
     def PlanResourceChange(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
         type_name = request.type_name
