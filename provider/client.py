@@ -91,6 +91,22 @@ class Unreachable(ApiError):
         super().__init__(None, [message], method=method, path=path)
 
 
+class TokenRefused(PermissionDenied):
+    """The server refused the configured token itself (`auth/token/lookup-self` answered 401/403)."""
+
+
+class ChildTokenRefused(PermissionDenied):
+    """The token is valid but may not create the provider's child token (`auth/token/create`)."""
+
+
+class PlainHttpServer(Unreachable):
+    """An `https://` address whose server answers in plain HTTP."""
+
+
+class UntrustedCertificate(Unreachable):
+    """The server's TLS certificate does not verify against the CA bundle in use."""
+
+
 class EnterpriseRequired(ApiError):
     """The server does not report a Vault Enterprise version, so Enterprise-only objects are refused."""
 
@@ -290,24 +306,32 @@ class VaultClient:
             if self._token_ready:
                 return
             s = self.settings
-            lookup = self._send("GET", "auth/token/lookup-self", namespace=None, token=s.token) or {}
+            try:
+                lookup = self._send("GET", "auth/token/lookup-self", namespace=None, token=s.token) or {}
+            except PermissionDenied as exc:
+                raise TokenRefused(exc.status, exc.errors, method=exc.method, path=exc.path) from exc
             token_namespace = join_namespace((lookup.get("data") or {}).get("namespace_path"))
             if self.namespace is None and s.set_namespace_from_token and token_namespace:
                 self.namespace = token_namespace
             if not s.skip_child_token:
                 # A child token lives in its parent's namespace, whatever the provider's namespace is.
-                created = self._send(
-                    "POST",
-                    "auth/token/create",
-                    namespace=token_namespace,
-                    token=s.token,
-                    json={
-                        "display_name": s.token_name,
-                        "ttl": f"{s.child_token_ttl}s",
-                        "explicit_max_ttl": f"{s.child_token_ttl}s",
-                        "renewable": False,
-                    },
-                )
+                try:
+                    created = self._send(
+                        "POST",
+                        "auth/token/create",
+                        namespace=token_namespace,
+                        token=s.token,
+                        json={
+                            "display_name": s.token_name,
+                            "ttl": f"{s.child_token_ttl}s",
+                            "explicit_max_ttl": f"{s.child_token_ttl}s",
+                            "renewable": False,
+                        },
+                    )
+                except PermissionDenied as exc:
+                    raise ChildTokenRefused(
+                        exc.status, exc.errors, method=exc.method, path=exc.path, namespace=exc.namespace
+                    ) from exc
                 child = ((created or {}).get("auth") or {}).get("client_token")
                 if not child:
                     raise ApiError(
@@ -351,9 +375,7 @@ class VaultClient:
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
-            raise Unreachable(
-                f"TLS error talking to {self.address}: {_root_cause(exc)}", method=method, path=path
-            ) from exc
+            raise self._tls_failure(exc, method, path) from exc
         except requests.exceptions.RequestException as exc:
             raise Unreachable(
                 f"could not reach {self.address}: {_root_cause(exc)}", method=method, path=path
@@ -378,6 +400,35 @@ class VaultClient:
         return body if isinstance(body, dict) else {"data": body}
 
 
+    def _tls_failure(self, exc: BaseException, method: str, path: str) -> Unreachable:
+        """The TLS handshake failed: an untrusted certificate, a plain-HTTP server, or something else."""
+        import ssl
+
+        cause = _root_cause(exc)
+        if any(isinstance(e, ssl.SSLCertVerificationError) for e in _causes(exc)):
+            return UntrustedCertificate(
+                f"the certificate of {self.address} is not trusted: {cause}", method=method, path=path
+            )
+        if self._answers_plain_http():
+            return PlainHttpServer(f"{self.address} answered in plain HTTP, not TLS", method=method, path=path)
+        return Unreachable(f"TLS error talking to {self.address}: {cause}", method=method, path=path)
+
+    def _answers_plain_http(self) -> bool:
+        """Whether the https:// address answers a plain HTTP request (OpenSSL's wording for that case
+        varies between versions, so ask the server rather than parse the error)."""
+        import requests
+
+        try:
+            requests.get(
+                "http://" + self.address.removeprefix("https://") + "/v1/sys/health",
+                timeout=(3.0, 3.0),
+                allow_redirects=False,
+            )
+        except requests.exceptions.RequestException:
+            return False
+        return True
+
+
 def _error_messages(response: requests.Response) -> list[str]:
     try:
         body = response.json()
@@ -389,12 +440,19 @@ def _error_messages(response: requests.Response) -> list[str]:
     return []
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it wraps (urllib3's `reason`, then `__cause__` and `__context__`), outermost
+    first."""
+    chain = [exc]
+    while True:
+        seen = chain[-1]
+        nxt = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if nxt is None or not isinstance(nxt, BaseException) or nxt in chain:
+            return chain
+        chain.append(nxt)
+
+
 def _root_cause(exc: BaseException) -> str:
     """The innermost exception's message: 'Connection refused' rather than urllib3's pool wording."""
-    seen = exc
-    while True:
-        nxt = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
-        if nxt is None or nxt is seen or not isinstance(nxt, BaseException):
-            break
-        seen = nxt
+    seen = _causes(exc)[-1]
     return str(seen) or type(seen).__name__

@@ -1,7 +1,9 @@
 """The `vault` provider: its configuration schema (hashicorp/vault compatible) and configuration.
 
 Settings come from the provider block, else from the environment variables the hashicorp/vault provider
-reads (SPEC B §7.3). Configuring contacts nothing: the client settles its token on first use.
+reads (SPEC B §7.3). `configure_provider` contacts nothing; `check_connection`, which the servicer calls right
+after it when Terraform configures the provider, settles the token and turns each way that can fail into an
+error naming the setting that fixes it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from vaultguard.provider.client import (
     DEFAULT_CHILD_TOKEN_TTL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TOKEN_NAME,
+    ApiError,
+    ChildTokenRefused,
     ClientSettings,
+    PlainHttpServer,
+    TokenRefused,
+    Unreachable,
+    UntrustedCertificate,
 )
 from vaultguard.provider.framework import HttpUrl, ListNestedBlock, check, show
 
@@ -296,6 +304,7 @@ class VaultProvider(Provider):
         # The environment is read when validating and configuring, so tests can pass their own.
         self._environ = environ
         self._client: VaultClient | None = None
+        self._configured: Config = {}  # the provider block as configured, for naming settings in errors
         self._version: str | None = None
 
     @property
@@ -378,7 +387,78 @@ class VaultProvider(Provider):
             return
         from vaultguard.provider.client import VaultClient
 
+        self._configured = dict(config)
         self._client = VaultClient(settings)
+
+    def check_connection(self, diags: Diagnostics) -> None:
+        """Reach the server and settle the token now (lookup-self, then the child token), so that plan
+        fails on a bad address, token or CA even when no resource would call the server."""
+        if self._client is None:
+            return
+        try:
+            self._client.ensure_token()
+        except ApiError as exc:
+            summary, detail, setting = self._how_to_fix(exc)
+            written = setting is not None and self._configured.get(setting) not in (None, "")
+            diags.add_error(summary, detail, path=[setting] if written else None)
+
+    def _how_to_fix(self, exc: ApiError) -> tuple[str, str, str | None]:
+        """(summary, detail, setting) for a failure to connect or authenticate: what went wrong in the
+        user's terms, and the setting (in the provider block or the environment) that fixes it."""
+        settings = self.client.settings
+        address = settings.address
+        block = 'the provider "vault" block'
+        if isinstance(exc, TokenRefused):
+            return (
+                "The server refused the token",
+                f"{address} answered permission denied to the token from {self._token_source()} "
+                f"({exc.method} /v1/{exc.path}): the token is wrong, expired or revoked, or belongs to "
+                f"another server. Check `token` in {block}, or VAULT_TOKEN when the block sets none "
+                f"(then the file {_token_file(self.environ)}).",
+                "token",
+            )
+        if isinstance(exc, ChildTokenRefused):
+            return (
+                "The token may not create the provider's child token",
+                "The provider uses the configured token to create a short-lived child token "
+                f"(POST /v1/auth/token/create), and {address} refused: {'; '.join(exc.errors)}. Set "
+                f"`skip_child_token = true` in {block} (or TERRAFORM_VAULT_SKIP_CHILD_TOKEN=true) to use the "
+                "token directly, as read-only CI tokens usually do, or grant it `update` on auth/token/create.",
+                "skip_child_token",
+            )
+        if isinstance(exc, PlainHttpServer):
+            plain = "http://" + address.removeprefix("https://")
+            return (
+                "The server speaks plain HTTP, not HTTPS",
+                f"{address} answered in plain HTTP, not TLS: use {plain} as `address` (or VAULT_ADDR), or "
+                "enable TLS on the server (tls_cert_file and tls_key_file in its listener block).",
+                "address",
+            )
+        if isinstance(exc, UntrustedCertificate):
+            bundle = settings.ca_cert_file or settings.ca_cert_dir
+            in_use = f"the CA certificates in {bundle}" if bundle else "the system's CA certificates"
+            return (
+                f"The certificate of {address} is not trusted",
+                f"{'; '.join(exc.errors)}. It does not verify against {in_use}. Give the CA that signed it "
+                f"with `ca_cert_file` in {block} (or VAULT_CACERT), or a directory of CA certificates with "
+                "`ca_cert_dir` (or VAULT_CAPATH). `skip_tls_verify = true` (VAULT_SKIP_VERIFY) turns the check "
+                "off: insecure, for tests only.",
+                "ca_cert_file",
+            )
+        if isinstance(exc, Unreachable):
+            return (
+                f"Could not reach the server at {address}",
+                f"{'; '.join(exc.errors)}. Check `address` in {block} (or VAULT_ADDR when the block sets "
+                "none), and that the server is running and reachable from this machine.",
+                "address",
+            )
+        return (f"Unable to use the server at {address}", str(exc), None)
+
+    def _token_source(self) -> str:
+        resolver = _Resolver(self._configured, self.environ)
+        if resolver.raw("token") is None:
+            return f"the file {_token_file(self.environ)}"
+        return resolver.source("token")
 
     # ---- configuration ----------------------------------------------------------------------
 

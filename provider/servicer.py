@@ -14,6 +14,8 @@
 - a plan keeps the prior value of an attribute whose new value is only a respelling of it (the attribute's
   type says so with `semantically_equal`: a policy name in another case, an issuer with a trailing `/`),
   for every resource type (`equivalent_to_prior`);
+- after `configure_provider`, the provider checks its connection and token (`check_connection`), so a
+  wrong address, token or CA fails the run when Terraform configures the provider, also with an empty state;
 - destroy plans: should Terraform ask the provider to plan a destroy (proposed new state null; Terraform
   1.15 does not, but the protocol allows it), the answer is the null plan, where tf would report an error.
 """
@@ -95,6 +97,14 @@ class ConfigAwarePlan(Protocol):
 
 class VaultProviderServicer(ProviderServicer):
     """tf's ProviderServicer; see the module docstring for what is added."""
+
+    def ConfigureProvider(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = ProviderServicer.ConfigureProvider(self, request, context)
+        if not any(d.severity == pb.Diagnostic.ERROR for d in response.diagnostics):
+            diags = Diagnostics()
+            self.app.check_connection(diags)
+            response.diagnostics.extend(diags.to_pb())
+        return response
 
     def PlanResourceChange(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
         type_name = request.type_name

@@ -94,10 +94,34 @@ def provider_rc(output: str) -> None:
     click.echo(f"export TF_CLI_CONFIG_FILE={shlex.quote(str(config))}")
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+class _PassThrough(click.Command):
+    """A command with no options of its own: every argument, `-h` and `--help` included, goes unparsed to
+    the program it runs (click would read the `h` of `-chdir=DIR` as its help flag). Its help is
+    `vaultguard help NAME`, or its one flag, given alone."""
+
+    own_help_flag = "--vaultguard-help"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args == [self.own_help_flag]:
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit()
+        ctx.params = {"args": tuple(args)}
+        return []
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return ["[TERRAFORM ARGS]..."]
+
+
+@main.command(cls=_PassThrough, add_help_option=False)
 def terraform(args: tuple[str, ...]) -> None:
-    """Run the bundled Terraform CLI (or $TERRAFORM) with ARGS."""
+    """Run the bundled Terraform CLI (or $TERRAFORM) with ARGS.
+
+    \b
+    Every argument reaches Terraform unchanged (-chdir=DIR, -help, -h, -version, --, ...), with
+    Terraform's standard input and output and its exit code (`plan -detailed-exitcode`: 0, 1 or 2).
+    TERRAFORM=/path/to/terraform-or-tofu runs that CLI instead. Exit status 127: no Terraform could be
+    started. This help: `vaultguard help terraform` or `vaultguard terraform --vaultguard-help`.
+    """
     from ..provider.terraform import TerraformUnavailable, run_terraform
 
     try:
@@ -106,6 +130,21 @@ def terraform(args: tuple[str, ...]) -> None:
         # Not 1 or 2: `plan -detailed-exitcode` callers read those as "error" and "changes present".
         _fail(str(exc), code=TERRAFORM_NOT_RUN)
     sys.exit(code)
+
+
+@main.command("help")
+@click.argument("command", nargs=-1)
+@click.pass_context
+def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
+    """Show the help of vaultguard or of one of its commands (`vaultguard help terraform`)."""
+    parent = ctx.find_root()
+    current, current_ctx = parent.command, parent
+    for name in command:
+        found = current.get_command(current_ctx, name) if isinstance(current, click.Group) else None
+        if found is None:
+            _fail(f"no such command: {' '.join(command)} (`vaultguard help` lists them)")
+        current, current_ctx = found, click.Context(found, info_name=name, parent=current_ctx)
+    click.echo(current.get_help(current_ctx))
 
 
 @main.command("terraform-import")

@@ -45,6 +45,7 @@ from vaultguard.provider.framework import (
     check,
     show,
 )
+from vaultguard.provider.missing_policies import warn_missing_policies
 from vaultguard.service.registry.model import DEFAULT_CEILING_POLICIES
 from vaultguard.service.registry.rules import MAX_DISPLAY_NAME, normalize_policy_names, stored_ceiling
 
@@ -349,7 +350,9 @@ class AgentRegistrationResource(VaultResource):
             return api_error(ctx.diagnostics, "read", ctx.type_name, exc)
         if body is None or not body.get("data"):
             return None  # deleted out of band: Terraform plans to create it again
-        return from_api(body["data"], current)
+        state = from_api(body["data"], current)
+        warn_missing_policies(ctx.diagnostics, self.client, state, "ceiling_policies")
+        return state
 
     # ---- update -------------------------------------------------------------------------------------
 

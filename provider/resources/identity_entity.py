@@ -28,6 +28,7 @@ from vaultguard.provider.framework import (
     keep_null,
     same_or_prior,
 )
+from vaultguard.provider.missing_policies import warn_missing_policies
 from vaultguard.service.authz.names import normalize_policy_name
 
 # ---- schema -------------------------------------------------------------------------------------------
@@ -225,7 +226,9 @@ class IdentityEntityResource(VaultResource):
             return api_error(ctx.diagnostics, "read", ctx.type_name, exc)
         if body is None or not body.get("data"):
             return None  # deleted out of band: Terraform plans to create it again
-        return reconcile(current, from_api(body["data"]))
+        state = reconcile(current, from_api(body["data"]))
+        warn_missing_policies(ctx.diagnostics, self.client, state, "policies")
+        return state
 
     # ---- update -------------------------------------------------------------------------------------
 

@@ -345,11 +345,11 @@ def test_service_errors_are_diagnostics_with_the_services_message(terraform, ser
     terraform.write("main.tf", hcl(display_name="denied", entity_id=new_entity(client)))
     fails(terraform("apply", "-auto-approve"), "Unable to create vault_agent_registration", "permission denied")
 
-    # unreachable: refreshing a managed registration reports the connection error
+    # unreachable: the provider reports the connection error when it is configured, before any refresh
     terraform.configure_provider(address=service.url, token=service.root_token, namespace=namespace)
     apply(terraform)
     point_at_unreachable_service(terraform)
-    result = fails(terraform("plan"), "Unable to read vault_agent_registration", "could not reach")
+    result = fails(terraform("plan"), "Could not reach the server at http://127.0.0.1:", "Connection refused")
     assert "Traceback" not in result.stderr
 
 

@@ -23,7 +23,9 @@ from vaultguard.provider.client import (
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    PlainHttpServer,
     Unreachable,
+    UntrustedCertificate,
     VaultClient,
     is_enterprise_version,
     join_namespace,
@@ -344,8 +346,15 @@ def test_a_server_signed_by_the_configured_ca_file_is_trusted(tls_vault: FakeVau
 
 
 def test_a_server_signed_by_an_unknown_ca_is_refused(tls_vault: FakeVault) -> None:
-    with pytest.raises(Unreachable, match="TLS error"):
+    with pytest.raises(UntrustedCertificate, match=f"the certificate of {tls_vault.url} is not trusted: .*verify"):
         make_client(tls_vault.url, max_retries=0).read("x")
+
+
+def test_https_to_a_plain_http_server_is_told_apart_from_other_tls_failures(vault: FakeVault) -> None:
+    address = vault.url.replace("http://", "https://")
+
+    with pytest.raises(PlainHttpServer, match=f"^{address} answered in plain HTTP, not TLS"):
+        make_client(address, max_retries=0).read("x")
 
 
 def test_skip_tls_verify_accepts_any_server_certificate(tls_vault: FakeVault) -> None:
