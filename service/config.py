@@ -17,6 +17,7 @@ from pathlib import Path
 import hcl
 
 from .audit.devices import DEVICE_TYPES, DeviceError, device_from_settings
+from .storage.files import private_dir
 
 DEFAULT_LISTEN = "127.0.0.1:8200"
 DEFAULT_REPLICA_PROPAGATION_BOUND = 1.0  # seconds (DESIGN: across replicas within a configurable bound, 1 s)
@@ -174,12 +175,10 @@ def data_dir() -> Path:
     base = os.environ.get("VAULTGUARD_DATA_DIR") or os.path.join(
         os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "vaultguard"
     )
-    path = Path(base)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        return private_dir(Path(base))
     except OSError as exc:
-        raise ConfigError(f"data directory {path}: {exc.strerror or exc}") from None
-    return path
+        raise ConfigError(f"data directory {base}: {exc.strerror or exc}") from None
 
 
 def probe_listener(address: str, setting: str) -> None:

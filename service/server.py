@@ -17,6 +17,7 @@ from .config import ConfigError, Settings, probe_listener
 from .http_protocol import VaultHttpProtocol
 from .identity.model import ROOT_NAMESPACE_ID
 from .storage import changes
+from .storage.files import ExposedFile, make_private, sqlite_files
 from .storage.store import StorageError, Store
 
 
@@ -39,6 +40,10 @@ def install_root_token(store: Store, token: str) -> None:
 
 def prepare(settings: Settings) -> str | None:
     """Migrate and bootstrap; returns the dev root token to print (None outside dev mode)."""
+    try:
+        make_private(sqlite_files(settings.storage_url), repair=settings.dev)
+    except ExposedFile as exc:
+        raise ConfigError(str(exc)) from None
     store = Store(settings.storage_url)
     try:
         store.migrate()
