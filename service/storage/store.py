@@ -374,7 +374,10 @@ class Tx:
         )
 
     def delete_namespace(self, namespace_id: str) -> None:
-        for table in (t.policies, t.profiles, t.tokens):
+        """The namespace and everything it still holds (secrets, policies, tokens), in this transaction.
+        Deleted explicitly rather than left to the foreign keys' cascade: a secret must never outlive its
+        namespace because a connection ran without foreign keys (docs/api.md)."""
+        for table in (t.kv_versions, t.kv_keys, t.kv_config, t.policies, t.profiles, t.tokens):
             self._write(table.delete().where(table.c.namespace_id == namespace_id))
         self._write(t.namespaces.delete().where(t.namespaces.c.id == namespace_id))
 
