@@ -32,15 +32,15 @@ def test_a_dev_server_keeps_its_files_private_whatever_the_umask(tmp_path, umask
     data = tmp_path / "data"  # created by the server (VAULTGUARD_DATA_DIR)
     db = data / "vaultguard.db"
     audit = tmp_path / "audit.log"
-    srv = vgtest.Server(f"sqlite:///{db}", data, audit_log=audit)
+    # Without a key in the environment, the dev server generates its key-encryption key in the data directory.
+    srv = vgtest.Server(f"sqlite:///{db}", data, audit_log=audit, env={vgtest.ENCRYPTION_KEY_ENV: None})
     data.mkdir(mode=0o777)  # the server's log lives here too; the server must tighten the directory
     os.chmod(data, 0o777)
     _start_under_umask(srv, umask)
     try:
         api = srv.client()
         assert api.post("secret/data/umask-check", json={"data": {"v": "x"}}).status_code == 200
-        files = [db, Path(f"{db}-wal"), Path(f"{db}-shm"), audit]
-        files += [p for p in data.iterdir() if p.name.endswith(".key")]
+        files = [db, Path(f"{db}-wal"), Path(f"{db}-shm"), audit, data / "encryption.key"]
         for path in files:
             assert path.exists(), path
             assert _mode(path) == 0o600, f"{path}: {oct(_mode(path))}"
