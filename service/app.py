@@ -26,6 +26,7 @@ from .authn.jwt import JWTValidator
 from .config import Settings
 from .storage.changes import LocalChanges
 from .storage.directory import Directory
+from .storage.sealing import load_keyring, open_data_key
 from .storage.store import Store, Unavailable
 from .version import VERSION
 
@@ -54,7 +55,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     changes = LocalChanges(settings.local_changes_file) if settings.local_changes_file else None
-    app.state.store = store or Store(settings.storage_url, changes=changes)
+    if store is None:
+        store = Store(settings.storage_url, changes=changes)
+        store.cipher = open_data_key(store, load_keyring(settings.encryption_key_file))  # made by the server's start
+    app.state.store = store
     app.state.policy_cache = PolicyCache()
     app.state.directory = Directory(app.state.store, replica_bound=settings.replica_propagation_bound)
     # The header-size check (D17) runs first at the HTTP layer; -1 disables it, so fall back to 1 MiB here.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import click
 
 from .config import ConfigError, Settings, audit_device_for_flag, data_dir, load_config_file
 from .explain_client import ExplainCommand
+from .storage.sealing import DEV_KEY_FILE, ENV_KEYRING
 
 # Exit status when Terraform could not be started at all (the shell's "command not found").
 TERRAFORM_NOT_RUN = 127
@@ -50,6 +52,8 @@ def server(
         settings = load_config_file(config_file) if config_file else Settings(dev=True)
         if dev:
             settings.storage_url = f"sqlite:///{data_dir() / 'dev.db'}"
+            if not os.environ.get(ENV_KEYRING):  # created at start, readable by this user only
+                settings.encryption_key_file = str(data_dir() / DEV_KEY_FILE)
             settings.dev_root_token = dev_root_token
         if listen:
             settings.listen = listen

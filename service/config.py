@@ -17,6 +17,8 @@ from pathlib import Path
 import hcl
 
 from .audit.devices import DEVICE_TYPES, DeviceError, device_from_settings
+from .storage.files import private_dir
+from .storage.sealing import ENV_KEYRING, generate_hint
 
 DEFAULT_LISTEN = "127.0.0.1:8200"
 DEFAULT_REPLICA_PROPAGATION_BOUND = 1.0  # seconds (DESIGN: across replicas within a configurable bound, 1 s)
@@ -55,6 +57,9 @@ class Settings:
     replica_propagation_bound: float = DEFAULT_REPLICA_PROPAGATION_BOUND
     # The change counter this server's workers share (storage.changes); set by the server at start.
     local_changes_file: str = ""
+    # The key-encryption keys that wrap the data key sealing secret values (storage.sealing); outside dev
+    # mode this or the VAULTGUARD_ENCRYPTION_KEY environment variable is required.
+    encryption_key_file: str = ""
     extra: dict = field(default_factory=dict)
 
     @property
@@ -106,7 +111,14 @@ class Settings:
         _check_audit_devices(self.audit_devices)
         _check_grpc_listener(self)
         if self.dev:
-            return
+            return  # the dev server creates its key file
+        if self.encryption_key_file and not Path(self.encryption_key_file).is_file():
+            raise ConfigError(f"encryption_key_file {self.encryption_key_file!r} does not exist")
+        if not self.encryption_key_file and not os.environ.get(ENV_KEYRING):
+            raise ConfigError(
+                "encryption_key_file: secrets are encrypted at rest and production needs the key-encryption key: "
+                f"set encryption_key_file (or {ENV_KEYRING}); {generate_hint()}"
+            )
         if not self.tls_cert_file and not self.tls_disable and not _is_loopback(self.host):
             raise ConfigError(
                 f'listener "{self.listen}" is not loopback: configure tls_cert_file/tls_key_file, '
@@ -174,12 +186,10 @@ def data_dir() -> Path:
     base = os.environ.get("VAULTGUARD_DATA_DIR") or os.path.join(
         os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "vaultguard"
     )
-    path = Path(base)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        return private_dir(Path(base))
     except OSError as exc:
-        raise ConfigError(f"data directory {path}: {exc.strerror or exc}") from None
-    return path
+        raise ConfigError(f"data directory {base}: {exc.strerror or exc}") from None
 
 
 def probe_listener(address: str, setting: str) -> None:
@@ -211,7 +221,10 @@ def load_config_file(path: str) -> Settings:
         raw = hcl.loads(text)
     except Exception as exc:  # pyhcl raises ValueError subclasses with line info
         raise ConfigError(f"config file {path}: {exc}") from None
-    known = {"listener", "storage", "workers", "initial_root_token_file", "max_request_size", "audit", "grpc_listener"}
+    known = {
+        "listener", "storage", "workers", "initial_root_token_file", "max_request_size", "audit", "grpc_listener",
+        "encryption_key_file",
+    }  # fmt: skip
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"config file {path}: unknown settings: {', '.join(unknown)}")
@@ -242,6 +255,8 @@ def load_config_file(path: str) -> Settings:
     settings.workers = int(raw.get("workers", 1))
     settings.max_request_size = int(raw.get("max_request_size", settings.max_request_size))
     settings.initial_root_token_file = str(raw.get("initial_root_token_file", ""))
+    if raw.get("encryption_key_file"):
+        settings.encryption_key_file = str(Path(str(raw["encryption_key_file"])).resolve())
     _grpc_listener_block(raw, settings, path)
     settings.audit_devices = _audit_blocks(raw, text, path)
     return settings

@@ -17,6 +17,8 @@ from .config import ConfigError, Settings, probe_listener
 from .http_protocol import VaultHttpProtocol
 from .identity.model import ROOT_NAMESPACE_ID
 from .storage import changes
+from .storage.files import ExposedFile, make_private, sqlite_files
+from .storage.sealing import SealError, create_key_file, load_keyring, prepare_data_key
 from .storage.store import StorageError, Store
 
 
@@ -39,9 +41,21 @@ def install_root_token(store: Store, token: str) -> None:
 
 def prepare(settings: Settings) -> str | None:
     """Migrate and bootstrap; returns the dev root token to print (None outside dev mode)."""
+    key_files = [Path(settings.encryption_key_file)] if settings.encryption_key_file else []
+    try:
+        make_private(sqlite_files(settings.storage_url) + key_files, repair=settings.dev)
+        if settings.dev and key_files:
+            create_key_file(key_files[0])
+        keyring = load_keyring(settings.encryption_key_file)
+    except (ExposedFile, SealError) as exc:
+        raise ConfigError(str(exc)) from None
     store = Store(settings.storage_url)
     try:
         store.migrate()
+        try:
+            store.cipher = prepare_data_key(store, keyring)
+        except SealError as exc:
+            raise ConfigError(str(exc)) from None
         _prepare_audit(settings, store)
         if settings.dev:
             settings.dev_root_token = settings.dev_root_token or new_token()

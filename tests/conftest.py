@@ -11,6 +11,10 @@ import pytest
 
 import vgtest
 
+# Production settings need a key-encryption key; in-process tests of them and every server process they start
+# use the test run's key (tests of a missing key remove it).
+os.environ.setdefault(vgtest.ENCRYPTION_KEY_ENV, vgtest.TEST_ENCRYPTION_KEY)
+
 
 def _require_pg() -> bool:
     return os.environ.get("VAULTGUARD_REQUIRE_PG") == "1"

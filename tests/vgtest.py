@@ -15,6 +15,10 @@ from typing import Any
 import requests
 
 VAULTGUARD = str(Path(sys.executable).with_name("vaultguard"))
+# One key-encryption key for the servers of a test run, so that servers sharing a PostgreSQL database (replicas,
+# restarts, the session's database) open each other's data key; `env={ENCRYPTION_KEY_ENV: None}` removes it.
+ENCRYPTION_KEY_ENV = "VAULTGUARD_ENCRYPTION_KEY"
+TEST_ENCRYPTION_KEY = "dGVzdC1vbmx5LWtleS1lbmNyeXB0aW9uLWtleS0zMmI="  # 32 bytes, for tests only
 PG_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 
 
@@ -73,7 +77,9 @@ class Server:
         scheme: str = "http",
         audit_log: Path | None = None,
         extra_args: tuple[str, ...] = (),
+        env: dict[str, str | None] | None = None,
     ):
+        self.env = env or {}  # environment changes for the server process (None removes a variable)
         self.storage_url = storage_url
         self.audit_log = audit_log  # `--audit-log PATH`: a file audit device (JSON lines)
         self.config_file = config_file
@@ -92,6 +98,12 @@ class Server:
 
     def start(self, timeout: float = 30) -> Server:
         env = dict(os.environ, VAULTGUARD_DATA_DIR=str(self.workdir))
+        env.setdefault(ENCRYPTION_KEY_ENV, TEST_ENCRYPTION_KEY)
+        for name, value in self.env.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         cmd = [
             VAULTGUARD, "server", "--dev", "--dev-root-token", self.root_token,
             "--listen", f"127.0.0.1:{self.port}", "--storage", self.storage_url, "--workers", str(self.workers),
@@ -202,3 +214,12 @@ def drop_pg_database(name: str) -> None:
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def unseal(store: Any) -> Any:
+    """Give an in-process `Store` (schema migrated) the data key under the test run's key, as a server start
+    does, so it can read and write secret values; returns the store."""
+    from vaultguard.service.storage.sealing import Keyring, prepare_data_key
+
+    store.cipher = prepare_data_key(store, Keyring.parse(TEST_ENCRYPTION_KEY, "the test key"))
+    return store

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from ..secrets import rules
 from ..secrets.model import now_micros
 from ..storage.kv import SecretsRepository, read_version
+from ..storage.sealing import SealError
 from ..storage.store import UniqueViolation
 from . import fields as f
 from .deps import Context, context
@@ -47,11 +48,14 @@ async def _context(request: Request, *, lists: bool = False) -> Context:
 
 @contextmanager
 def _judged() -> Iterator[None]:
-    """Domain input errors become the HTTP error they name."""
+    """Domain input errors become the HTTP error they name; a stored value that does not open (altered, or
+    moved from another row) is a 500 that serves nothing."""
     try:
         yield
     except rules.KVError as exc:
         raise ApiError(exc.status, str(exc)) from None
+    except SealError as exc:
+        raise ApiError(500, str(exc)) from None
 
 
 def _gone(exc: rules.KVNotFound) -> Response:
@@ -166,7 +170,8 @@ async def read_data(path: str, request: Request) -> Response:
         rules.check_path(path)
         # (most reads name no version; parsing an empty query string is skipped on this hot path)
         number = rules.parse_version(request.query_params.get("version") if request.scope["query_string"] else None)
-    found = read_version(ctx.store, ctx.namespace.id, path, number)
+    with _judged():
+        found = read_version(ctx.store, ctx.namespace.id, path, number)
     if found is None:
         raise not_found()
     try:
@@ -416,7 +421,8 @@ async def read_subkeys(path: str, request: Request) -> Response:
         number = rules.parse_version(request.query_params.get("version"))
         depth_text = request.query_params.get("depth")
         depth = 0 if not depth_text else rules.parse_integer("depth", depth_text, minimum=0, maximum=2**31 - 1)
-    found = read_version(ctx.store, ctx.namespace.id, path, number)
+    with _judged():
+        found = read_version(ctx.store, ctx.namespace.id, path, number)
     if found is None:
         raise not_found()
     try:

@@ -1,4 +1,5 @@
-"""The per-server audit HMAC key: generated once, kept in the database, read by every worker and replica."""
+"""The per-server audit HMAC key: generated once, kept in the database (sealed under the data key, as secret
+values are: storage.sealing), read by every worker and replica."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlalchemy as sa
 
 from ..clock import rfc3339_now
 from ..storage import tables as t
+from ..storage.sealing import AUDIT_KEY_CONTEXT
 from ..storage.store import Store, UniqueViolation
 
 KEY_BYTES = 32
@@ -26,7 +28,9 @@ def load_or_create_key(store: Store) -> bytes:
             # generation bump.
             tx.conn.execute(
                 t.audit_hmac_key.insert().values(
-                    id=_ROW_ID, key=secrets.token_bytes(KEY_BYTES).hex(), created_time=rfc3339_now()
+                    id=_ROW_ID,
+                    key=tx.cipher.seal(secrets.token_bytes(KEY_BYTES).hex(), AUDIT_KEY_CONTEXT),
+                    created_time=rfc3339_now(),
                 )
             )
     except UniqueViolation:
@@ -40,4 +44,4 @@ def load_or_create_key(store: Store) -> bytes:
 def _read(store: Store) -> bytes | None:
     with store.read() as tx:
         value = tx.conn.execute(sa.select(t.audit_hmac_key.c.key).where(t.audit_hmac_key.c.id == _ROW_ID)).scalar()
-    return bytes.fromhex(value) if value else None
+        return bytes.fromhex(tx.cipher.open(value, AUDIT_KEY_CONTEXT)) if value else None

@@ -2,7 +2,8 @@
 
 Works on the `Tx` of `Store.read()` / `Store.write()`, so one HTTP write is one transaction. Secret writes
 do not mark the transaction as an admin change: they are data, and must not make every worker and replica
-drop its policy caches (`generation`).
+drop its policy caches (`generation`). Values are sealed here, bound to their row (storage.sealing): callers
+see clear JSON text, the database never does.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import sqlalchemy as sa
 
 from ..secrets.model import Change, EngineConfig, SecretKey, VersionInfo
 from . import tables as t
-from .store import Store, Tx
+from .sealing import kv_context
+from .store import Store, Tx, sealer
 
 _K = t.kv_keys
 _V = t.kv_versions
@@ -55,7 +57,10 @@ def read_version(
     if row.v_version is None:
         return key, None, None
     version = VersionInfo(row.v_version, row.v_created_time, row.v_deletion_time, bool(row.v_destroyed))
-    return key, version, row.v_data
+    data = row.v_data
+    if data is not None:
+        data = sealer(store.cipher).open(data, kv_context(namespace_id, path, row.v_version))
+    return key, version, data
 
 
 def _key(row: sa.Row) -> SecretKey:
@@ -90,6 +95,7 @@ class SecretsRepository:
 
     def __init__(self, tx: Tx):
         self.conn = tx.conn
+        self.tx = tx
 
     # -- engine configuration ----------------------------------------------------------------------------
 
@@ -139,7 +145,8 @@ class SecretsRepository:
 
     def version_data(self, namespace_id: str, path: str, number: int) -> str | None:
         stmt = sa.select(_V.c.data).where(_V.c.namespace_id == namespace_id, _V.c.path == path, _V.c.version == number)
-        return self.conn.execute(stmt).scalar()
+        data = self.conn.execute(stmt).scalar()
+        return None if data is None else self.tx.cipher.open(data, kv_context(namespace_id, path, number))
 
     def save(self, namespace_id: str, change: Change, data: str | None = None) -> None:
         """Persist what one operation did: the key's metadata, a new version with `data`, changed and
@@ -155,6 +162,8 @@ class SecretsRepository:
             self.conn.execute(_V.delete().where(*in_key, _V.c.version.in_(change.pruned)))
         if change.added is not None:
             added = change.added
+            if data is not None:
+                data = self.tx.cipher.seal(data, kv_context(namespace_id, key.path, added.number))
             self.conn.execute(
                 _V.insert().values(
                     namespace_id=namespace_id,

@@ -13,7 +13,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -26,6 +26,9 @@ from ..registry.model import Registration
 from . import tables as t
 from .changes import LocalChanges
 from .engine import create_engine, migrate
+
+if TYPE_CHECKING:
+    from .sealing import Cipher
 
 
 class StorageError(Exception):
@@ -112,6 +115,12 @@ def _constraint_name(exc: IntegrityError) -> tuple[str, str]:
     return "reference", "foreign_key"
 
 
+def sealer(cipher: Cipher | None) -> Cipher:
+    if cipher is None:  # a programming error: the server loads the data key before serving
+        raise RuntimeError("secret values cannot be read or written before the data key is loaded")
+    return cipher
+
+
 class Store:
     """Owns the engine; hands out read and write transactions."""
 
@@ -120,6 +129,8 @@ class Store:
         self.changes = changes  # told of every committed admin change (storage.changes)
         self.engine = create_engine(url)
         self._own = threading.local()  # read_one's connection, one per thread
+        # Seals secret values (storage.sealing); set once the data key is unwrapped, at start.
+        self.cipher: Cipher | None = None
         self._prepared: dict[sa.Select, _Prepared] = {}
 
     @property
@@ -146,7 +157,7 @@ class Store:
     def read(self) -> Iterator[Tx]:
         try:
             with self.engine.connect() as conn, conn.begin():
-                yield Tx(conn)
+                yield Tx(conn, self.cipher)
         except OperationalError as exc:
             raise Unavailable(str(exc.orig)) from exc
 
@@ -157,7 +168,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn = conn.execution_options(vg_write=True)
                 with conn.begin():
-                    tx = Tx(conn)
+                    tx = Tx(conn, self.cipher)
                     yield tx
                     if tx.changed:
                         conn.execute(t.generation.update().values(value=t.generation.c.value + 1))
@@ -320,9 +331,15 @@ def _token(row: sa.Row) -> TokenRecord:
 class Tx:
     """Repositories bound to one open transaction."""
 
-    def __init__(self, conn: sa.Connection):
+    def __init__(self, conn: sa.Connection, cipher: Cipher | None = None):
         self.conn = conn
         self.changed = False
+        self._cipher = cipher
+
+    @property
+    def cipher(self) -> Cipher:
+        """What seals and opens secret values; never absent where secrets are read or written."""
+        return sealer(self._cipher)
 
     def _run(self, stmt):  # noqa: ANN001, ANN202
         return self.conn.execute(stmt)
@@ -374,7 +391,10 @@ class Tx:
         )
 
     def delete_namespace(self, namespace_id: str) -> None:
-        for table in (t.policies, t.profiles, t.tokens):
+        """The namespace and everything it still holds (secrets, policies, tokens), in this transaction.
+        Deleted explicitly rather than left to the foreign keys' cascade: a secret must never outlive its
+        namespace because a connection ran without foreign keys (docs/api.md)."""
+        for table in (t.kv_versions, t.kv_keys, t.kv_config, t.policies, t.profiles, t.tokens):
             self._write(table.delete().where(table.c.namespace_id == namespace_id))
         self._write(t.namespaces.delete().where(t.namespaces.c.id == namespace_id))
 

@@ -187,6 +187,19 @@ audit_hmac_key = sa.Table(
     "audit_hmac_key",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("key", sa.String(128), nullable=False),  # hex
+    sa.Column("key", sa.String(128), nullable=False),  # hex, sealed under the data key (storage.sealing)
+    sa.Column("created_time", sa.String(40), nullable=False),
+)
+
+# -- encryption at rest ---------------------------------------------------------------------------------------
+
+# One row (id 1): the data key that seals secret values, wrapped by the operator's key-encryption key whose id
+# (`storage.sealing.key_id`, not the key) is `wrapped_by`. Rotating the KEK rewrites this row only.
+data_key = sa.Table(
+    "data_key",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("wrapped_by", sa.String(64), nullable=False),
+    sa.Column("wrapped", sa.String(256), nullable=False),  # base64 of nonce, sealed key and tag
     sa.Column("created_time", sa.String(40), nullable=False),
 )

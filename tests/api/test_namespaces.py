@@ -229,3 +229,78 @@ def test_namespaces_cannot_nest_deeper_than_eight_levels(api, server):
     resp = server.client(namespace=path).post("sys/namespaces/too-deep")
     assert resp.status_code == 400
     assert errors(resp) == ["path: namespaces may be nested at most 8 levels deep"]
+
+
+# -- deletion removes what the namespace holds (finding 4) ----------------------------------------------------
+
+
+def _rows_of(server, namespace_ids: list[str]) -> dict[str, int]:
+    """Rows left in the database for these namespaces, per table (read directly, not through the API)."""
+    import sqlalchemy as sa
+
+    from vaultguard.service.storage import tables as t
+    from vaultguard.service.storage.engine import create_engine
+
+    engine = create_engine(server.storage_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                table.name: conn.execute(
+                    sa.select(sa.func.count()).select_from(table).where(table.c.namespace_id.in_(namespace_ids))
+                ).scalar()
+                for table in (t.kv_config, t.kv_keys, t.kv_versions, t.policies, t.tokens)
+            }
+    finally:
+        engine.dispose()
+
+
+def _fill_with_secrets(client) -> None:
+    """Three secret versions under two keys, engine settings and a token."""
+    assert client.post("secret/config", json={"max_versions": 5}).status_code in (200, 204)
+    for value in ("one", "two"):
+        assert client.post("secret/data/app/db", json={"data": {"password": value}}).status_code == 200
+    assert client.post("secret/data/other", json={"data": {"k": "v"}}).status_code == 200
+    assert client.post("auth/token/create", json={"policies": ["default"]}).status_code == 200
+
+
+def _namespace_id(parent, name: str) -> str:
+    resp = parent.get(f"sys/namespaces/{name}")
+    assert resp.status_code == 200, resp.text
+    return resp.json()["data"]["id"]
+
+
+def test_deleting_a_namespace_removes_its_secrets_in_the_database(api, server):
+    api.post("sys/namespaces/vault-of-secrets")
+    inner = server.client(namespace=f"{api.namespace}/vault-of-secrets")
+    _fill_with_secrets(inner)
+    ns_id = _namespace_id(api, "vault-of-secrets")
+    before = _rows_of(server, [ns_id])
+    assert before["kv_keys"] == 2 and before["kv_versions"] == 3 and before["kv_config"] == 1
+
+    assert api.delete("sys/namespaces/vault-of-secrets").status_code == 204
+
+    assert _rows_of(server, [ns_id]) == dict.fromkeys(before, 0)
+    api.post("sys/namespaces/vault-of-secrets")  # a namespace of the same name starts empty
+    assert inner.get("secret/data/app/db").status_code == 404
+
+
+def test_nested_namespaces_holding_secrets_are_deleted_child_first(api, server):
+    api.post("sys/namespaces/outer")
+    outer = server.client(namespace=f"{api.namespace}/outer")
+    outer.post("sys/namespaces/inner")
+    inner = server.client(namespace=f"{api.namespace}/outer/inner")
+    _fill_with_secrets(outer)
+    _fill_with_secrets(inner)
+    ids = [_namespace_id(api, "outer"), _namespace_id(outer, "inner")]
+
+    refused = api.delete("sys/namespaces/outer")
+    assert refused.status_code == 400 and "has child namespaces" in errors(refused)[0]
+    assert _rows_of(server, ids)["kv_versions"] == 6  # nothing half-deleted
+
+    assert outer.delete("sys/namespaces/inner").status_code == 204
+    assert _rows_of(server, ids[1:]) == dict.fromkeys(_rows_of(server, ids[1:]), 0)
+    assert _rows_of(server, ids[:1])["kv_versions"] == 3  # the parent's secrets are untouched
+    assert outer.get("secret/data/app/db").json()["data"]["data"] == {"password": "two"}
+
+    assert api.delete("sys/namespaces/outer").status_code == 204
+    assert sum(_rows_of(server, ids).values()) == 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 
+import vgtest
 from vaultguard.service.audit.key import KEY_BYTES, load_or_create_key
 from vaultguard.service.storage.store import Store
 
 
 def _key_of(url: str) -> bytes:
-    store = Store(url)
+    store = vgtest.unseal(Store(url))
     try:
         return load_or_create_key(store)
     finally:
@@ -20,6 +21,7 @@ def test_the_key_is_created_once_and_read_back(tmp_path):
     url = f"sqlite:///{tmp_path / 'vg.db'}"
     store = Store(url)
     store.migrate()
+    vgtest.unseal(store)
     try:
         first = load_or_create_key(store)
         assert len(first) == KEY_BYTES
@@ -44,6 +46,7 @@ def test_two_databases_get_different_keys(tmp_path):
     for name in ("a.db", "b.db"):
         store = Store(f"sqlite:///{tmp_path / name}")
         store.migrate()
+        vgtest.unseal(store)
         keys.append(load_or_create_key(store))
         store.dispose()
     assert keys[0] != keys[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+import vgtest
 from vaultguard.service.identity.model import Namespace
 from vaultguard.service.secrets import rules
 from vaultguard.service.secrets.model import EngineConfig
@@ -20,6 +21,7 @@ NS = "root"
 def store(tmp_path) -> Store:
     store = Store(f"sqlite:///{tmp_path / 'kv.db'}")
     store.migrate()
+    vgtest.unseal(store)
     yield store
     store.dispose()
 

@@ -8,6 +8,7 @@ import inspect
 import pytest
 from fastapi import FastAPI
 
+import vgtest
 from vaultguard.service.app import create_app
 from vaultguard.service.config import Settings
 from vaultguard.service.storage.store import Store
@@ -19,7 +20,9 @@ from vaultguard.service.storage.store import Store
 )
 def test_fastapi_native_telemetry_is_off(tmp_path):
     url = "sqlite:///" + str(tmp_path / "vaultguard.db")
-    Store(url).migrate()
+    store = Store(url)
+    store.migrate()
+    vgtest.unseal(store).dispose()  # the data key a server start creates
     app = create_app(Settings(storage_url=url, dev=True))
     config = app._telemetry  # FastAPI's resolved settings (defaults: everything on)
     assert (config["tracing"], config["metrics"], config["logs"]) == (False, False, False)

@@ -27,6 +27,7 @@ def url(request, tmp_path) -> str:
 def stores(url):
     first = Store(url)
     first.migrate()
+    vgtest.unseal(first)
     other = Store(url)  # another worker or replica on the same database
     yield first, other
     other.dispose()
