@@ -23,7 +23,7 @@ from .api.middleware import VaultPathMiddleware
 from .audit.middleware import AuditLog, AuditMiddleware
 from .authn.jwks import JwksCache
 from .authn.jwt import JWTValidator
-from .config import Settings
+from .config import Settings, jwks_fetch_policy
 from .storage.changes import LocalChanges
 from .storage.directory import Directory
 from .storage.sealing import load_keyring, open_data_key
@@ -63,7 +63,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.directory = Directory(app.state.store, replica_bound=settings.replica_propagation_bound)
     # The header-size check (D17) runs first at the HTTP layer; -1 disables it, so fall back to 1 MiB here.
     token_limit = settings.max_token_header_size if settings.max_token_header_size > 0 else 1 << 20
-    app.state.jwt_validator = JWTValidator(jwks=JwksCache(), max_token_bytes=token_limit)
+    jwks = JwksCache(fetch_policy=jwks_fetch_policy(settings))
+    app.state.jwt_validator = JWTValidator(jwks=jwks, max_token_bytes=token_limit)
     app.state.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, settings.storage_url))
     app.state.audit = AuditLog.from_settings(settings, app.state.store)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import hcl
 
 from .audit.devices import DEVICE_TYPES, DeviceError, device_from_settings
+from .authn.jwks_fetch_policy import FetchPolicy, parse_networks
 from .storage.files import private_dir
 from .storage.sealing import ENV_KEYRING, generate_hint
 
@@ -60,6 +61,8 @@ class Settings:
     # The key-encryption keys that wrap the data key sealing secret values (storage.sealing); outside dev
     # mode this or the VAULTGUARD_ENCRYPTION_KEY environment variable is required.
     encryption_key_file: str = ""
+    # Internal networks (CIDR) a profile's jwks_uri may resolve to outside dev mode; see docs/security.md.
+    jwks_allowed_networks: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -223,7 +226,7 @@ def load_config_file(path: str) -> Settings:
         raise ConfigError(f"config file {path}: {exc}") from None
     known = {
         "listener", "storage", "workers", "initial_root_token_file", "max_request_size", "audit", "grpc_listener",
-        "encryption_key_file",
+        "encryption_key_file", "jwks_allowed_networks",
     }  # fmt: skip
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -257,9 +260,25 @@ def load_config_file(path: str) -> Settings:
     settings.initial_root_token_file = str(raw.get("initial_root_token_file", ""))
     if raw.get("encryption_key_file"):
         settings.encryption_key_file = str(Path(str(raw["encryption_key_file"])).resolve())
+    settings.jwks_allowed_networks = _networks(raw.get("jwks_allowed_networks", []), path)
     _grpc_listener_block(raw, settings, path)
     settings.audit_devices = _audit_blocks(raw, text, path)
     return settings
+
+
+def _networks(value: object, path: str) -> list[str]:
+    """`jwks_allowed_networks = ["10.20.0.0/16", "fd00:1::/48"]`."""
+    if not isinstance(value, list):
+        raise ConfigError(f'config file {path}: jwks_allowed_networks must be a list, like ["10.0.0.0/8"]')
+    try:
+        return [str(network) for network in parse_networks([str(v) for v in value])]
+    except ValueError as exc:
+        raise ConfigError(f"config file {path}: jwks_allowed_networks: {exc}") from None
+
+
+def jwks_fetch_policy(settings: Settings) -> FetchPolicy:
+    """The dev server fetches from anywhere; otherwise https and public addresses, plus the allowed networks."""
+    return FetchPolicy(open=settings.dev, allowed_networks=parse_networks(settings.jwks_allowed_networks))
 
 
 _BOUND = re.compile(r"(\d+(?:\.\d+)?)(ms|s)?")

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from .jwks_fetch_policy import FetchPolicy, FetchRefused
 from .keys import ALGORITHMS, InvalidKeyError, VerifyingKey, algorithms_for_key, ensure_supported_key
 
 log = logging.getLogger(__name__)
@@ -391,6 +392,7 @@ class JwksCache:
         timeout: float = FETCH_TIMEOUT,
         max_bytes: int = MAX_JWKS_BYTES,
         trust_env: bool = True,
+        fetch_policy: FetchPolicy | None = None,
     ) -> None:
         self._clock = clock
         self.ttl = ttl
@@ -399,6 +401,7 @@ class JwksCache:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.trust_env = trust_env
+        self.fetch_policy = fetch_policy or FetchPolicy()
         self._entries: dict[str, _Entry] = {}
         self._ssl_contexts: dict[str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
@@ -534,16 +537,16 @@ class JwksCache:
 
     def _usable(self, entry: _Entry) -> KeySet:
         key_set = entry.key_set
+        # What went wrong in a fetch (a refused address, the remote status code, a TLS or network error) is in
+        # the server log and `status()`, never in this message: it reaches the caller's explain report and
+        # would let a namespace administrator probe the network through jwks_uri.
         if key_set is None:
-            raise JwksUnavailable(
-                f"no key set fetched yet from {entry.source[0]}"
-                + (f" (last error: {entry.last_error})" if entry.last_error else "")
-            )
+            raise JwksUnavailable(f"no key set could be fetched yet from {entry.source[0]} (see the server log)")
         age = self._clock() - entry.fetched_at
         if age >= self.max_stale:
             raise JwksUnavailable(
-                f"the last key set from {entry.source[0]} is {age:.0f} s old (refetch failing: "
-                f"{entry.last_error or 'not attempted yet'}); at most {self.max_stale:.0f} s is served"
+                f"the last key set from {entry.source[0]} is {age:.0f} s old and could not be fetched again "
+                f"(see the server log); at most {self.max_stale:.0f} s is served"
             )
         return key_set
 
@@ -571,11 +574,34 @@ class JwksCache:
             "headers": {"Accept": _JWKS_ACCEPT},
         }
 
+    def _target(self, profile: JwksProfile) -> tuple[httpx.URL, dict[str, Any]]:
+        """The URL to request and its options under the fetch policy: outside dev mode the host name is
+        resolved and checked here, and the request goes to that checked address (Host header and TLS server
+        name stay the configured host, so the certificate is verified for it)."""
+        try:
+            url = httpx.URL(profile.jwks_uri)
+        except httpx.InvalidURL as error:
+            raise JwksError(f"{profile.jwks_uri} is not a URL: {error}") from None
+        policy = self.fetch_policy
+        if policy.open:
+            return url, {}
+        try:
+            policy.check_scheme(url.scheme, profile.jwks_uri)
+            address = policy.checked_address(url.host, url.port or 443, profile.jwks_uri)
+        except FetchRefused as refused:
+            raise JwksError(f"refused: {refused}") from None
+        host_header = url.netloc.decode("ascii")
+        return url.copy_with(host=str(address)), {
+            "headers": {"Host": host_header},
+            "extensions": {"sni_hostname": url.host},
+        }
+
     def _fetch_sync(self, profile: JwksProfile) -> bytes:
         deadline = time.monotonic() + self.timeout
+        url, options = self._target(profile)
         try:
             with httpx.Client(**self._client_options(profile)) as client:
-                with client.stream("GET", profile.jwks_uri) as response:
+                with client.stream("GET", url, **options) as response:
                     self._check_response(profile, response)
                     body = bytearray()
                     for chunk in response.iter_bytes():
@@ -586,9 +612,11 @@ class JwksCache:
             raise JwksError(f"fetching {profile.jwks_uri} failed: {type(error).__name__}: {error}") from None
 
     async def _fetch_async(self, profile: JwksProfile) -> bytes:
+        # Name resolution blocks: off the event loop (the whole fetch is bounded by the caller's timeout).
+        url, options = await asyncio.to_thread(self._target, profile)
         try:
             async with httpx.AsyncClient(**self._client_options(profile)) as client:
-                async with client.stream("GET", profile.jwks_uri) as response:
+                async with client.stream("GET", url, **options) as response:
                     self._check_response(profile, response)
                     body = bytearray()
                     async for chunk in response.aiter_bytes():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vaultguard.service.config import ConfigError, Settings, load_config_file
+from vaultguard.service.config import ConfigError, Settings, jwks_fetch_policy, load_config_file
 
 
 def write(tmp_path, text):
@@ -94,3 +94,19 @@ def test_a_bad_replica_propagation_bound_is_named(tmp_path, value):
     with pytest.raises(ConfigError) as err:
         load_config_file(write(tmp_path, text))
     assert 'storage "sql": replica_propagation_bound' in str(err.value) and "from 0 to 60s" in str(err.value)
+
+
+# -- JWKS fetch controls ------------------------------------------------------------------------------------
+
+
+def test_jwks_allowed_networks_are_read_and_a_bad_one_is_named(tmp_path):
+    storage = 'storage "sql" { url = "postgresql://db/vg" }\n'
+    s = load_config_file(write(tmp_path, storage + 'jwks_allowed_networks = ["10.20.0.0/16", "fd00:1::/48"]'))
+    assert s.jwks_allowed_networks == ["10.20.0.0/16", "fd00:1::/48"]
+    policy = jwks_fetch_policy(s)
+    assert not policy.open and [str(n) for n in policy.allowed_networks] == s.jwks_allowed_networks
+    assert jwks_fetch_policy(Settings(dev=True)).open
+    with pytest.raises(ConfigError, match='jwks_allowed_networks: "10.0.0.300/8" is not an IP network'):
+        load_config_file(write(tmp_path, storage + 'jwks_allowed_networks = ["10.0.0.300/8"]'))
+    with pytest.raises(ConfigError, match="jwks_allowed_networks must be a list"):
+        load_config_file(write(tmp_path, storage + 'jwks_allowed_networks = "10.0.0.0/8"'))
