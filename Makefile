@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml setup.py
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
+# Two workers: the suite mostly waits on the processes it starts (servers, Terraform, the provider).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 tests
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit
