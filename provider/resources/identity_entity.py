@@ -175,8 +175,9 @@ def from_api(data: dict[str, Any]) -> State:
 
 # ---- plan adjustments ---------------------------------------------------------------------------------
 # At plan time the flags left out of the configuration take their defaults, and on create `id` (and `name`
-# when left out) are unknown (`plan_with_config`); on update they keep their prior values. After the server answers,
-# `reconcile` keeps the user's spelling of policy names and null for what the configuration left out.
+# when left out) are unknown (`plan_with_config`); on update they keep their prior values. After the server
+# answers, `reconcile` keeps the user's spelling of policy names and null for what the configuration left
+# out.
 
 
 def reconcile(prior: State, fresh: State) -> State:
