@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from tf.iface import Config, CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
+from tf.iface import (
+    Config,
+    CreateContext,
+    DeleteContext,
+    ImportContext,
+    PlanContext,
+    ReadContext,
+    State,
+    UpdateContext,
+)
 from tf.schema import Attribute, Schema
 from tf.types import Bool, Map, String, Unknown
 from tf.utils import AttributePath, Diagnostics
@@ -32,6 +41,10 @@ from vaultguard.provider.missing_policies import warn_missing_policies
 from vaultguard.service.authz.names import normalize_policy_name
 
 # ---- schema -------------------------------------------------------------------------------------------
+
+# Flags with a default: planned when the configuration leaves them out, so state always holds a bool and
+# an imported entity plans empty whether its configuration spells `false` or leaves the flag out.
+DEFAULTS: dict[str, bool] = {"disabled": False, "external_policies": False}
 
 SCHEMA = Schema(
     version=0,
@@ -64,14 +77,18 @@ SCHEMA = Schema(
             "disabled",
             Bool(),
             optional=True,
-            description="Whether the entity is disabled. Unset means false.",
+            computed=True,
+            default=False,
+            description="Whether the entity is disabled. Default: `false`.",
         ),
         Attribute(
             "external_policies",
             Bool(),
             optional=True,
+            computed=True,
+            default=False,
             description="When true, the entity's policies are managed outside this resource and are "
-            "neither sent nor read. Unset means false.",
+            "neither sent nor read. Default: `false`.",
         ),
         Attribute(
             "namespace",
@@ -160,9 +177,10 @@ def from_api(data: dict[str, Any]) -> State:
 
 
 # ---- plan adjustments ---------------------------------------------------------------------------------
-# None at plan time: `name` and `id` are the only computed attributes; Terraform keeps their prior values
-# on update and plans them unknown on create. After the server answers, `reconcile` keeps the user's
-# spelling of policy names and null for what the configuration left out.
+# At plan time the flags left out of the configuration take their defaults, and on create `id` (and `name`
+# when left out) are unknown (`plan_with_config`); on update they keep their prior values. After the server
+# answers, `reconcile` keeps the user's spelling of policy names and null for what the configuration left
+# out.
 
 
 def reconcile(prior: State, fresh: State) -> State:
@@ -179,8 +197,7 @@ def reconcile(prior: State, fresh: State) -> State:
         **fresh,
         "policies": policies,
         "metadata": keep_null(prior.get("metadata"), fresh["metadata"]),
-        "disabled": keep_null(prior.get("disabled"), fresh["disabled"]),
-        "external_policies": external,
+        "external_policies": bool(external),
         "namespace": prior.get("namespace"),
     }
 
@@ -200,6 +217,21 @@ class IdentityEntityResource(VaultResource):
         super().validate(diags, type_name, config)
         check(diags, config, RULES)
         check_external_policies(diags, config)
+
+    # ---- plan ---------------------------------------------------------------------------------------
+
+    def plan_with_config(self, ctx: PlanContext, prior: State | None, proposed: State, config: Config) -> State | None:
+        """The defaults of the flags the configuration leaves out (so removing one sets it back); on create,
+        the id and a name left out are unknown until the server assigns them."""
+        planned = dict(proposed)
+        for name, default in DEFAULTS.items():
+            if config.get(name) is None:
+                planned[name] = default
+        if prior is None:
+            planned["id"] = Unknown
+            if config.get("name") is None:
+                planned["name"] = Unknown
+        return planned
 
     # ---- create -------------------------------------------------------------------------------------
 

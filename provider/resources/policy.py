@@ -12,7 +12,7 @@ from typing import Any
 
 from tf.iface import Config, CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
 from tf.schema import Attribute, Schema
-from tf.types import String
+from tf.types import Bool, String
 from tf.utils import AttributePath, Diagnostics
 
 from vaultguard.provider.client import ApiError, path_segment
@@ -48,6 +48,14 @@ SCHEMA = Schema(
             required=True,
             description="The policy document, in HCL or JSON. It is parsed at plan time with the server's "
             "own parser, so an invalid document fails `terraform validate`.",
+        ),
+        Attribute(
+            "allow_overwrite",
+            Bool(),
+            optional=True,
+            description="Whether creating the resource may overwrite a policy of the same name that already "
+            "exists (default `true`, as with hashicorp/vault). When `false`, creating fails instead and says "
+            "how to import it. Only creation reads it.",
         ),
         Attribute(
             "namespace",
@@ -140,6 +148,7 @@ def reconcile(prior: State, fresh: State) -> State:
     return {
         **fresh,
         "name": same_or_prior(prior.get("name"), fresh["name"], normalize_name),
+        "allow_overwrite": prior.get("allow_overwrite"),
         "namespace": prior.get("namespace"),
     }
 
@@ -162,13 +171,22 @@ class PolicyResource(VaultResource):
     # ---- create -------------------------------------------------------------------------------------
 
     def create(self, ctx: CreateContext, planned: State) -> State | None:
-        # A policy that already exists is overwritten, as with hashicorp/vault: that is how the built-in
-        # `default` policy is brought under Terraform.
+        # A policy that already exists is overwritten unless `allow_overwrite = false`, as with
+        # hashicorp/vault: that is how the built-in `default` policy is brought under Terraform.
+        name, namespace = normalize_name(planned["name"]), planned.get("namespace")
         try:
-            self.client.write(api_path(planned["name"]), to_api(planned), namespace=planned.get("namespace"))
+            if planned.get("allow_overwrite") is False and self.client.read(api_path(name), namespace=namespace):
+                ctx.diagnostics.add_error(
+                    f"Unable to create {ctx.type_name}",
+                    f'Policy "{name}" already exists. Import it with `terraform import` (ID: {name}) to manage '
+                    "it here, or set allow_overwrite = true to overwrite it.",
+                    path=["name"],
+                )
+                return None
+            self.client.write(api_path(name), to_api(planned), namespace=namespace)
         except ApiError as exc:
             return api_error(ctx.diagnostics, "create", ctx.type_name, exc, schema=SCHEMA)
-        return {**planned, "id": normalize_name(planned["name"])}
+        return {**planned, "id": name}
 
     # ---- read ---------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tf.iface import PlanContext
 from tf.types import Unknown
 from tf.utils import Diagnostics
 
@@ -56,10 +57,11 @@ def test_every_managed_field_is_sent_so_a_merge_on_the_server_clears_what_the_co
 def test_state_keeps_nulls_and_policy_spelling_from_the_configuration():
     prior = config(id="e-1", name="app-1", policies=["Reader"], namespace="team")
     state = reconcile(prior, from_api(SERVER))
-    assert state == {**prior, "policies": ["Reader"]}
-    # imported (no prior): empty values are null, the rest as the server says
-    assert reconcile({"id": "e-1"}, from_api(SERVER))["metadata"] is None
-    assert reconcile({"id": "e-1"}, from_api(SERVER))["policies"] == ["reader"]
+    assert state == {**prior, "policies": ["Reader"], "disabled": False, "external_policies": False}
+    # imported (no prior): empty values are null, the flags false, the rest as the server says
+    imported = reconcile({"id": "e-1"}, from_api(SERVER))
+    assert (imported["metadata"], imported["disabled"], imported["external_policies"]) == (None, False, False)
+    assert imported["policies"] == ["reader"]
     # an explicit empty map and false stay as written
     state = reconcile(config(metadata={}, disabled=False, policies=[]), from_api({**SERVER, "policies": []}))
     assert (state["metadata"], state["disabled"], state["policies"]) == ({}, False, [])
@@ -74,3 +76,15 @@ def test_a_change_out_of_band_shows_in_state():
 def test_with_external_policies_the_servers_policies_are_not_read():
     prior = config(id="e-1", name="app-1", external_policies=True)
     assert reconcile(prior, from_api({**SERVER, "policies": ["ops"]}))["policies"] is None
+
+
+def test_flags_left_out_of_the_configuration_are_planned_false():
+    resource = IdentityEntityResource(VaultProvider(environ={}))
+    prior = config(id="e-1", name="app-1", disabled=True, external_policies=True)
+    proposed = {**prior}  # Terraform proposes the prior value of a computed attribute the config leaves out
+    planned = resource.plan_with_config(PlanContext(Diagnostics(), TYPE, set()), prior, proposed, config(name="app-1"))
+    assert (planned["disabled"], planned["external_policies"]) == (False, False)
+    written = config(name="app-1", disabled=True, external_policies=False)
+    planned = resource.plan_with_config(PlanContext(Diagnostics(), TYPE, set()), None, written, written)
+    assert (planned["disabled"], planned["external_policies"]) == (True, False)
+    assert (planned["id"], planned["name"]) == (Unknown, "app-1")

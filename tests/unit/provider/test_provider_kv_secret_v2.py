@@ -99,3 +99,32 @@ def test_validation_rejects_a_negative_version() -> None:
 
 def test_names_are_escaped_segment_by_segment() -> None:
     assert api_path("/secret/", "team/my app") == "secret/data/team/my%20app"
+
+
+def test_nested_values_are_compact_json_as_hashicorp_vault_writes_them(vault: FakeVault) -> None:
+    secret = {"data": {"baz": {"riff": "raff"}, "on": False}, "metadata": {}}
+    vault.on("GET", "secret/data/app", (200, {"data": secret}))
+
+    state, _ = read(configured(vault.url), config(mount="secret", name="app"))
+
+    assert state["data"] == {"baz": '{"riff":"raff"}', "on": "false"}
+    assert state["data_json"] == '{"baz":{"riff":"raff"},"on":false}'
+
+
+def test_a_deleted_version_reads_as_no_data_with_its_deletion_time(vault: FakeVault) -> None:
+    deleted = {"created_time": "2026-01-01T00:00:00Z", "deletion_time": "2026-01-02T00:00:00Z", "destroyed": False}
+    live = {"created_time": "2026-01-01T00:00:00Z", "deletion_time": "", "destroyed": False}
+    versions = {"1": live, "2": deleted}
+    body = {"data": {"current_version": 2, "versions": versions, "custom_metadata": {"owner": "ops"}}}
+    vault.on("GET", "secret/metadata/app", (200, body))
+
+    state, diags = read(configured(vault.url), config(mount="secret", name="app"))
+
+    assert not diags.diagnostics
+    assert (state["data"], state["data_json"]) == ({}, "null")
+    assert (state["deletion_time"], state["destroyed"]) == ("2026-01-02T00:00:00Z", False)
+    assert state["custom_metadata"] == {"owner": "ops"}
+    # a version that is not deleted yet answered 404 stays an error (so does one that does not exist)
+    for version in (1, 3):
+        state, diags = read(configured(vault.url), config(mount="secret", name="app", version=version))
+        assert state is None and diags.diagnostics[0].summary == "Unable to read vault_kv_secret_v2"

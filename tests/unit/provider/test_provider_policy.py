@@ -53,7 +53,13 @@ def test_policy_names_follow_the_services_rule_at_plan_time():
 
 def test_state_keeps_the_configured_name_and_the_exact_text():
     fresh = from_api({"name": "app-reader", "policy": 'path "a" {}\n'})
-    state = reconcile({"name": "App-Reader", "namespace": "team"}, fresh)
-    assert state == {"name": "App-Reader", "policy": 'path "a" {}\n', "id": "app-reader", "namespace": "team"}
+    state = reconcile({"name": "App-Reader", "namespace": "team", "allow_overwrite": False}, fresh)
+    assert state == {
+        "name": "App-Reader",
+        "policy": 'path "a" {}\n',
+        "id": "app-reader",
+        "namespace": "team",
+        "allow_overwrite": False,
+    }
     assert reconcile({"name": "other"}, fresh)["name"] == "app-reader"
     assert to_api({"policy": "  text  "}) == {"policy": "  text  "}
