@@ -90,10 +90,10 @@ def _write_operation(exists: bool) -> str:
     return "update" if exists else "create"
 
 
-def _recheck(ctx: Context, checked_exists: bool, key: Any) -> None:
+def _recheck(ctx: Context, checked_exists: bool, key: Any, parameters: dict | None = None) -> None:
     """The key appeared or vanished between the existence check and the write: authorize what it now is."""
     if (key is not None) != checked_exists:
-        ctx.authorize(_write_operation(key is not None))
+        ctx.authorize(_write_operation(key is not None), parameters)
 
 
 def _unknown(body: dict[str, Any], known: tuple[str, ...]) -> list[str]:
@@ -185,8 +185,9 @@ async def write_data(path: str, request: Request) -> Response:
     """A new version; create when the key has no metadata yet, update otherwise."""
     ctx = await _context(request)
     exists = _key_exists(ctx, path)
-    ctx.authorize(_write_operation(exists))
     body = await ctx.body()
+    # `data` is stored as sent (encoded, not coerced): parameter constraints see exactly it.
+    ctx.authorize(_write_operation(exists), body)
     warnings = _unknown(body, ("data", "options"))
     with _judged():
         rules.check_path(path)
@@ -195,7 +196,7 @@ async def write_data(path: str, request: Request) -> Response:
 
     def action(repo: SecretsRepository):  # noqa: ANN202
         key = repo.key(ctx.namespace.id, path, lock=True)
-        _recheck(ctx, exists, key)
+        _recheck(ctx, exists, key, body)
         change = rules.write_version(key, path, repo.config(ctx.namespace.id), cas, now_micros())
         repo.save(ctx.namespace.id, change, data)
         return change
@@ -209,9 +210,9 @@ async def write_data(path: str, request: Request) -> Response:
 async def patch_data(path: str, request: Request) -> Response:
     """JSON merge patch of the current version into a new version (the current one must be live)."""
     ctx = await _context(request)
-    ctx.authorize("patch")
-    _require_merge_patch(request)
     body = await ctx.body()
+    ctx.authorize("patch", body)
+    _require_merge_patch(request)
     warnings = _unknown(body, ("data", "options"))
     with _judged():
         rules.check_path(path)
