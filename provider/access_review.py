@@ -32,6 +32,7 @@ from vaultguard.service.registry.rules import stored_ceiling
 
 CAPABILITIES = ("create", "read", "update", "patch", "delete", "list", "sudo", "subscribe", "recover")
 UNKNOWN = object()  # a value Terraform will only know at apply
+DELETED = object()  # a policy the plan deletes
 
 
 class ReviewInputError(ValueError):
@@ -115,6 +116,8 @@ def planned_policies(plan: Mapping[str, Any]) -> tuple[dict[tuple[str, str], Any
             if name is UNKNOWN or namespace is UNKNOWN:
                 continue  # a policy whose name is not known yet cannot be looked up by any agent's ceiling
             after[(namespace or "", normalize_policy_name(name))] = _value(change, "after", "policy")
+    for key in before.keys() - after.keys():
+        after[key] = DELETED  # the plan deletes it: after apply the server no longer has it
     return before, after
 
 
@@ -206,7 +209,12 @@ class Resolver:
             return self.cache[key]
         if key in self.planned:
             text = self.planned[key]
-            found = PolicySource(None, "unknown") if text is UNKNOWN else PolicySource(text or "", "plan")
+            if text is UNKNOWN:
+                found = PolicySource(None, "unknown")
+            elif text is DELETED:
+                found = PolicySource("", "absent")  # grants nothing, as the server treats a missing policy
+            else:
+                found = PolicySource(text or "", "plan")
         elif self.server is not None:
             try:
                 text = self.server(namespace, name)
