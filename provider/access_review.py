@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from vaultguard.service.authz.acl import ACL, AccessRequest, compile_acl
 from vaultguard.service.authz.builtin import BUILTIN_POLICIES
-from vaultguard.service.authz.coverage import TooComplex, path_classes, reach
+from vaultguard.service.authz.coverage import TooComplex, path_classes, pattern_problem, policy_patterns, reach
 from vaultguard.service.authz.names import normalize_policy_name
 from vaultguard.service.authz.policy import Policy, PolicyError, parse_policy
 from vaultguard.service.registry.rules import stored_ceiling
@@ -241,7 +241,7 @@ class Access:
 
     @property
     def patterns(self) -> list[str]:
-        return list(dict.fromkeys(r.pattern for p in self.policies for r in p.rules))
+        return policy_patterns(self.policies)
 
 
 def access_of(names: Sequence[str], namespace: str, resolver: Resolver) -> Access | str:
@@ -374,10 +374,9 @@ def load_rules(path: Path) -> list[Rule]:
             raise ReviewInputError(f"{where}: agents must be a non-empty list of display_name globs")
         if not isinstance(pattern, str) or not pattern:
             raise ReviewInputError(f"{where}: path must be an ACL path pattern")
-        try:
-            parse_policy("rule", f'path {json.dumps(pattern)} {{ capabilities = ["read"] }}')
-        except PolicyError as exc:
-            raise ReviewInputError(f"{where}: path {pattern!r} is not a valid ACL path pattern: {exc}") from None
+        problem = pattern_problem(pattern)
+        if problem:
+            raise ReviewInputError(f"{where}: path {pattern!r} is not a valid ACL path pattern: {problem}")
         if (
             not isinstance(capabilities, list)
             or not capabilities

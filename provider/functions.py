@@ -19,7 +19,7 @@ from tf.function import CallContext, FunctionSignature, Parameter, Return
 from tf.types import Bool, List, String
 
 from vaultguard.service.authz.acl import AccessRequest, compile_acl
-from vaultguard.service.authz.coverage import reach
+from vaultguard.service.authz.coverage import pattern_problem, policy_patterns, reach
 from vaultguard.service.authz.policy import PolicyError, parse_policy
 
 _POLICIES = Parameter(
@@ -45,8 +45,7 @@ def _compiled(documents: list[str]) -> tuple[Any, list[str]]:
             policies.append(parse_policy(f"policy{index}", text or ""))
         except PolicyError as exc:
             raise FunctionError(f"policies[{index}] is not a valid policy: {exc}") from None
-    patterns = list(dict.fromkeys(r.pattern for p in policies for r in p.rules))
-    return compile_acl(policies), patterns
+    return compile_acl(policies), policy_patterns(policies)
 
 
 def _capability(value: str) -> str:
@@ -117,10 +116,9 @@ class PolicyReaches(_VaultFunction):
     def evaluate(self, documents: list[str], capability: str, pattern: str) -> bool:
         acl, patterns = _compiled(documents)
         capability = _capability(capability)
-        try:
-            parse_policy("pattern", f'path "{pattern}" {{ capabilities = ["read"] }}')
-        except PolicyError as exc:
-            raise FunctionError(f"pattern {pattern!r} is not a valid ACL path pattern: {exc}") from None
+        problem = pattern_problem(pattern)
+        if problem:
+            raise FunctionError(f"pattern {pattern!r} is not a valid ACL path pattern: {problem}")
         return bool(reach(acl, patterns, _relative(pattern), [capability]))
 
 

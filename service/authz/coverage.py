@@ -18,13 +18,29 @@ Paths longer than the longest pattern are matched only through a `*`, so one seg
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .acl import ACL, AccessRequest
+from .policy import Policy, PolicyError, parse_policy
 
 # A cap on the classes explored, so a pathological set of patterns cannot run away.
 MAX_CLASSES = 200_000
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why `pattern` is not an ACL path pattern the policy parser accepts (its message), or None."""
+    try:
+        parse_policy("pattern", f'path {json.dumps(pattern)} {{ capabilities = ["read"] }}')
+    except PolicyError as exc:
+        return str(exc)
+    return None
+
+
+def policy_patterns(policies: Iterable[Policy]) -> list[str]:
+    """Every path pattern the policies write, once each, in order."""
+    return list(dict.fromkeys(rule.pattern for policy in policies for rule in policy.rules))
 
 
 class TooComplex(ValueError):

@@ -120,3 +120,12 @@ def test_every_path_has_a_witness_matched_by_the_same_patterns(pattern_list, pat
     classes = {m: w for w, m in path_classes(pattern_list)}
     assert matching in classes
     assert {p for p in pattern_list if matches(p, classes[matching])} == matching
+
+
+def test_pattern_problem_names_what_the_parser_refuses_whatever_the_text_holds():
+    from vaultguard.service.authz.coverage import pattern_problem
+
+    assert pattern_problem("secret/data/+/db") is None
+    assert pattern_problem("a/*/b")  # a "*" only at the end
+    # a quote is text of the pattern, not the end of the probe policy's string
+    assert pattern_problem('a"b') is None
