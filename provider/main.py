@@ -11,13 +11,24 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve the provider to Terraform over go-plugin; `--version` prints the version instead."""
+    """Serve the provider to Terraform over go-plugin; `--version` prints the version instead.
+
+    `--debug` serves until interrupted for Terraform runs that attach to this process: its first stdout
+    line is the value of TF_REATTACH_PROVIDERS to give them (one process for many runs, as in tests).
+    """
     args = sys.argv[1:] if argv is None else argv
     if "--version" in args or "-v" in args:
         from vaultguard.provider.provider import package_version
 
         print(f"terraform-provider-vault {package_version()}")
         return 0
+    if "--debug" in args:
+        from vaultguard.provider.plugin_server import REATTACH_ENV, serve_debug
+        from vaultguard.provider.provider import PROVIDER_ADDRESS, VaultProvider
+
+        print(f"vault provider: serving until interrupted; give Terraform {REATTACH_ENV}='<first stdout line>'",
+              file=sys.stderr)
+        return serve_debug(VaultProvider(), PROVIDER_ADDRESS)
     mismatch = version_mismatch(os.environ.get(PACKAGE_VERSION_ENV))
     if mismatch:
         # Terraform shows a plugin's unexpected stdout lines ("Unrecognized remote plugin message"), and

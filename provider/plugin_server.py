@@ -325,6 +325,25 @@ def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object])
     sys.stderr.write(f"vault provider: connection error: {context.get('message')}: {exc!r}\n")
 
 
+def _plugin_grpc_server(provider: Provider, shutdown: threading.Event, socket_path: str):
+    """The gRPC server with the provider's, go-plugin's controller and stdio services, listening on the
+    unix socket `socket_path` (inside a 0700 directory). Not started."""
+    from concurrent import futures
+
+    import grpc
+    from tf.gen import grpc_controller_pb2_grpc, grpc_stdio_pb2_grpc, tfplugin_pb2_grpc
+
+    from vaultguard.provider.servicer import ControllerServicer, StdioServicer, VaultProviderServicer
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=10, thread_name_prefix="tfplugin"))
+    tfplugin_pb2_grpc.add_ProviderServicer_to_server(VaultProviderServicer(provider), server)
+    grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(ControllerServicer(shutdown), server)
+    grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(StdioServicer(shutdown), server)
+    if not server.add_insecure_port(f"unix:{socket_path}"):
+        raise OSError(f"cannot listen on {socket_path}")
+    return server
+
+
 def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[str] | None = None) -> int:
     """Serve `provider` to the Terraform that started this process; return the process exit status.
 
@@ -340,26 +359,14 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
         sys.stderr.write(str(exc).rstrip("\n") + "\n")
         return 1
 
-    from concurrent import futures
-
-    import grpc
-    from tf.gen import grpc_controller_pb2_grpc, grpc_stdio_pb2_grpc, tfplugin_pb2_grpc
-
-    from vaultguard.provider.servicer import ControllerServicer, StdioServicer, VaultProviderServicer
-
     # mkdtemp makes the directory 0700: only this user can reach the gRPC socket inside it.
     private_dir = tempfile.mkdtemp(prefix="vaultguard-provider-")
     inner_socket = os.path.join(private_dir, "grpc.sock")
     stopping = threading.Event()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=10, thread_name_prefix="tfplugin"))
+    server = None
     front: TlsFront | None = None
     try:
-        tfplugin_pb2_grpc.add_ProviderServicer_to_server(VaultProviderServicer(provider), server)
-        grpc_controller_pb2_grpc.add_GRPCControllerServicer_to_server(ControllerServicer(stopping), server)
-        grpc_stdio_pb2_grpc.add_GRPCStdioServicer_to_server(StdioServicer(stopping), server)
-        if not server.add_insecure_port(f"unix:{inner_socket}"):
-            raise OSError(f"cannot listen on {inner_socket}")
-
+        server = _plugin_grpc_server(provider, stopping, inner_socket)
         identity = generate_server_identity()
         ctx = tls_context(identity, client_cert_pem, private_dir)
         listener = _listen(environ)
@@ -384,7 +391,67 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
         return 1
     finally:
         # gRPC first, so the answer to Shutdown still travels back through the relay.
-        server.stop(grace=_SHUTDOWN_GRACE_SECONDS).wait()
+        if server is not None:
+            server.stop(grace=_SHUTDOWN_GRACE_SECONDS).wait()
         if front is not None:
             front.close()
+        shutil.rmtree(private_dir, ignore_errors=True)
+
+
+# The variable Terraform reads to use an already running provider instead of starting its own.
+REATTACH_ENV = "TF_REATTACH_PROVIDERS"
+
+
+def reattach_config(provider_address: str, pid: int, socket_path: str) -> str:
+    """The TF_REATTACH_PROVIDERS value (JSON) that points Terraform at a provider serving on `socket_path`.
+
+    `Test: true` tells Terraform the process is not its own: it neither waits for nor ends it.
+    """
+    import json
+
+    return json.dumps(
+        {
+            provider_address: {
+                "Protocol": "grpc",
+                "ProtocolVersion": PLUGIN_PROTOCOL_VERSION,
+                "Pid": pid,
+                "Test": True,
+                "Addr": {"Network": "unix", "String": socket_path},
+            }
+        },
+        separators=(",", ":"),
+    )
+
+
+def serve_debug(provider: Provider, provider_address: str, stdout: IO[str] | None = None) -> int:
+    """Serve `provider` for any number of Terraform runs that attach to it (`TF_REATTACH_PROVIDERS`),
+    until SIGINT or SIGTERM; print the variable's value as the first stdout line.
+
+    Terraform dials an attached provider without TLS (its reattach configuration has no certificates), so
+    this mode serves only on a unix socket inside a private 0700 directory: other users cannot connect.
+    The process keeps one provider configuration at a time, the one of the latest ConfigureProvider, and
+    reads its environment (VAULT_TOKEN, ...) from its own start, not from each Terraform run.
+    """
+    stdout = stdout or sys.stdout
+    private_dir = tempfile.mkdtemp(prefix="vaultguard-provider-")
+    socket_path = os.path.join(private_dir, "grpc.sock")
+    stopping = threading.Event()
+    # Terraform's Shutdown ends a run, not this process: it is ignored here.
+    server = None
+    try:
+        server = _plugin_grpc_server(provider, threading.Event(), socket_path)
+        signal.signal(signal.SIGINT, lambda *_: stopping.set())
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        server.start()
+        stdout.write(reattach_config(provider_address, os.getpid(), socket_path) + "\n")
+        stdout.flush()
+        while not stopping.wait(timeout=0.5):
+            pass
+        return 0
+    except OSError as exc:
+        sys.stderr.write(f"vault provider: cannot start the plugin server: {exc}\n")
+        return 1
+    finally:
+        if server is not None:
+            server.stop(grace=_SHUTDOWN_GRACE_SECONDS).wait()
         shutil.rmtree(private_dir, ignore_errors=True)

@@ -4,6 +4,14 @@
 `TF_CLI_CONFIG_FILE` pointing at a filesystem mirror installed once per session (`install_mirror`), so
 `source = "vaultguard/vault"` resolves through a normal `terraform init` and lock file.
 
+Terraform attaches to one provider process per test session (`TF_REATTACH_PROVIDERS`, the provider's
+`--debug` mode) instead of starting the provider two or three times per command: that is most of what an
+acceptance test used to wait for. Terraform starts the provider itself, as for users, in a test marked
+`@pytest.mark.provider_process` (what only such a process has: the handshake, its environment, files or
+working directory), for a call that passes the provider's settings in the environment (`VAULT_*`,
+`TERRAFORM_VAULT_*`), for a configuration with provider aliases (one process per configuration), and for
+`init`, `providers` and `version`, which install or report the provider from the mirror and lock file.
+
     def test_something(terraform, server):
         terraform.configure_provider(address=server.url, token=server.root_token)
         terraform.write("main.tf", 'resource "vault_policy" "p" { ... }')
@@ -16,8 +24,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +37,7 @@ import pytest
 from acceptance.installs import wheels  # noqa: F401 - a fixture: wheels of this checkout, for separate installs
 
 from vaultguard.provider.install import install_mirror
+from vaultguard.provider.plugin_server import REATTACH_ENV
 from vaultguard.provider.terraform import TERRAFORM_ENV, bundled_terraform_available, terraform_command
 
 # Subcommands that accept -no-color; the runner adds it so assertions see plain text.
@@ -37,6 +48,12 @@ _NO_COLOR_COMMANDS = {
 
 # Settings of the developer's shell that must not leak into a test's Terraform or provider.
 _SCRUBBED_PREFIXES = ("VAULT_", "TERRAFORM_VAULT_", "TF_", "PLUGIN_", "CHECKPOINT_")
+# Settings the provider reads from its own environment: an attached provider would not see them.
+_PROVIDER_SETTING_PREFIXES = ("VAULT_", "TERRAFORM_VAULT_")
+_PROVIDER_ALIAS = re.compile(r'provider\s+"vault"\s*\{[^}]*\balias\s*=')
+# Subcommands about installing providers run as users run them: `init` writes the lock file from the mirror
+# (an attached provider is not installed, so an init attached to it would leave it out of the lock file).
+_INSTALLING_COMMANDS = {"init", "providers", "version"}
 
 PROVIDER_REQUIREMENT = """\
 terraform {
@@ -58,8 +75,9 @@ class TerraformResult(NamedTuple):
 class Terraform:
     """Runs the Terraform CLI in `workdir`; call it with CLI arguments: `terraform("plan", "-out=p")`."""
 
-    def __init__(self, workdir: Path, cli_config: Path, home: Path):
+    def __init__(self, workdir: Path, cli_config: Path, home: Path, provider: AttachedProvider | None = None):
         self.workdir = workdir
+        self.provider = provider
         env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
         env.update(
             TF_CLI_CONFIG_FILE=str(cli_config),
@@ -77,6 +95,13 @@ class Terraform:
         if not color and argv and argv[0] in _NO_COLOR_COMMANDS:
             argv.insert(1, "-no-color")
         full_env = {**self.env, **(env or {})}
+        if (
+            self.provider is not None
+            and argv[:1] != [] and argv[0] not in _INSTALLING_COMMANDS
+            and not any(k.startswith(_PROVIDER_SETTING_PREFIXES) for k in full_env)
+            and not self._configures_aliases()
+        ):  # fmt: skip
+            full_env[REATTACH_ENV] = self.provider.reattach_value()
         completed = subprocess.run(
             terraform_command(argv, full_env),
             cwd=self.workdir,
@@ -87,6 +112,15 @@ class Terraform:
             stdin=subprocess.DEVNULL,
         )
         return TerraformResult(completed.returncode, completed.stdout, completed.stderr)
+
+    def _configures_aliases(self) -> bool:
+        """Whether the configuration has provider aliases: Terraform gives each configuration of a provider
+        its own process, while an attached process would hold only the last one configured."""
+        return any(
+            _PROVIDER_ALIAS.search(path.read_text())
+            for path in self.workdir.rglob("*.tf")
+            if ".terraform" not in path.parts
+        )
 
     def write(self, name: str, text: str) -> Path:
         """Write a file (e.g. `main.tf`) into the working directory."""
@@ -124,14 +158,63 @@ def terraform_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return output
 
 
+class AttachedProvider:
+    """One `terraform-provider-vault --debug` process that Terraform runs attach to; started again if it
+    has exited (a crash in one test must not fail the rest of the session)."""
+
+    def __init__(self, home: Path):
+        self._home = home
+        self._process: subprocess.Popen[str] | None = None
+        self._value = ""
+
+    def reattach_value(self) -> str:
+        if self._process is None or self._process.poll() is not None:
+            self._start()
+        return self._value
+
+    def _start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+        env["HOME"] = str(self._home)
+        executable = shutil.which("terraform-provider-vault", path=os.path.dirname(sys.executable))
+        self._process = subprocess.Popen(
+            [executable or "terraform-provider-vault", "--debug"],
+            cwd=self._home, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True,
+        )  # fmt: skip
+        line = self._process.stdout.readline() if self._process.stdout else ""
+        if not line.startswith("{"):
+            self.stop()
+            raise RuntimeError(f"the provider did not start in --debug mode: {line!r}")
+        self._value = line.strip()
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+        self._process = None
+
+
+@pytest.fixture(scope="session")
+def attached_provider(tmp_path_factory: pytest.TempPathFactory):
+    """The provider process this session's Terraform runs attach to (one per pytest worker)."""
+    provider = AttachedProvider(tmp_path_factory.mktemp("attached-provider"))
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
 @pytest.fixture
-def terraform(tmp_path: Path, terraform_cli_config: Path) -> Terraform:
+def terraform(
+    request: pytest.FixtureRequest, tmp_path: Path, terraform_cli_config: Path, attached_provider: AttachedProvider
+) -> Terraform:
     """The Terraform CLI, run in this test's own empty directory."""
     workdir = tmp_path / "work"
     home = tmp_path / "home"
     workdir.mkdir()
     home.mkdir()
-    return Terraform(workdir, terraform_cli_config, home)
+    started_by_terraform = request.node.get_closest_marker("provider_process") is not None
+    return Terraform(workdir, terraform_cli_config, home, None if started_by_terraform else attached_provider)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import pytest
 
 # The acceptance fixtures: a real `vaultguard server --dev`, a fresh namespace per test, and the Terraform
 # CLI in the test's own directory with the provider installed in a filesystem mirror.
-from acceptance.conftest import namespace, service, terraform, terraform_cli_config, wheels  # noqa: F401
+from acceptance.conftest import attached_provider, namespace, service, terraform, terraform_cli_config, wheels  # noqa: F401
 from acceptance.installs import Install
 from acceptance.tf_steps import apply, ok
 

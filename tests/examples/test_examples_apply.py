@@ -20,6 +20,7 @@ import pytest
 from acceptance.conftest import (  # noqa: F401
     PROVIDER_REQUIREMENT,
     Terraform,
+    attached_provider,
     namespace,
     service,
     terraform,

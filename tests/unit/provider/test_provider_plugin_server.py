@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
+import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +24,8 @@ from provider_plugin_process import (
 )
 from tf.gen import grpc_controller_pb2, grpc_controller_pb2_grpc, tfplugin_pb2, tfplugin_pb2_grpc
 
-from vaultguard.provider.plugin_server import handshake_line
+from vaultguard.provider.plugin_server import handshake_line, reattach_config
+from vaultguard.provider.provider import PROVIDER_ADDRESS
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +168,57 @@ def test_startup_to_handshake_time_is_recorded(plugin: PluginProcess, record_pro
     # Reported, not asserted: timing belongs to benchmarks (DESIGN.md), this only makes it visible.
     record_property("provider_handshake_ms", round(plugin.startup_seconds * 1000))
     assert plugin.startup_seconds > 0
+
+
+# ---- --debug: one process for many Terraform runs (TF_REATTACH_PROVIDERS) ---------------------------------------
+
+
+@pytest.fixture
+def debug_plugin(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, dict]]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PLUGIN_", "TF_"))}
+    environ["HOME"] = str(tmp_path)
+    process = subprocess.Popen(
+        [*provider_command(), "--debug"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    yield process, json.loads(line)
+    if process.poll() is None:
+        process.terminate()
+    process.wait(timeout=10)
+    for stream in (process.stdout, process.stderr):
+        stream and stream.close()
+
+
+def test_debug_mode_prints_the_reattach_configuration_terraform_reads(debug_plugin) -> None:
+    process, config = debug_plugin
+
+    assert list(config) == [PROVIDER_ADDRESS]
+    entry = config[PROVIDER_ADDRESS]
+    assert (entry["Protocol"], entry["ProtocolVersion"], entry["Pid"], entry["Test"]) == ("grpc", 6, process.pid, True)
+    assert entry["Addr"]["Network"] == "unix"
+    socket_dir = Path(entry["Addr"]["String"]).parent
+    assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700  # only this user can reach the plaintext socket
+
+
+def test_debug_mode_serves_many_runs_and_outlives_terraforms_shutdown(debug_plugin) -> None:
+    process, config = debug_plugin
+    address = "unix:" + config[PROVIDER_ADDRESS]["Addr"]["String"]
+
+    for _ in range(2):  # each Terraform run connects, works, and asks the plugin to shut down
+        with grpc.insecure_channel(address) as channel:
+            assert "address" in {a.name for a in provider_schema(channel).provider.block.attributes}
+            grpc_controller_pb2_grpc.GRPCControllerStub(channel).Shutdown(grpc_controller_pb2.Empty(), timeout=10)
+        time.sleep(0.2)
+        assert process.poll() is None
+
+    process.terminate()
+    assert process.wait(timeout=5) == 0
+    assert not Path(config[PROVIDER_ADDRESS]["Addr"]["String"]).parent.exists()  # the socket is removed
+
+
+def test_reattach_configuration_is_compact_json() -> None:
+    value = reattach_config("registry.terraform.io/a/b", 42, "/tmp/x/grpc.sock")
+
+    assert " " not in value  # one shell word
+    assert json.loads(value)["registry.terraform.io/a/b"]["Addr"] == {"Network": "unix", "String": "/tmp/x/grpc.sock"}
