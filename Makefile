@@ -18,8 +18,9 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 # Two workers: the suite mostly waits on the processes it starts (servers, Terraform, the provider).
+# The 25 slowest tests are listed at the end, so a slow new test shows up in the first CI run.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --durations=25 tests
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit
