@@ -36,7 +36,7 @@ MAX_REMEMBERED_DECISIONS = 64  # per token and storage generation
 
 @dataclass
 class AgentCaller:
-    """The ephemeral per-request identity of an agent (SPEC B §3.4); never stored."""
+    """The ephemeral per-request identity of an agent (DECISIONS.md#d34); never stored."""
 
     token: ValidatedToken
     raw_token: str
@@ -77,7 +77,7 @@ class AgentCaller:
         return allowed or frozenset({"deny"})
 
     def lookup_data(self) -> dict:
-        """`auth/token/lookup-self` for the ephemeral token (SPEC B §3.4)."""
+        """`auth/token/lookup-self` for the ephemeral token (DECISIONS.md#d34)."""
         token = self.token
         issued = token.issued_at or token.not_before or token.expires_at
         now = time.time()

@@ -80,7 +80,7 @@ class Context:
         """Authorize this request: an admin token by its ACL, an agent by baseline ∩ ceiling ∩ RAR.
 
         The parameters checked are the parsed ones (`authorize_body`) unless given. Raises 403; an agent's refusal
-        carries its Decision (the caller sees only the D5 text).
+        carries its Decision (the caller sees only the DECISIONS.md#d5 text).
         """
         assert self.caller is not None
         if parameters is None:
@@ -137,7 +137,7 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def request_token(request: Request) -> str | None:
-    """The presented token (access.tokens: the audit log reads it by the same rule), size-checked (D17);
+    """The presented token (access.tokens: the audit log reads it by the same rule), size-checked (DECISIONS.md#d17);
     400 when the request presents two different tokens."""
     try:
         token = scope_token(request.scope)
@@ -148,7 +148,7 @@ def request_token(request: Request) -> str | None:
         return None
     limit = request.app.state.settings.max_token_header_size
     if limit >= 0 and len(token) > limit:
-        request.state.vg_refusal = "too_large"  # the audit log names the rule (D17, D21)
+        request.state.vg_refusal = "too_large"  # the audit log names the rule (DECISIONS.md#d17, DECISIONS.md#d21)
         raise bad_request(f"authentication token is larger than the maximum allowed size of {limit} bytes")
     return token
 
@@ -261,7 +261,7 @@ async def context(
 
 async def _authenticate(ctx: Context, request: Request, token: str, view: DirectoryView) -> None:
     namespace, store = ctx.namespace, ctx.store
-    # Vault tokens are never JWTs (SPEC B §3.2), so the two paths cannot be confused.
+    # Vault tokens are never JWTs (DECISIONS.md#d32), so the two paths cannot be confused.
     if looks_like_jwt(token):
         try:
             ctx.caller = await authenticate_agent(request, namespace, token, view)

@@ -1,4 +1,4 @@
-"""`identity/entity` and `identity/entity-alias` routes (SPEC B §6.8)."""
+"""`identity/entity` and `identity/entity-alias` routes (DECISIONS.md#d46)."""
 
 from __future__ import annotations
 

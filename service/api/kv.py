@@ -3,7 +3,7 @@
 Each route authorizes first, on the Vault path and with the operation Vault would use (a write to
 `data/` or `metadata/` is `create` when the key has no metadata yet, `update` otherwise), then judges
 its input, then calls `secrets.rules` inside one storage transaction. KV v2 paths take no ACL parameter
-constraints (SPEC B §6.5 item 8), so none are passed.
+constraints (DECISIONS.md#d43), so none are passed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`sys/config/oauth-resource-server` routes (SPEC B §2): profiles of trusted JWT issuers."""
+"""`sys/config/oauth-resource-server` routes (DECISIONS.md#d28, DECISIONS.md#d29): profiles of trusted JWT issuers."""
 
 from __future__ import annotations
 
@@ -129,4 +129,4 @@ async def delete_profile(name: str, request: Request) -> Response:
         profile = tx.profile_by_name(ctx.namespace.id, name)
         if profile is not None:
             tx.delete_profile(profile.config_id)
-    return respond()  # D16: 204 also when absent
+    return respond()  # DECISIONS.md#d16: 204 also when absent

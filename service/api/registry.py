@@ -1,4 +1,4 @@
-"""`agent-registry/...` routes (SPEC B §1.2): parse, authorize, call `registry.rules`, answer."""
+"""`agent-registry/...` routes (DECISIONS.md#d25): parse, authorize, call `registry.rules`, answer."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ async def _read(request: Request, key: str, value: str) -> Response:
 
 
 async def _update(request: Request, key: str, value: str) -> Response:
-    """Full-replace update of an existing registration (D10); by name, the name comes from the URL."""
+    """Full-replace update of an existing registration (DECISIONS.md#d10); by name, the name comes from the URL."""
     ctx = await context(request)
     body = await ctx.body()
     values, warnings = ctx.authorize_body("update", body, FIELDS)
@@ -100,7 +100,7 @@ async def _delete(request: Request, key: str, value: str) -> Response:
         reg = _find(tx, ctx, key, value)
         if reg is not None:
             tx.delete_registration(reg.id)
-    return respond()  # 204 also when absent (D16)
+    return respond()  # 204 also when absent (DECISIONS.md#d16)
 
 
 async def _list(request: Request, key: str) -> Response:
@@ -119,7 +119,7 @@ async def _list(request: Request, key: str) -> Response:
 
 @router.api_route("/v1/agent-registry/register", methods=["POST", "PUT"])
 async def register(request: Request) -> Response:
-    """Create; with `id`, full-replace update of that record (a taken display_name is an error, D10)."""
+    """Create; with `id`, full-replace update of that record (a taken display_name is an error, DECISIONS.md#d10)."""
     ctx = await context(request)
     body = await ctx.body()
     values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, REGISTER_FIELDS)

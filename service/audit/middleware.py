@@ -238,7 +238,8 @@ def _auth(
         return auth, caller.token.accessor
     if decision is not None:  # a JWT refused while authenticating
         return e.refused_agent_auth(hasher, token, decision), ""
-    refusal = state.get("vg_refusal") or ""  # refused before any caller was identified (403, or 400 by D17)
+    # Refused before any caller was identified: 403, or 400 for an oversized token (DECISIONS.md#d17).
+    refusal = state.get("vg_refusal") or ""
     if status == 403 and not refusal:
         refusal = "token_missing" if not token else "namespace_not_found" if ctx is None else "token_unknown"
     return e.anonymous_auth(hasher, token, refusal), ""
