@@ -1,4 +1,4 @@
-"""The audit entry builder: Vault's request/response shape, SPEC B §5 metadata, tokens and data only as HMAC."""
+"""The audit entry builder: Vault's request/response shape, DECISIONS.md#d38 metadata, tokens and data only as HMAC."""
 
 from __future__ import annotations
 

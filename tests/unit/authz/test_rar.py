@@ -118,7 +118,7 @@ CASES = [
         False,
         "rar_no_match",
     ),
-    # D7: unusable entries never grant
+    # DECISIONS.md#d7: unusable entries never grant
     (
         [{"type": "other:thing", "path": "secret/data/app", "capabilities": ["read"]}],
         "read",
