@@ -43,10 +43,6 @@ class Decision(NamedTuple):
     ) -> Decision:
         return cls(False, reason, layer, detail, outcomes + (LayerOutcome(layer, False, reason, (), detail),))
 
-    @classmethod
-    def allow(cls, outcomes: tuple[LayerOutcome, ...]) -> Decision:
-        return cls(True, "allowed", "", "", outcomes)
-
     def policies(self, layer: str) -> tuple[str, ...]:
         for outcome in self.outcomes:
             if outcome.layer == layer:

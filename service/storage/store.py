@@ -601,14 +601,6 @@ class Tx:
         row = self._run(sa.select(t.tokens).where(t.tokens.c.id_hash == id_hash)).first()
         return _token(row) if row else None
 
-    def token_by_accessor(self, accessor: str) -> TokenRecord | None:
-        row = self._run(sa.select(t.tokens).where(t.tokens.c.accessor == accessor)).first()
-        return _token(row) if row else None
-
-    def root_token_exists(self) -> bool:
-        rows = self._run(sa.select(t.tokens.c.policies).where(t.tokens.c.namespace_id == ROOT_NAMESPACE_ID))
-        return any("root" in r.policies for r in rows)
-
     def insert_token(self, token: TokenRecord) -> None:
         self._write(t.tokens.insert().values(**asdict(token)))
 

@@ -92,7 +92,7 @@ PASSED = (
 
 
 def allowed() -> Decision:
-    return Decision.allow(PASSED + (
+    return Decision(True, "allowed", "", "", PASSED + (
         LayerOutcome("baseline", True, "allowed", ("kv-reader",)),
         LayerOutcome("ceiling", True, "allowed", ("agent-ceiling", "kv-reader")),
         LayerOutcome("rar", True, "rar_match", ("authorization_details[0]",)),
