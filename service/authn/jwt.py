@@ -42,6 +42,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, SECP384R1, SECP521R1
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 
+from ..memo import BoundedMemo
 from .jwks import (
     STRICT_JSON,
     DuplicateMemberError,
@@ -201,15 +202,12 @@ def looks_like_jwt(token: str) -> bool:
     head = token[: token.index(".")]
     verdict = _HEADER_VERDICTS.get(head)
     if verdict is None:
-        verdict = _header_names_alg(head)
-        if len(_HEADER_VERDICTS) >= _HEADER_VERDICTS_SIZE:
-            _HEADER_VERDICTS.clear()  # bounded: a flood of distinct headers only costs re-decoding
-        _HEADER_VERDICTS[head] = verdict
+        verdict = _HEADER_VERDICTS.put(head, _header_names_alg(head))
     return verdict
 
 
-_HEADER_VERDICTS: dict[str, bool] = {}
-_HEADER_VERDICTS_SIZE = 1024
+# Bounded: a flood of distinct headers only costs re-decoding.
+_HEADER_VERDICTS: BoundedMemo[str, bool] = BoundedMemo(1024)
 
 
 def _header_names_alg(head: str) -> bool:
