@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request, Response
 
 from ..registry import rules
 from ..registry.model import Registration
-from ..storage.store import ReferenceViolation, UniqueViolation
+from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
@@ -36,17 +38,14 @@ def _written(reg: Registration, warnings: list[str]) -> Response:
     return respond({"id": reg.id, "display_name": reg.display_name}, warnings=warnings)
 
 
-def _save(ctx: Context, action, attempts: int = 2) -> Registration:  # noqa: ANN001
+def _save(ctx: Context, action: Callable[[Tx], Registration]) -> Registration:
     """Run `action` in one write transaction. A write that lost a race to a concurrent one runs once more,
     so its up-front checks see the winner and give the precise message (naming the existing record)."""
     try:
-        with ctx.store.write() as tx:
-            return action(tx)
+        return ctx.store.write_retrying(action)
     except rules.RegistryError as exc:
         raise ApiError(exc.status, str(exc)) from None
     except UniqueViolation as exc:
-        if attempts > 1:
-            return _save(ctx, action, attempts - 1)
         raise bad_request(_CONFLICTS.get(exc.constraint, "conflicting agent registration")) from None
     except ReferenceViolation:
         raise bad_request("entity_id: the entity no longer exists") from None
