@@ -99,6 +99,10 @@ def problems(relative: str, text: str, record: dict[str, set[str]], exists) -> l
             label, anchor = match.group(1), match.group(3)
             if label.lower() != anchor:
                 found.append(f"{where}: link text {label} points at #{anchor}")
+        if in_record:  # links within the document itself: [D20](#d20)
+            for anchor in re.findall(r"\]\(#([a-z0-9-]+)\)", line):
+                if anchor not in record[Path(relative).name]:
+                    found.append(f"{where}: {Path(relative).name} does not define #{anchor}")
         for match in CITATION.finditer(line):
             doc = match.group("doc")
             for anchor in _expand(match.group("anchors")):
@@ -151,22 +155,25 @@ KNOWN = {"README.md", "DECISIONS.md", "THREATS.md", "ARCHITECTURE.md"}  # the fi
 
 
 @pytest.mark.parametrize(
-    ("text", "complaint"),
+    ("where", "text", "complaint"),
     [
-        ("# SPEC B §2.3: toggling the mode", "'SPEC'"),
-        ('"""D19: lowercase the issuer."""', "bare D19"),
-        ("see SECURITY.md row 8", "'SECURITY.md'"),
-        ("(DESIGN: one second)", "'DESIGN'"),
-        ("the matrix of issue 11", "'issue 11'"),
-        ("# DECISIONS.md#d999: no such decision", "DECISIONS.md does not define #d999"),
-        ("# THREATS.md#t4, #t7, #t999", "THREATS.md does not define #t999"),
-        ("(DECISIONS.md#d1–#d99)", "DECISIONS.md does not define #d99"),
-        ("[D5](design/DECISIONS.md#d7)", "link text D5 points at #d7"),
-        ("see docs/missing.md", "docs/missing.md is not in the repository"),
+        ("service/example.py", "# SPEC B §2.3: toggling the mode", "'SPEC'"),
+        ("service/example.py", '"""D19: lowercase the issuer."""', "bare D19"),
+        ("service/example.py", "see SECURITY.md row 8", "'SECURITY.md'"),
+        ("service/example.py", "(DESIGN: one second)", "'DESIGN'"),
+        ("service/example.py", "the matrix of issue 11", "'issue 11'"),
+        ("service/example.py", "# DECISIONS.md#d999: no such decision", "DECISIONS.md does not define #d999"),
+        ("service/example.py", "# THREATS.md#t4, #t7, #t999", "THREATS.md does not define #t999"),
+        ("service/example.py", "(DECISIONS.md#d1–#d99)", "DECISIONS.md does not define #d99"),
+        ("service/example.py", "[D5](design/DECISIONS.md#d7)", "link text D5 points at #d7"),
+        ("service/example.py", "see docs/missing.md", "docs/missing.md is not in the repository"),
+        ("docs/design/THREATS.md", "as [D99](#d99) says", "THREATS.md does not define #d99"),
     ],
 )
-def test_the_checker_names_each_kind_of_bad_citation(record: dict[str, set[str]], text: str, complaint: str) -> None:
-    found = problems("service/example.py", text, record, _exists_in_repository(KNOWN))
+def test_the_checker_names_each_kind_of_bad_citation(
+    record: dict[str, set[str]], where: str, text: str, complaint: str
+) -> None:
+    found = problems(where, text, record, _exists_in_repository(KNOWN))
     assert any(complaint in problem for problem in found), found
 
 
