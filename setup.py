@@ -1,6 +1,6 @@
 """Maps the repository's top-level folders onto the installed `vaultguard.*` namespace.
 
-The layout keeps `service/`, `provider/` and `proto/` at the top level (DESIGN.md) while every installed
+The layout keeps `service/`, `provider/` and `proto/` at the top level (DECISIONS.md#d53) while every installed
 import name lives under `vaultguard.`; the package list is computed so a new sub-package needs no edit here.
 
 The gRPC stubs are generated at build time (never committed): `proto/vaultguard/<pkg>/<file>.proto` (protobuf

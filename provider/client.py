@@ -5,7 +5,7 @@ Every request carries `X-Vault-Token`, `X-Vault-Request: true` and, when there i
 and 5xx answers are retried with backoff, as Vault's own Go client does; the service's `{"errors": [...]}`
 body becomes a typed exception whose text carries the server's messages.
 
-Before the first API call the client settles its token once per provider process (SPEC B §7.3):
+Before the first API call the client settles its token once per provider process (DECISIONS.md#d48):
 `auth/token/lookup-self` (the token's namespace becomes the default namespace) and, unless
 `skip_child_token`, `auth/token/create` for a short-lived child token used from then on. Resources that
 need Enterprise call `require_enterprise()`, which reads `sys/seal-status` once.
@@ -275,7 +275,7 @@ class VaultClient:
         Reads `sys/seal-status` (namespace header cleared) once per process, unless
         `skip_get_vault_version`, in which case `vault_version_override` stands for the server's version.
         With `skip_get_vault_version` and no override the user asked not to ask and gave nothing to check,
-        so the check is skipped (None) rather than failing every apply (upstream fails, SPEC B §7.4 #14).
+        so the check is skipped (None) rather than failing every apply (upstream fails, DECISIONS.md#d50).
         """
         if self.settings.skip_get_vault_version and not self.settings.vault_version_override:
             return None
@@ -299,7 +299,7 @@ class VaultClient:
         return self._server_version or None
 
     def ensure_token(self) -> None:
-        """Settle the token and default namespace once: lookup-self, then the child token (SPEC B §7.3)."""
+        """Settle the token and default namespace once: lookup-self, then the child token (DECISIONS.md#d48)."""
         if self._token_ready:
             return
         with self._lock:

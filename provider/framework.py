@@ -405,7 +405,7 @@ def _attribute_named_in(messages: Iterable[str], schema: Schema) -> AttributePat
 
 
 StateUpgrader = Callable[[State], State]
-# The namespace `terraform import` puts imported objects in (hashicorp/vault, SPEC B §7.3).
+# The namespace `terraform import` puts imported objects in (hashicorp/vault, DECISIONS.md#d48).
 IMPORT_NAMESPACE_ENV = "TERRAFORM_VAULT_NAMESPACE_IMPORT"
 
 

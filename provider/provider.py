@@ -1,7 +1,7 @@
 """The `vault` provider: its configuration schema (hashicorp/vault compatible) and configuration.
 
 Settings come from the provider block, else from the environment variables the hashicorp/vault provider
-reads (SPEC B §7.3). `configure_provider` contacts nothing; `check_connection`, which the servicer calls right
+reads (DECISIONS.md#d48). `configure_provider` contacts nothing; `check_connection`, which the servicer calls right
 after it when Terraform configures the provider, settles the token and turns each way that can fail into an
 error naming the setting that fixes it.
 """

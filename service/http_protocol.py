@@ -19,7 +19,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-MAX_HEAD_BYTES = 64 * 1024  # request line and headers; D17's 8 KiB token cap fits with room to spare
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers; the 8 KiB token cap (DECISIONS.md#d17) fits with room to spare
 _LIST = b"LIST "
 _LIST_PREFIXES = (b"L", b"LI", b"LIS", b"LIST")  # a read may end inside the method
 

@@ -7,7 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without an install
     VERSION = "0.0.0"
 
-# Clients (the hashicorp/vault provider among them) require Enterprise build metadata (D23).
+# Clients (the hashicorp/vault provider among them) require Enterprise build metadata (DECISIONS.md#d23).
 VAULT_COMPAT_VERSION = f"2.1.0+ent.vaultguard.{VERSION}"
 
 # Vault Enterprise gates some features behind one-time activation flags (`sys/activation-flags`). The only

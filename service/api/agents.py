@@ -24,6 +24,7 @@ from ..authz.templates import AliasContext, IdentityContext
 from ..clock import rfc3339
 from ..identity.model import Alias, Entity, Namespace
 from ..identity.resolve import Resolution, Unresolved, resolve
+from ..memo import BoundedMemo
 from ..registry.model import Registration
 from .errors import ApiError
 
@@ -36,7 +37,7 @@ MAX_REMEMBERED_DECISIONS = 64  # per token and storage generation
 
 @dataclass
 class AgentCaller:
-    """The ephemeral per-request identity of an agent (SPEC B §3.4); never stored."""
+    """The ephemeral per-request identity of an agent (DECISIONS.md#d34); never stored."""
 
     token: ValidatedToken
     raw_token: str
@@ -48,7 +49,9 @@ class AgentCaller:
     rar_optional: bool
     passed: tuple[LayerOutcome, ...]
 
-    decisions: dict[AccessRequest, Decision] = dataclasses.field(default_factory=dict)
+    decisions: BoundedMemo[AccessRequest, Decision] = dataclasses.field(
+        default_factory=lambda: BoundedMemo(MAX_REMEMBERED_DECISIONS)
+    )
 
     def for_token(self, token: ValidatedToken, raw_token: str) -> AgentCaller:
         """The same agent, resolved and compiled, for another of its tokens. The remembered decisions are
@@ -63,10 +66,9 @@ class AgentCaller:
         request, so an agent repeating a request reuses it; the token's exp is re-checked upstream."""
         decision = self.decisions.get(request)
         if decision is None:
-            decision = decide(request, self.baseline, self.ceiling, self.details, self.rar_optional, self.passed)
-            if len(self.decisions) >= MAX_REMEMBERED_DECISIONS:
-                self.decisions.clear()
-            self.decisions[request] = decision
+            decision = self.decisions.put(
+                request, decide(request, self.baseline, self.ceiling, self.details, self.rar_optional, self.passed)
+            )
         return decision
 
     def capabilities(self, path: str) -> frozenset[str]:
@@ -77,7 +79,7 @@ class AgentCaller:
         return allowed or frozenset({"deny"})
 
     def lookup_data(self) -> dict:
-        """`auth/token/lookup-self` for the ephemeral token (SPEC B §3.4)."""
+        """`auth/token/lookup-self` for the ephemeral token (DECISIONS.md#d34)."""
         token = self.token
         issued = token.issued_at or token.not_before or token.expires_at
         now = time.time()

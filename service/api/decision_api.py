@@ -34,7 +34,7 @@ async def authorize(request: Request) -> Response:
 async def authorize_explain(request: Request) -> Response:
     ctx = await context(request)
     if isinstance(ctx.caller, AgentCaller):
-        raise permission_denied()  # operators only: an agent never learns why a token was refused (D5)
+        raise permission_denied()  # operators only: an agent never learns why a token was refused (DECISIONS.md#d5)
     ctx.authorize("update")
     if not _may_explain(ctx):
         raise permission_denied()

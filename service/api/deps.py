@@ -21,6 +21,7 @@ from ..authz.policy import Policy, PolicyError, parse_policy
 from ..authz.rar import AuthorizationDetails, canonical_claim, compile_details
 from ..authz.templates import IdentityContext
 from ..identity.model import Namespace
+from ..memo import BoundedMemo
 from ..storage.directory import DirectoryView
 from ..storage.store import Store
 from . import fields as f
@@ -80,7 +81,7 @@ class Context:
         """Authorize this request: an admin token by its ACL, an agent by baseline ∩ ceiling ∩ RAR.
 
         The parameters checked are the parsed ones (`authorize_body`) unless given. Raises 403; an agent's refusal
-        carries its Decision (the caller sees only the D5 text).
+        carries its Decision (the caller sees only the DECISIONS.md#d5 text).
         """
         assert self.caller is not None
         if parameters is None:
@@ -137,7 +138,7 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def request_token(request: Request) -> str | None:
-    """The presented token (access.tokens: the audit log reads it by the same rule), size-checked (D17);
+    """The presented token (access.tokens: the audit log reads it by the same rule), size-checked (DECISIONS.md#d17);
     400 when the request presents two different tokens."""
     try:
         token = scope_token(request.scope)
@@ -148,7 +149,7 @@ def request_token(request: Request) -> str | None:
         return None
     limit = request.app.state.settings.max_token_header_size
     if limit >= 0 and len(token) > limit:
-        request.state.vg_refusal = "too_large"  # the audit log names the rule (D17, D21)
+        request.state.vg_refusal = "too_large"  # the audit log names the rule (DECISIONS.md#d17, DECISIONS.md#d21)
         raise bad_request(f"authentication token is larger than the maximum allowed size of {limit} bytes")
     return token
 
@@ -158,10 +159,10 @@ class PolicyCache:
 
     def __init__(self, size: int = 2048):
         self.size = size
-        self._policies: dict[tuple[str, str], Policy] = {}
-        self._acls: dict[tuple[tuple[str, str], ...], ACL] = {}
-        self._details: dict[tuple[str, object], AuthorizationDetails] = {}
-        self._templated: dict[tuple[tuple[str, str], ...], bool] = {}
+        self._policies: BoundedMemo[tuple[str, str], Policy] = BoundedMemo(size)
+        self._acls: BoundedMemo[tuple[tuple[tuple[str, str], ...], object], ACL] = BoundedMemo(size)
+        self._details: BoundedMemo[tuple[str, object], AuthorizationDetails] = BoundedMemo(size)
+        self._templated: BoundedMemo[tuple[tuple[str, str], ...], bool] = BoundedMemo(size)
 
     def policy(self, name: str, text: str) -> Policy | None:
         key = (name, text)
@@ -171,9 +172,7 @@ class PolicyCache:
                 policy = parse_policy(name, text)
             except PolicyError:
                 return None  # stored text was validated on write; a failure here grants nothing
-            if len(self._policies) >= self.size:
-                self._policies.clear()
-            self._policies[key] = policy
+            self._policies.put(key, policy)
         return policy
 
     def acl(
@@ -190,18 +189,14 @@ class PolicyCache:
         items = tuple(sorted(texts.items()))
         templated = self._templated.get(items)
         if templated is None:
-            templated = self._templated[items] = any(
-                p.templated for name, text in items if (p := self.policy(name, text)) is not None
+            templated = self._templated.put(
+                items, any(p.templated for name, text in items if (p := self.policy(name, text)) is not None)
             )
         key = (items, identity_key if templated and identity is not None else None)
         acl = self._acls.get(key)
         if acl is None:
             policies = [p for name, text in items if (p := self.policy(name, text)) is not None]
-            acl = compile_acl(policies, identity() if callable(identity) else identity)
-            if len(self._acls) >= self.size:
-                self._acls.clear()
-                self._templated.clear()
-            self._acls[key] = acl
+            acl = self._acls.put(key, compile_acl(policies, identity() if callable(identity) else identity))
         return acl
 
     def details(
@@ -217,10 +212,7 @@ class PolicyCache:
         key = (text, identity_key if "{{" in text else None)
         compiled = self._details.get(key)
         if compiled is None:
-            compiled = compile_details(claim, identity() if callable(identity) else identity)
-            if len(self._details) >= self.size:
-                self._details.clear()
-            self._details[key] = compiled
+            compiled = self._details.put(key, compile_details(claim, identity() if callable(identity) else identity))
         return compiled
 
 
@@ -261,7 +253,7 @@ async def context(
 
 async def _authenticate(ctx: Context, request: Request, token: str, view: DirectoryView) -> None:
     namespace, store = ctx.namespace, ctx.store
-    # Vault tokens are never JWTs (SPEC B §3.2), so the two paths cannot be confused.
+    # Vault tokens are never JWTs (DECISIONS.md#d32), so the two paths cannot be confused.
     if looks_like_jwt(token):
         try:
             ctx.caller = await authenticate_agent(request, namespace, token, view)

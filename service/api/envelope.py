@@ -36,7 +36,7 @@ def respond(
 
 
 def list_response(keys: list[str], key_info: dict[str, Any] | None = None) -> Response:
-    """LIST answer; an empty list is a 404 as in Vault (D13)."""
+    """LIST answer; an empty list is a 404 as in Vault (DECISIONS.md#d13)."""
     from .errors import not_found
 
     if not keys:

@@ -15,7 +15,7 @@ def bad_request(*errors: str) -> ApiError:
 
 
 def permission_denied() -> ApiError:
-    # Never says why: the reason goes to the audit log (D5).
+    # Never says why: the reason goes to the audit log (DECISIONS.md#d5).
     return ApiError(403, "permission denied")
 
 

@@ -121,7 +121,8 @@ def _describe_profile(
         if disabled:
             why = f"profile {', '.join(disabled)} trusts issuer {issuer} in {where} but is disabled"
         else:
-            why = f"no profile in {where} trusts issuer {issuer} (issuers are compared after D19 normalization)"
+            # Issuers are compared after their normalization (DECISIONS.md#d19).
+            why = f"no profile in {where} trusts issuer {issuer} (issuers are compared after normalization)"
     known = sorted({p.issuer_id for p in tx.profiles(namespace.id)})
     return {"status": "none", "issuer": issuer, "why": why, "known_issuers": known[:MAX_SHOWN_ISSUERS]}
 

@@ -1,11 +1,14 @@
-"""`identity/entity` and `identity/entity-alias` routes (SPEC B §6.8)."""
+"""`identity/entity` and `identity/entity-alias` routes (DECISIONS.md#d46)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import APIRouter, Request, Response
 
 from ..identity import rules
-from ..storage.store import ReferenceViolation, UniqueViolation
+from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
@@ -29,6 +32,7 @@ ALIAS_FIELDS = {
 }
 ENTITY_WRITE_FIELDS = {**ENTITY_FIELDS, "id": f.Field("string", 64)}
 ALIAS_WRITE_FIELDS = {**ALIAS_FIELDS, "id": f.Field("string", 64)}
+T = TypeVar("T")
 _CONFLICTS = {
     "uq_entities_name": "name: an entity with this name already exists",
     "uq_aliases_issuer_external_id": "alias already exists for issuer and external_id",
@@ -36,16 +40,13 @@ _CONFLICTS = {
 }
 
 
-def _save(ctx: Context, action, attempts: int = 2):  # noqa: ANN001, ANN202
+def _save(ctx: Context, action: Callable[[Tx], T]) -> T:
     """One write transaction; a race loser runs once more so its checks name the winner precisely."""
     try:
-        with ctx.store.write() as tx:
-            return action(tx)
+        return ctx.store.write_retrying(action)
     except rules.IdentityError as exc:
         raise ApiError(exc.status, str(exc)) from None
     except UniqueViolation as exc:
-        if attempts > 1:
-            return _save(ctx, action, attempts - 1)
         raise bad_request(_CONFLICTS.get(exc.constraint, "conflicting identity object")) from None
     except ReferenceViolation:
         raise bad_request("the entity is referenced by an agent registration; delete the registration first") from None

@@ -2,8 +2,8 @@
 
 Each route authorizes first, on the Vault path and with the operation Vault would use (a write to
 `data/` or `metadata/` is `create` when the key has no metadata yet, `update` otherwise), then judges
-its input, then calls `secrets.rules` inside one storage transaction. KV v2 paths take no ACL parameter
-constraints (SPEC B §6.5 item 8), so none are passed.
+its input, then calls `secrets.rules` inside one storage transaction. Writes and patches of `data/` are
+authorized with the body as sent, so parameter constraints see what is stored (DECISIONS.md#d43).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ..secrets import rules
 from ..secrets.model import now_micros
 from ..storage.kv import SecretsRepository, read_version
 from ..storage.sealing import SealError
-from ..storage.store import UniqueViolation
+from ..storage.store import Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
@@ -66,15 +66,17 @@ def _gone(exc: rules.KVNotFound) -> Response:
     return respond(exc.body, status=404)
 
 
-def _write(ctx: Context, action: Callable[[SecretsRepository], T], attempts: int = 2) -> T:
+def _write(ctx: Context, action: Callable[[SecretsRepository], T]) -> T:
     """Run `action` in one write transaction. Two first writes of one key race to insert it; the loser runs
     once more, now seeing (and locking) the winner's key, so cas and create/update are judged against it."""
-    try:
-        with ctx.store.write() as tx, _judged():
+
+    def judged(tx: Tx) -> T:
+        with _judged():
             return action(SecretsRepository(tx))
+
+    try:
+        return ctx.store.write_retrying(judged)
     except UniqueViolation:
-        if attempts > 1:
-            return _write(ctx, action, attempts - 1)
         raise bad_request("a concurrent write to this secret won; retry") from None
 
 

@@ -1,4 +1,4 @@
-"""`sys/namespaces/:path` routes: create, read, LIST, delete (D18: no inheritance).
+"""`sys/namespaces/:path` routes: create, read, LIST, delete (DECISIONS.md#d18: no inheritance).
 
 A namespace is deleted only without children, entities, aliases, profiles and registrations; its secrets,
 policies and tokens go with it, in the same transaction (docs/api.md).

@@ -1,4 +1,4 @@
-"""ACL policy routes: `sys/policies/acl/:name` and the legacy `sys/policy/:name` (SPEC B §6.1)."""
+"""ACL policy routes: `sys/policies/acl/:name` and the legacy `sys/policy/:name` (DECISIONS.md#d39)."""
 
 from __future__ import annotations
 

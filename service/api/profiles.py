@@ -1,4 +1,4 @@
-"""`sys/config/oauth-resource-server` routes (SPEC B §2): profiles of trusted JWT issuers."""
+"""`sys/config/oauth-resource-server` routes (DECISIONS.md#d28, DECISIONS.md#d29): profiles of trusted JWT issuers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..authn.profiles import (
     duplicate_issuer_error,
     normalize_issuer,
 )
-from ..storage.store import UniqueViolation
+from ..storage.store import Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
@@ -90,31 +90,32 @@ async def write_profile(name: str, request: Request) -> Response:
     return respond(warnings=warnings + more)
 
 
-def _save(ctx: Context, name: str, values: dict, attempts: int = 2) -> list[str]:
+def _save(ctx: Context, name: str, values: dict) -> list[str]:
     """Create or update in one transaction; returns the profile's warnings.
 
     A write that lost a race to a concurrent one (a database constraint fired) runs once more, so the
     up-front checks see the winner and the caller gets the documented duplicate-issuer message.
     """
+
+    def action(tx: Tx) -> list[str]:
+        existing = tx.profile_by_name(ctx.namespace.id, name)
+        profile, warnings = apply_profile_write(
+            existing, values, name=name, namespace_id=ctx.namespace.id, new_config_id=lambda: str(uuid.uuid4())
+        )
+        for other in tx.profiles_by_issuer(ctx.namespace.id, profile.issuer_id):
+            if other.config_id != profile.config_id and other.local == profile.local:
+                raise duplicate_issuer_error(profile.issuer_id, other.name)
+        if existing is None:
+            tx.insert_profile(profile)
+        else:
+            tx.update_profile(profile)
+        return warnings
+
     try:
-        with ctx.store.write() as tx:
-            existing = tx.profile_by_name(ctx.namespace.id, name)
-            profile, warnings = apply_profile_write(
-                existing, values, name=name, namespace_id=ctx.namespace.id, new_config_id=lambda: str(uuid.uuid4())
-            )
-            for other in tx.profiles_by_issuer(ctx.namespace.id, profile.issuer_id):
-                if other.config_id != profile.config_id and other.local == profile.local:
-                    raise duplicate_issuer_error(profile.issuer_id, other.name)
-            if existing is None:
-                tx.insert_profile(profile)
-            else:
-                tx.update_profile(profile)
-            return warnings
+        return ctx.store.write_retrying(action)
     except ProfileValidationError as exc:
         raise ApiError(400, *exc.errors) from None
     except UniqueViolation as exc:
-        if attempts > 1:
-            return _save(ctx, name, values, attempts - 1)
         if exc.constraint == "uq_profiles_issuer_id":
             issuer = normalize_issuer(values.get("issuer_id", ""))
             raise bad_request(f'duplicate issuer_id "{issuer}": another profile in this namespace uses it') from None
@@ -129,4 +130,4 @@ async def delete_profile(name: str, request: Request) -> Response:
         profile = tx.profile_by_name(ctx.namespace.id, name)
         if profile is not None:
             tx.delete_profile(profile.config_id)
-    return respond()  # D16: 204 also when absent
+    return respond()  # DECISIONS.md#d16: 204 also when absent

@@ -1,12 +1,14 @@
-"""`agent-registry/...` routes (SPEC B §1.2): parse, authorize, call `registry.rules`, answer."""
+"""`agent-registry/...` routes (DECISIONS.md#d25): parse, authorize, call `registry.rules`, answer."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 
 from ..registry import rules
 from ..registry.model import Registration
-from ..storage.store import ReferenceViolation, UniqueViolation
+from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
@@ -36,17 +38,14 @@ def _written(reg: Registration, warnings: list[str]) -> Response:
     return respond({"id": reg.id, "display_name": reg.display_name}, warnings=warnings)
 
 
-def _save(ctx: Context, action, attempts: int = 2) -> Registration:  # noqa: ANN001
+def _save(ctx: Context, action: Callable[[Tx], Registration]) -> Registration:
     """Run `action` in one write transaction. A write that lost a race to a concurrent one runs once more,
     so its up-front checks see the winner and give the precise message (naming the existing record)."""
     try:
-        with ctx.store.write() as tx:
-            return action(tx)
+        return ctx.store.write_retrying(action)
     except rules.RegistryError as exc:
         raise ApiError(exc.status, str(exc)) from None
     except UniqueViolation as exc:
-        if attempts > 1:
-            return _save(ctx, action, attempts - 1)
         raise bad_request(_CONFLICTS.get(exc.constraint, "conflicting agent registration")) from None
     except ReferenceViolation:
         raise bad_request("entity_id: the entity no longer exists") from None
@@ -77,7 +76,7 @@ async def _read(request: Request, key: str, value: str) -> Response:
 
 
 async def _update(request: Request, key: str, value: str) -> Response:
-    """Full-replace update of an existing registration (D10); by name, the name comes from the URL."""
+    """Full-replace update of an existing registration (DECISIONS.md#d10); by name, the name comes from the URL."""
     ctx = await context(request)
     body = await ctx.body()
     values, warnings = ctx.authorize_body("update", body, FIELDS)
@@ -100,7 +99,7 @@ async def _delete(request: Request, key: str, value: str) -> Response:
         reg = _find(tx, ctx, key, value)
         if reg is not None:
             tx.delete_registration(reg.id)
-    return respond()  # 204 also when absent (D16)
+    return respond()  # 204 also when absent (DECISIONS.md#d16)
 
 
 async def _list(request: Request, key: str) -> Response:
@@ -119,7 +118,7 @@ async def _list(request: Request, key: str) -> Response:
 
 @router.api_route("/v1/agent-registry/register", methods=["POST", "PUT"])
 async def register(request: Request) -> Response:
-    """Create; with `id`, full-replace update of that record (a taken display_name is an error, D10)."""
+    """Create; with `id`, full-replace update of that record (a taken display_name is an error, DECISIONS.md#d10)."""
     ctx = await context(request)
     body = await ctx.body()
     values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, REGISTER_FIELDS)

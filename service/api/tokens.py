@@ -1,4 +1,4 @@
-"""`auth/token/*`: the admin token store the hashicorp provider relies on (SPEC B §7.3)."""
+"""`auth/token/*`: the admin token store the hashicorp provider relies on (DECISIONS.md#d48)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""audit: the file and stdout audit devices (D21).
+"""audit: the file and stdout audit devices (DECISIONS.md#d21).
 
 `middleware` writes every API request's request and response entries and enforces the failure rule;
 `entry` builds Vault-shaped entries from the request, the caller and its `Decision`; `devices` appends

@@ -1,4 +1,4 @@
-"""Audit entries: one JSON object per line, Vault's request/response shape (SPEC B §5, D21).
+"""Audit entries: one JSON object per line, Vault's request/response shape (DECISIONS.md#d38, DECISIONS.md#d21).
 
 Pure functions over plain inputs (what the HTTP layer saw, the caller, the `Decision`), so the shape is
 unit-tested without a server. Rules every entry follows:
@@ -6,9 +6,9 @@ unit-tested without a server. Rules every entry follows:
 - Tokens, JWTs and accessors appear only as `hmac-sha256:<hex>` under the per-server key.
 - `request.data` and `response.data` keep their keys; every string value is HMAC'd, numbers, booleans
   and nulls stay clear (Vault's default). Bodies that are not JSON objects, or are too large, are left out.
-- `auth.metadata` of an agent request carries the OAuth keys of SPEC B §5, the registration, and the
+- `auth.metadata` of an agent request carries the OAuth keys of DECISIONS.md#d38, the registration, and the
   `Decision` (`decision`, `reason`, `layer`, `detail`, `layers`), so the log says which layer refused and
-  on which policies even when the caller saw only `permission denied` (D5).
+  on which policies even when the caller saw only `permission denied` (DECISIONS.md#d5).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from ..clock import rfc3339
 from ..identity.model import ROOT_NAMESPACE_ID
 from .hashing import Hasher
 
-# HTTP method → Vault operation (SPEC B §6.6); the route's own operation (create vs update) wins when known.
+# HTTP method → Vault operation (DECISIONS.md#d44); the route's own operation (create vs update) wins when known.
 OPERATIONS = {"GET": "read", "HEAD": "read", "POST": "update", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
-# How a JWT request's token type is shown: the same word `auth/token/lookup-self` prints (SPEC B §3.4).
+# How a JWT request's token type is shown: the same word `auth/token/lookup-self` prints (DECISIONS.md#d34).
 AGENT_TOKEN_TYPE = "ent"
 ADMIN_TOKEN_TYPE = "service"
 
@@ -48,7 +48,7 @@ ADMIN_REFUSALS = {
     "token_expired": "the token has expired",
     "token_namespace_mismatch": "the token does not work in the request's namespace",
     "namespace_not_found": "the request's namespace does not exist",
-    "too_large": "the token is larger than the listener's max_token_header_size (D17)",
+    "too_large": "the token is larger than the listener's max_token_header_size (DECISIONS.md#d17)",
 }
 
 
@@ -241,7 +241,7 @@ def jwt_metadata(
     transaction: str | None,
     authorization_details: Any,
 ) -> dict[str, Any]:
-    """The OAuth keys of SPEC B §5 (the actor keys are added by the caller, delegated requests only)."""
+    """The OAuth keys of DECISIONS.md#d38 (the actor keys are added by the caller, delegated requests only)."""
     metadata: dict[str, Any] = {"jwt_unique_id": unique_id}
     issuer = claims.get("iss")
     if isinstance(issuer, str):
@@ -255,10 +255,10 @@ def jwt_metadata(
 
 
 def _signed_claims(token: str) -> dict[str, Any]:
-    """SPEC B §5 keys read from a token whose signature verified but which was refused later.
+    """DECISIONS.md#d38 keys read from a token whose signature verified but which was refused later.
 
-    The unique id follows D3's default (`jti`, else `uti`); a profile with another unique_id_claim is not
-    consulted here, since the refused request never settled which profile applied.
+    The unique id follows the default of DECISIONS.md#d3 (`jti`, else `uti`); a profile with another
+    unique_id_claim is not consulted here, since the refused request never settled which profile applied.
     """
     try:
         payload = token.split(".")[1]

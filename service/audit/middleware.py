@@ -27,6 +27,7 @@ from ..api.agents import AgentCaller
 from ..api.errors import ApiError
 from ..authz.acl import ACLResult
 from ..identity.model import ROOT_NAMESPACE_ID
+from ..memo import BoundedMemo
 from ..storage.store import Store
 from . import entry as e
 from .devices import Broker, device_from_settings
@@ -57,7 +58,9 @@ class AuditLog:
         self._hasher: Hasher | None = None
         self._lock = threading.Lock()
         # (agent caller, decision) -> the auth block and its JSON; see _agent_auth.
-        self.agent_blocks: dict[tuple[int, int], tuple[AgentCaller, Any, dict[str, Any], str]] = {}
+        self.agent_blocks: BoundedMemo[tuple[int, int], tuple[AgentCaller, Any, dict[str, Any], str]] = BoundedMemo(
+            MAX_AGENT_BLOCKS
+        )
 
     @classmethod
     def from_settings(cls, settings: Any, store: Store) -> AuditLog:
@@ -91,7 +94,7 @@ class AuditRecord:
     auth: dict[str, Any] | None = None  # the last auth block, reused while its inputs stay the same
     auth_inputs: tuple = ()
     encoded: dict = field(default_factory=dict)  # JSON of the blocks both entries share (entry.encode)
-    agent_blocks: dict = field(default_factory=dict)  # AuditLog.agent_blocks, shared by every request
+    agent_blocks: BoundedMemo = field(default_factory=lambda: BoundedMemo(MAX_AGENT_BLOCKS))  # AuditLog's, shared
     request_logged: bool = False
     failed: bool = False
     answered: bool = False
@@ -238,7 +241,8 @@ def _auth(
         return auth, caller.token.accessor
     if decision is not None:  # a JWT refused while authenticating
         return e.refused_agent_auth(hasher, token, decision), ""
-    refusal = state.get("vg_refusal") or ""  # refused before any caller was identified (403, or 400 by D17)
+    # Refused before any caller was identified: 403, or 400 for an oversized token (DECISIONS.md#d17).
+    refusal = state.get("vg_refusal") or ""
     if status == 403 and not refusal:
         refusal = "token_missing" if not token else "namespace_not_found" if ctx is None else "token_unknown"
     return e.anonymous_auth(hasher, token, refusal), ""
@@ -258,10 +262,8 @@ def _agent_auth(record: AuditRecord, hasher: Hasher, token: str, caller: AgentCa
     key = (id(caller), id(decision))  # the entry holds both, so while it lives no other object has these ids
     cached = blocks.get(key)
     if cached is None:
-        if len(blocks) >= MAX_AGENT_BLOCKS:
-            blocks.clear()
         auth = e.agent_auth(hasher, token, caller, decision)
-        cached = blocks[key] = (caller, decision, auth, e.encode_block(auth))
+        cached = blocks.put(key, (caller, decision, auth, e.encode_block(auth)))
     auth, text = cached[2], cached[3]
     record.encoded[id(auth)] = (auth, text)
     return auth

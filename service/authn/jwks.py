@@ -1,11 +1,12 @@
-"""Verification key sets: static profile keys and JWKS fetched from a profile's `jwks_uri` (SPEC D14, B §2.4).
+"""Verification key sets: static profile keys and JWKS fetched from a profile's `jwks_uri`
+(DECISIONS.md#d14, DECISIONS.md#d30).
 
 A `KeySet` is the trusted keys of one profile, each bound to the JWS algorithms it may verify, and answers
-one question: which key verifies a token with this `kid` and `alg` (SECURITY.md rows 4, 7, 22). The `kid`
+one question: which key verifies a token with this `kid` and `alg` (THREATS.md#t4, #t7, #t22). The `kid`
 is only ever an opaque lookup key into this in-memory set; nothing named in a token is fetched or opened
-(RFC 8725 §3.10, row 8).
+(RFC 8725 §3.10, THREATS.md#t8).
 
-`JwksCache` keeps one key set per profile (by `config_id`) with the D14 rules:
+`JwksCache` keeps one key set per profile (by `config_id`) with the DECISIONS.md#d14 rules:
 
 - a set is fresh for `JWKS_TTL` (10 min) after a successful fetch, then refetched on next use;
 - an unknown `kid` triggers a refetch, but no two fetch attempts for one profile are closer than
@@ -16,7 +17,7 @@ is only ever an opaque lookup key into this in-memory set; nothing named in a to
   overall, at most `MAX_JWKS_BYTES`, with TLS verified against `jwks_ca_pem` alone when it is set.
 
 Parsing is strict and per key: a key the service would refuse anyway (RSA under 2048 bits, `use` other than
-`sig`, an `alg` outside D22 or unfit for the key, symmetric `oct` keys, malformed members) is skipped and
+`sig`, an `alg` outside DECISIONS.md#d22 or unfit for the key, symmetric `oct` keys, malformed members) is skipped and
 logged, and the rest of the set stays usable. Parsed key objects are reused across fetches by their RFC 7638
 thumbprint, so a periodic refetch of an unchanged set parses nothing and keeps the same `KeySet` object.
 """
@@ -44,10 +45,10 @@ from .keys import ALGORITHMS, InvalidKeyError, VerifyingKey, algorithms_for_key,
 
 log = logging.getLogger(__name__)
 
-JWKS_TTL = 600.0  # D14: 10 minutes
-MIN_FETCH_INTERVAL = 10.0  # D14: at most one refresh per 10 s per profile
-FETCH_TIMEOUT = 5.0  # D14
-MAX_STALE = 3600.0  # D14: serve the last good set for up to 1 h (counted from its successful fetch)
+JWKS_TTL = 600.0  # DECISIONS.md#d14: 10 minutes
+MIN_FETCH_INTERVAL = 10.0  # DECISIONS.md#d14: at most one refresh per 10 s per profile
+FETCH_TIMEOUT = 5.0  # DECISIONS.md#d14
+MAX_STALE = 3600.0  # DECISIONS.md#d14: serve the last good set for up to 1 h (counted from its successful fetch)
 MAX_JWKS_BYTES = 1024 * 1024  # a JWKS is a few KiB; anything near this is not a key set
 MAX_JWKS_KEYS = 100  # the same bound as a profile's public_keys
 MAX_KID_LENGTH = 1024
@@ -96,7 +97,7 @@ def decode_base64url_alphabet_checked(text: str) -> bytes:
 
 
 def strict_json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """`object_pairs_hook` that refuses duplicate members (RFC 7515 §5.2, RFC 7519 §4; SECURITY.md row 15)."""
+    """`object_pairs_hook` that refuses duplicate members (RFC 7515 §5.2, RFC 7519 §4; THREATS.md#t15)."""
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
@@ -131,7 +132,7 @@ class TrustedKey:
     """One verification key: the `kid` it answers to (None: none given) and the algorithms it may verify.
 
     `algorithms` is the key type's algorithms (RSA → RS*/PS*, P-256 → ES256, ...), narrowed to one when a
-    JWK names its `alg` (RFC 7517 §4.4; SECURITY.md row 4). `thumbprint` identifies the key material.
+    JWK names its `alg` (RFC 7517 §4.4; THREATS.md#t4). `thumbprint` identifies the key material.
     """
 
     kid: str | None
@@ -150,7 +151,7 @@ class KeyLookupError(Exception):
 
 
 class KeySet:
-    """An immutable set of trusted keys with the selection rules of D14."""
+    """An immutable set of trusted keys with the selection rules of DECISIONS.md#d14."""
 
     __slots__ = ("keys", "identity", "_by_kid", "_by_alg")
 
@@ -176,9 +177,9 @@ class KeySet:
     def select(self, kid: str | None, alg: str) -> TrustedKey:
         """The one key for a token's `kid` and `alg`, or `KeyLookupError`.
 
-        With a `kid`: exactly one key must carry it (a duplicate `kid` is ambiguous, D14) and that key must
+        With a `kid`: exactly one key must carry it (a duplicate `kid` is ambiguous, DECISIONS.md#d14) and that key must
         be bound to `alg`; the header never picks a key of another type (RFC 8725 §3.1). Without a `kid`:
-        exactly one key of the set may verify `alg` (D14).
+        exactly one key of the set may verify `alg` (DECISIONS.md#d14).
         """
         if kid is not None:
             found = self._by_kid.get(kid)
@@ -264,7 +265,7 @@ def parse_jwk(jwk: Any, *, reuse: Callable[[str], VerifyingKey | None] | None = 
     if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
         raise ValueError('key_ops does not include "verify"')
     alg = jwk.get("alg")
-    if alg is not None and alg not in ALGORITHMS:  # D22; also refuses HS*/none bound keys
+    if alg is not None and alg not in ALGORITHMS:  # DECISIONS.md#d22; also refuses HS*/none bound keys
         raise ValueError(f"alg {_shown(str(alg))} is not a supported signature algorithm")
     kty = jwk.get("kty")
     members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
@@ -375,7 +376,8 @@ class _Entry:
 
 
 class JwksCache:
-    """JWKS per profile (`config_id`) with D14's TTL, refresh rate limit and stale-if-error window.
+    """JWKS per profile (`config_id`) with the TTL, refresh rate limit and stale-if-error window of
+    DECISIONS.md#d14.
 
     `key_set` (blocking, `httpx.Client`) and `key_set_async` (`httpx.AsyncClient`) share all state; use the
     async one inside an event loop. `clock` returns Unix seconds and is injectable for tests.

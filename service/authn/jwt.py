@@ -1,21 +1,22 @@
-"""JWT access-token validation against an OAuth resource server profile (SPEC B §3.3, RFC 9068 §4, RFC 8725).
+"""JWT access-token validation against an OAuth resource server profile (DECISIONS.md#d33, RFC 9068 §4, RFC 8725).
 
 `JWTValidator.validate(token, find_profile)` returns a `ValidatedToken` or raises `TokenRejected` with a
 stable reason code from `REASONS`; nothing else escapes it for any input. The order of the checks:
 
-1. size, before any decoding (D17); shape: exactly three segments (five is a JWE), base64url alphabet;
+1. size, before any decoding (DECISIONS.md#d17); shape: exactly three segments (five is a JWE), base64url alphabet;
 2. header: strict base64url (canonical, unpadded), UTF-8 JSON object without duplicate members; `alg`
-   present, never `none` or HS*, one of D22's; no `crit`; no nested JWT (`cty`); `kid` a string;
-3. payload: the same decoding rules; `iss` a string, normalized (D19) and resolved to the enabled profile
+   present, never `none` or HS*, one of DECISIONS.md#d22; no `crit`; no nested JWT (`cty`); `kid` a string;
+3. payload: the same decoding rules; `iss` a string, normalized (DECISIONS.md#d19) and resolved to the enabled profile
    by `find_profile`;
-4. per profile: `alg` in `supported_algorithms`, `typ` per `jwt_type` (D1);
-5. key: by `kid` among the profile's static keys or its JWKS (D14), bound to the `alg` (never another key
+4. per profile: `alg` in `supported_algorithms`, `typ` per `jwt_type` (DECISIONS.md#d1);
+5. key: by `kid` among the profile's static keys or its JWKS (DECISIONS.md#d14), bound to the `alg` (never another key
    type); the signature verified over the exact `header.payload` bytes with PyJWT's algorithm objects;
-6. claims, only after the signature: `exp` (required), `nbf`, `iat`, lifetime (D4), `aud`, the unique id
-   (D3), the subject (`user_claim`), the actor (`actor_claim`, D9), `authorization_details` (D7).
+6. claims, only after the signature: `exp` (required), `nbf`, `iat`, lifetime (DECISIONS.md#d4), `aud`, the unique id
+   (DECISIONS.md#d3), the subject (`user_claim`), the actor (`actor_claim`, DECISIONS.md#d9),
+   `authorization_details` (DECISIONS.md#d7).
 
 Headers `jku`, `x5u`, `jwk` and `x5c` are ignored: keys come only from the profile (RFC 8725 §3.10), so
-their presence neither selects a key nor rejects a token (SECURITY.md row 8).
+their presence neither selects a key nor rejects a token (THREATS.md#t8).
 
 Costs: keys are parsed once per profile version; a validated token is kept in a bounded LRU keyed by the
 exact token string, and a repeat presentation only re-checks the clock, the profile (same validation-
@@ -41,6 +42,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, SECP384R1, SECP521R1
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 
+from ..memo import BoundedMemo
 from .jwks import (
     STRICT_JSON,
     DuplicateMemberError,
@@ -56,10 +58,10 @@ from .profiles import Profile, normalize_issuer
 
 log = logging.getLogger(__name__)
 
-MAX_TOKEN_BYTES = 8192  # D17: 8 KiB, the same default as the HTTP header cap
-MAX_LIFETIME = 86400  # D4: exp - iat over 24 h is refused
-MAX_JSON_DEPTH = 16  # nesting of header/payload JSON (SECURITY.md row 16)
-MAX_AUTHORIZATION_DETAILS = 256  # entries (SECURITY.md rows 16, 23)
+MAX_TOKEN_BYTES = 8192  # DECISIONS.md#d17: 8 KiB, the same default as the HTTP header cap
+MAX_LIFETIME = 86400  # DECISIONS.md#d4: exp - iat over 24 h is refused
+MAX_JSON_DEPTH = 16  # nesting of header/payload JSON (THREATS.md#t16)
+MAX_AUTHORIZATION_DETAILS = 256  # entries (THREATS.md#t16, THREATS.md#t23)
 MAX_AUTHORIZATION_DETAILS_DEPTH = 8  # the array is level 1, an entry level 2
 RESULT_CACHE_SIZE = 10_000
 
@@ -85,70 +87,71 @@ REASONS: Mapping[str, Reason] = _table(
     Reason("malformed", "not a compact JWS: wrong number of segments, characters outside base64url, "
            "non-canonical base64url, not UTF-8, not a JSON object, NaN/Infinity, lone surrogates, "
            "nesting deeper than MAX_JSON_DEPTH",
-           "RFC 7515 §3.1, §5.2; RFC 7519 §7.2; RFC 8725 §3.7; SECURITY.md 5, 16"),
+           "RFC 7515 §3.1, §5.2; RFC 7519 §7.2; RFC 8725 §3.7; THREATS.md#t5, THREATS.md#t16"),
     Reason("too_large", "longer than max_token_bytes; refused before any decoding",
-           "D17; RFC 8725 (DoS); SECURITY.md 16"),
+           "DECISIONS.md#d17; RFC 8725 (DoS); THREATS.md#t16"),
     Reason("encrypted_token", "a JWE (five segments, or an `enc` header); encryption is not supported",
-           "D22; RFC 8725 §3.3; RFC 7516 §9; SECURITY.md 17"),
+           "DECISIONS.md#d22; RFC 8725 §3.3; RFC 7516 §9; THREATS.md#t17"),
     Reason("duplicate_member", "a JSON member name appears twice in the header or the payload",
-           "RFC 7515 §5.2; RFC 7519 §4; SECURITY.md 15"),
+           "RFC 7515 §5.2; RFC 7519 §4; THREATS.md#t15"),
     # -- header
     Reason("header_invalid", "`alg` missing or not a string, or `kid`/`cty` not a string",
            "RFC 7515 §4.1.1, §4.1.4, §4.1.10"),
-    Reason("alg_none", "`alg` is `none` in any spelling", "RFC 8725 §3.1; RFC 9068 §4; D22; SECURITY.md 1"),
+    Reason("alg_none", "`alg` is `none` in any spelling",
+           "RFC 8725 §3.1; RFC 9068 §4; DECISIONS.md#d22; THREATS.md#t1"),
     Reason("hmac_not_allowed", "`alg` is HS*: symmetric algorithms are never accepted",
-           "D22; RFC 8725 §2.1, §3.1; SECURITY.md 3, 6"),
-    Reason("alg_not_allowed", "`alg` is not one of D22's or not in the profile's supported_algorithms",
-           "D22; RFC 8725 §3.1; SECURITY.md 2"),
+           "DECISIONS.md#d22; RFC 8725 §2.1, §3.1; THREATS.md#t3, THREATS.md#t6"),
+    Reason("alg_not_allowed", "`alg` is not one of DECISIONS.md#d22 or not in the profile's supported_algorithms",
+           "DECISIONS.md#d22; RFC 8725 §3.1; THREATS.md#t2"),
     Reason("crit_unsupported", "`crit` is present; no header extension is understood",
-           "RFC 7515 §4.1.11; SECURITY.md 9"),
+           "RFC 7515 §4.1.11; THREATS.md#t9"),
     Reason("nested_token", "`cty` is JWT: nested tokens are not accepted",
-           "D22; RFC 8725 §3.3; SECURITY.md 17"),
+           "DECISIONS.md#d22; RFC 8725 §3.3; THREATS.md#t17"),
     Reason("typ_invalid", "`typ` missing or not allowed for the profile's jwt_type",
-           "D1; RFC 9068 §4; RFC 8725 §3.11; SECURITY.md 14"),
+           "DECISIONS.md#d1; RFC 9068 §4; RFC 8725 §3.11; THREATS.md#t14"),
     # -- issuer and profile
     Reason("issuer_missing", "no `iss` claim", "RFC 9068 §2.2, §4"),
     Reason("no_profile", "no enabled profile for the normalized `iss` in the namespace (exact match only)",
-           "SPEC B §3.3 step 2; D19; RFC 8725 §3.8; SECURITY.md 12"),
-    Reason("profile_disabled", "the profile found for `iss` is disabled", "SPEC B §2.2 `enabled`"),
+           "DECISIONS.md#d33; DECISIONS.md#d19; RFC 8725 §3.8; THREATS.md#t12"),
+    Reason("profile_disabled", "the profile found for `iss` is disabled", "DECISIONS.md#d28"),
     # -- key and signature
     Reason("jwks_unavailable", "JWKS mode and no usable key set: never fetched, or the last good set is "
-           "older than 1 h, or the validator has no JWKS cache", "D14"),
+           "older than 1 h, or the validator has no JWKS cache", "DECISIONS.md#d14"),
     Reason("kid_unknown", "no key with the token's `kid` (after at most one rate-limited refresh), or no "
-           "`kid` and no key fits `alg`", "D14; RFC 8725 §3.10; SECURITY.md 7, 22"),
+           "`kid` and no key fits `alg`", "DECISIONS.md#d14; RFC 8725 §3.10; THREATS.md#t7, THREATS.md#t22"),
     Reason("kid_ambiguous", "several keys carry the `kid`, or no `kid` and several keys fit `alg`",
-           "D14; SPEC B §2.4"),
+           "DECISIONS.md#d14; DECISIONS.md#d30"),
     Reason("key_alg_mismatch", "the key named by `kid` cannot verify `alg` (other key type or curve, or "
-           "its JWK `alg` binds it to another algorithm)", "RFC 8725 §3.1; RFC 7518 §3.4; SECURITY.md 4, 20"),
+           "its JWK `alg` binds it to another algorithm)", "RFC 8725 §3.1; RFC 7518 §3.4; THREATS.md#t4, #t20"),
     Reason("signature_invalid", "the signature does not verify (also: empty, wrong length, not canonical "
            "base64url, ECDSA r or s outside [1, n-1])",
-           "RFC 7515 §5.2; RFC 7518 §3.4; RFC 9068 §4; SECURITY.md 5, 18"),
+           "RFC 7515 §5.2; RFC 7518 §3.4; RFC 9068 §4; THREATS.md#t5, THREATS.md#t18"),
     # -- claims (all after the signature)
     Reason("claim_type_invalid", "a registered claim of the wrong JSON type (`exp`/`nbf`/`iat` not a "
            "finite number, `iss`/`sub`/`jti` not a string, `aud` not a string or array of strings), or the "
-           "user or unique id claim not a string", "RFC 7519 §2, §4.1; SECURITY.md 24"),
-    Reason("exp_missing", "no `exp` claim", "D4; RFC 9068 §2.2; SECURITY.md 11"),
-    Reason("expired", "now ≥ exp + leeway", "RFC 7519 §4.1.4; RFC 9068 §4; D4; SECURITY.md 10"),
-    Reason("not_yet_valid", "nbf > now + leeway", "RFC 7519 §4.1.5; D4; SECURITY.md 10"),
-    Reason("issued_in_future", "iat > now + leeway", "RFC 7519 §4.1.6; D4; SECURITY.md 10"),
+           "user or unique id claim not a string", "RFC 7519 §2, §4.1; THREATS.md#t24"),
+    Reason("exp_missing", "no `exp` claim", "DECISIONS.md#d4; RFC 9068 §2.2; THREATS.md#t11"),
+    Reason("expired", "now ≥ exp + leeway", "RFC 7519 §4.1.4; RFC 9068 §4; DECISIONS.md#d4; THREATS.md#t10"),
+    Reason("not_yet_valid", "nbf > now + leeway", "RFC 7519 §4.1.5; DECISIONS.md#d4; THREATS.md#t10"),
+    Reason("issued_in_future", "iat > now + leeway", "RFC 7519 §4.1.6; DECISIONS.md#d4; THREATS.md#t10"),
     Reason("lifetime_too_long", "exp - iat > max_lifetime, or without `iat`, exp - now > max_lifetime + "
-           "leeway", "D4"),
+           "leeway", "DECISIONS.md#d4"),
     Reason("audience_mismatch", "the profile has audiences and `aud` is absent, empty or holds none of them",
-           "RFC 9068 §4; RFC 7519 §4.1.3; SPEC B §2.2; SECURITY.md 13"),
+           "RFC 9068 §4; RFC 7519 §4.1.3; DECISIONS.md#d28; THREATS.md#t13"),
     Reason("unique_id_missing", "the unique_id_claim (jti, falling back to uti) is absent or empty",
-           "D3; SECURITY.md 11"),
-    Reason("subject_missing", "the user_claim is absent or empty", "SPEC B §3.3 step 7; SECURITY.md 11"),
+           "DECISIONS.md#d3; THREATS.md#t11"),
+    Reason("subject_missing", "the user_claim is absent or empty", "DECISIONS.md#d33; THREATS.md#t11"),
     Reason("actor_invalid", "the actor_claim path is started (its first member exists) but does not lead to "
-           "a non-empty string", "D9; RFC 8693 §4.1"),
+           "a non-empty string", "DECISIONS.md#d9; RFC 8693 §4.1"),
     Reason("authorization_details_invalid", "`authorization_details` is not an array of JSON objects, has "
            f"more than {MAX_AUTHORIZATION_DETAILS} entries or nests deeper than "
-           f"{MAX_AUTHORIZATION_DETAILS_DEPTH} levels", "D7; RFC 9396 §2, §9.1; SECURITY.md 16, 23"),
+           f"{MAX_AUTHORIZATION_DETAILS_DEPTH} levels", "DECISIONS.md#d7; RFC 9396 §2, §9.1; THREATS.md#t16, #t23"),
 )  # fmt: skip
 
 
 class TokenRejected(Exception):
     """A token that must not be used. `reason` is a code of `REASONS`; `detail` explains it for the audit
-    log and the explain API, and is never sent to the caller (D5)."""
+    log and the explain API, and is never sent to the caller (DECISIONS.md#d5)."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         if reason not in REASONS:
@@ -166,10 +169,10 @@ class ValidatedToken:
     header: Mapping[str, Any]
     claims: Mapping[str, Any]
     profile: Profile
-    issuer: str  # normalized `iss` (D19)
+    issuer: str  # normalized `iss` (DECISIONS.md#d19)
     subject: str  # the value of profile.user_claim
-    actor: str | None  # the value at profile.actor_claim (outermost `act` only, D9); None when absent
-    unique_id: str  # D3
+    actor: str | None  # the value at profile.actor_claim (outermost `act` only, DECISIONS.md#d9); None when absent
+    unique_id: str  # DECISIONS.md#d3
     authorization_details: tuple[Mapping[str, Any], ...] | None  # None when the claim is absent
     audiences: tuple[str, ...]
     expires_at: int
@@ -186,7 +189,7 @@ _MAX_RECOGNIZED_HEADER = 2048
 
 
 def looks_like_jwt(token: str) -> bool:
-    """SPEC B §3.2: three base64url segments whose first decodes to a JSON object with `alg`.
+    """DECISIONS.md#d32: three base64url segments whose first decodes to a JSON object with `alg`.
 
     Vault tokens (`hvs.`, `hvb.`, legacy `s.`/`b.`) never are. A True answer means "validate as a JWT", not
     that the token is valid. Cheap: one scan of the token, and the header's verdict is remembered (an
@@ -199,15 +202,12 @@ def looks_like_jwt(token: str) -> bool:
     head = token[: token.index(".")]
     verdict = _HEADER_VERDICTS.get(head)
     if verdict is None:
-        verdict = _header_names_alg(head)
-        if len(_HEADER_VERDICTS) >= _HEADER_VERDICTS_SIZE:
-            _HEADER_VERDICTS.clear()  # bounded: a flood of distinct headers only costs re-decoding
-        _HEADER_VERDICTS[head] = verdict
+        verdict = _HEADER_VERDICTS.put(head, _header_names_alg(head))
     return verdict
 
 
-_HEADER_VERDICTS: dict[str, bool] = {}
-_HEADER_VERDICTS_SIZE = 1024
+# Bounded: a flood of distinct headers only costs re-decoding.
+_HEADER_VERDICTS: BoundedMemo[str, bool] = BoundedMemo(1024)
 
 
 def _header_names_alg(head: str) -> bool:
@@ -238,7 +238,7 @@ _VERIFIERS: Mapping[str, Any] = MappingProxyType({
 assert set(_VERIFIERS) == set(ALGORITHMS)
 
 # RFC 7518 §3.4: a JWS ECDSA signature is R || S, each exactly the curve's byte length. PyJWT checks only the
-# total length; r and s must also lie in [1, n-1] (CVE-2022-21449 "psychic signatures", SECURITY.md row 18).
+# total length; r and s must also lie in [1, n-1] (CVE-2022-21449 "psychic signatures", THREATS.md#t18).
 # n is each curve's group order (SEC 2 / FIPS 186-5).
 _ECDSA: Mapping[str, tuple[int, int]] = MappingProxyType({
     "ES256": (32, 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551),
@@ -269,7 +269,8 @@ def _signature_verifies(alg: str, key: TrustedKey, signing_input: bytes, signatu
 
 # --- per-profile rules ------------------------------------------------------------------------------------------------
 
-# D1: accepted header `typ` values per jwt_type, compared case-insensitively (media types, RFC 7515 §4.1.9).
+# DECISIONS.md#d1: accepted header `typ` values per jwt_type, compared case-insensitively (media types,
+# RFC 7515 §4.1.9).
 _TYP_VALUES: Mapping[str, frozenset[str]] = MappingProxyType({
     "access_token": frozenset({"at+jwt", "application/at+jwt", "jwt"}),
     "transaction_token": frozenset({"txntoken+jwt"}),
@@ -333,7 +334,7 @@ _MAX_NUMERIC_DATE = 2**53
 class JWTValidator:
     """Validates JWTs against profiles; one instance per process, shared by all requests (thread-safe).
 
-    `validate` may block on a JWKS fetch (at most `jwks.timeout`, D14) when a profile's key set is missing,
+    `validate` may block on a JWKS fetch (at most `jwks.timeout`, DECISIONS.md#d14) when a profile's key set is missing,
     expired or lacks the token's `kid`; inside an event loop use `validate_async`, which awaits the fetch
     instead. Both share the caches.
     """
@@ -484,7 +485,7 @@ class JWTValidator:
     def _parse(self, token: Any, find_profile: Callable[[str], Profile | None]) -> _Parsed:
         if type(token) is not str:
             raise TokenRejected("malformed", f"the token is a {type(token).__name__}, not a string")
-        if len(token) > self.max_token_bytes:  # D17: before any decoding
+        if len(token) > self.max_token_bytes:  # DECISIONS.md#d17: before any decoding
             raise TokenRejected("too_large", f"{len(token)} characters; at most {self.max_token_bytes}")
         dots = token.count(".")
         if dots == 4:
@@ -504,7 +505,7 @@ class JWTValidator:
             raise TokenRejected("issuer_missing")
         if type(issuer_claim) is not str:
             raise TokenRejected("claim_type_invalid", "`iss` is not a string")
-        issuer = normalize_issuer(issuer_claim)  # D19
+        issuer = normalize_issuer(issuer_claim)  # DECISIONS.md#d19
         profile = find_profile(issuer)
         if profile is None or profile.issuer_id != issuer:
             raise TokenRejected("no_profile", f"no enabled profile for issuer {_shown(issuer)}")
@@ -546,7 +547,8 @@ class JWTValidator:
         rules = self._rules.get(profile.config_id)
         if rules is not None and rules.fingerprint == fingerprint:
             return rules
-        # An empty supported_algorithms means every D22 algorithm (SPEC B §2.2); D22 stores the list anyway.
+        # An empty supported_algorithms means every algorithm of DECISIONS.md#d22 (DECISIONS.md#d28), although
+        # profile writes store the full list anyway.
         allowed = frozenset(profile.supported_algorithms or ALGORITHMS) & frozenset(ALGORITHMS)
         rules = _Rules(
             fingerprint=fingerprint,
@@ -595,7 +597,8 @@ class JWTValidator:
     def _complete_after_refresh(
         self, token: str, parsed: _Parsed, before: KeySet, after: KeySet, unknown: _UnknownKid
     ) -> ValidatedToken:
-        # D14: an unknown kid may mean the issuer rotated keys; the refetch is rate limited, so an unchanged
+        # DECISIONS.md#d14: an unknown kid may mean the issuer rotated keys; the refetch is rate limited, so an
+        # unchanged
         # set means no fetch happened (or it brought nothing new) and the first answer stands.
         if after is before:
             raise unknown.rejection from None
@@ -606,7 +609,7 @@ class JWTValidator:
         now = self._clock()
         leeway = rules.leeway
 
-        # D4, RFC 7519 §4.1.4: exp is required and now must be before it (with the leeway).
+        # DECISIONS.md#d4, RFC 7519 §4.1.4: exp is required and now must be before it (with the leeway).
         exp = claims.get("exp", _MISSING)
         if exp is _MISSING:
             raise TokenRejected("exp_missing")
@@ -621,18 +624,18 @@ class JWTValidator:
             _require_numeric_date(nbf, "nbf")
             if nbf > now + leeway:
                 raise TokenRejected("not_yet_valid", f"nbf {nbf} is after now ({now:.0f}) + {leeway} s")
-        # RFC 7519 §4.1.6, D4: iat, when present, must not be in the future.
+        # RFC 7519 §4.1.6, DECISIONS.md#d4: iat, when present, must not be in the future.
         iat = claims.get("iat", _MISSING)
         if iat is _MISSING:
             iat = None
             if exp - now > self.max_lifetime + leeway:
-                # D4 without iat: the token was issued at the latest now, so it lives at least exp - now.
+                # DECISIONS.md#d4 without iat: the token was issued at the latest now, so it lives at least exp - now.
                 raise TokenRejected("lifetime_too_long", f"no iat and exp is {exp - now:.0f} s away")
         else:
             _require_numeric_date(iat, "iat")
             if iat > now + leeway:
                 raise TokenRejected("issued_in_future", f"iat {iat} is after now ({now:.0f}) + {leeway} s")
-            if exp - iat > self.max_lifetime:  # D4
+            if exp - iat > self.max_lifetime:  # DECISIONS.md#d4
                 raise TokenRejected("lifetime_too_long", f"exp - iat is {exp - iat} s; max {self.max_lifetime}")
 
         audiences = _audiences(claims.get("aud", _MISSING))
@@ -711,9 +714,9 @@ def _check_header(header: dict[str, Any]) -> tuple[str, str | None]:
     if alg.lower() == "none":
         raise TokenRejected("alg_none", f"alg {_shown(alg)}")  # RFC 8725 §3.1
     if alg[:2].upper() == "HS":
-        raise TokenRejected("hmac_not_allowed", f"alg {_shown(alg)}")  # D22, RFC 8725 §2.1
+        raise TokenRejected("hmac_not_allowed", f"alg {_shown(alg)}")  # DECISIONS.md#d22, RFC 8725 §2.1
     if alg not in _VERIFIERS:
-        raise TokenRejected("alg_not_allowed", f"alg {_shown(alg)} is not a supported algorithm (D22)")
+        raise TokenRejected("alg_not_allowed", f"alg {_shown(alg)} is not a supported algorithm (DECISIONS.md#d22)")
     if "crit" in header:
         raise TokenRejected("crit_unsupported", "the crit header is present")  # RFC 7515 §4.1.11
     if "enc" in header:
@@ -751,7 +754,7 @@ def _audiences(raw: Any) -> tuple[str, ...]:
 
 
 def _unique_id(claims: Mapping[str, Any], claim: str) -> str:
-    """D3: the configured claim; `jti` falls back to `uti` (Entra) only when `jti` is absent."""
+    """DECISIONS.md#d3: the configured claim; `jti` falls back to `uti` (Entra) only when `jti` is absent."""
     value = claims.get(claim, _MISSING)
     if value is _MISSING and claim == "jti":
         claim = "uti"
@@ -764,7 +767,7 @@ def _unique_id(claims: Mapping[str, Any], claim: str) -> str:
 
 
 def _actor(claims: Mapping[str, Any], path: tuple[str, ...]) -> str | None:
-    """D9: the value at the dotted actor_claim path. Only that path is read, so for `act.sub` a nested
+    """DECISIONS.md#d9: the value at the dotted actor_claim path. Only that path is read, so for `act.sub` a nested
     `act.act` (earlier actors, RFC 8693 §4.1) is never consulted. Absent first member: no actor; a path
     that starts but does not end in a non-empty string is refused rather than read as "no delegation"."""
     value = claims.get(path[0], _MISSING)
@@ -780,10 +783,10 @@ def _actor(claims: Mapping[str, Any], path: tuple[str, ...]) -> str | None:
 
 
 def _authorization_details(raw: Any) -> tuple[Mapping[str, Any], ...] | None:
-    """D7, RFC 9396 §2: absent → None; otherwise an array of JSON objects, bounded in length and depth.
+    """DECISIONS.md#d7, RFC 9396 §2: absent → None; otherwise an array of JSON objects, bounded in length and depth.
 
     The entries' members (type, path, capabilities) are judged later by the RAR evaluation, where an
-    unknown type or an unusable entry never grants (D7).
+    unknown type or an unusable entry never grants (DECISIONS.md#d7).
     """
     if raw is _MISSING:
         return None

@@ -1,7 +1,7 @@
 """Public key material for OAuth resource server profiles: parsing, strength rules, algorithms.
 
 This module is the one place that decides which keys the service trusts and which JWS algorithms each
-can verify (SPEC D22, SECURITY.md rows 2, 3, 20). Everything here is a pure function: parsing a key is
+can verify (DECISIONS.md#d22, THREATS.md#t2, #t3, #t20). Everything here is a pure function: parsing a key is
 expensive, so callers (the profile write path, the JWT validator's key cache, the JWKS fetcher) call these
 once and keep the result.
 
@@ -22,7 +22,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
-# D22: the JWS algorithms a profile may allow. HS* and "none" are never in this list (RFC 8725 §3.1, §2.1).
+# DECISIONS.md#d22: the JWS algorithms a profile may allow. HS* and "none" are never in this list (RFC 8725 §3.1, §2.1).
 ALGORITHMS: tuple[str, ...] = (
     "RS256", "RS384", "RS512",
     "PS256", "PS384", "PS512",
@@ -39,7 +39,7 @@ MAX_PEM_BYTES = 16 * 1024
 MAX_CA_BUNDLE_BYTES = 64 * 1024
 """Upper bound for `jwks_ca_pem`: room for a few CA certificates, not a whole system trust store."""
 
-MIN_RSA_BITS = 2048  # D22, RFC 8725 §3.5, RFC 7518 §3.3
+MIN_RSA_BITS = 2048  # DECISIONS.md#d22, RFC 8725 §3.5, RFC 7518 §3.3
 MAX_RSA_BITS = (
     16384  # OPENSSL_RSA_MAX_MODULUS_BITS: OpenSSL loads bigger keys but refuses to verify with them
 )
@@ -149,7 +149,7 @@ def load_public_key_pem(pem: str, *, label: str = "") -> VerifyingKey:
 def ensure_supported_key(key: object, *, label: str = "") -> VerifyingKey:
     """Return `key` if the service accepts it for signature verification, else raise `InvalidKeyError`.
 
-    The same rules as `load_public_key_pem`, for key objects obtained another way (a JWKS fetch, D22).
+    The same rules as `load_public_key_pem`, for key objects obtained another way (a JWKS fetch, DECISIONS.md#d22).
     """
     if isinstance(key, rsa.RSAPublicKey):
         bits = key.key_size

@@ -1,4 +1,5 @@
-"""OAuth resource server profiles: the fields, their rules, and what a write does (SPEC B §2.2–2.4).
+"""OAuth resource server profiles: the fields, their rules, and what a write does (DECISIONS.md#d28, #d29,
+#d30).
 
 A profile names one JWT issuer the service trusts, the keys that verify its tokens and the claims it checks.
 `apply_profile_write` is the whole write path in domain terms: it merges the fields a client sent into the
@@ -31,7 +32,7 @@ from .keys import (
 )
 
 JWT_TYPES: tuple[str, ...] = ("access_token", "transaction_token")
-"""`transaction_token` is the 2.0.x compatibility switch (SPEC B §2.2 [CONFLICT], D1)."""
+"""`transaction_token` is the 2.0.x compatibility switch (DECISIONS.md#d24, #d1)."""
 
 # Fields a client may send on a write; `name` comes from the URL and `config_id` is generated.
 WRITABLE_FIELDS: tuple[str, ...] = (
@@ -39,7 +40,7 @@ WRITABLE_FIELDS: tuple[str, ...] = (
     "no_default_policy", "optional_authorization_details", "user_claim", "supported_algorithms", "jwt_type",
     "clock_skew_leeway", "enabled", "unique_id_claim", "actor_claim",
 )  # fmt: skip
-IMMUTABLE_FIELDS: tuple[str, ...] = ("issuer_id", "local", "unique_id_claim")  # SPEC B §2.2 (2.1+)
+IMMUTABLE_FIELDS: tuple[str, ...] = ("issuer_id", "local", "unique_id_claim")  # DECISIONS.md#d28 (2.1+)
 
 # user_claim values that need no warning: RFC 7519 `sub`, OIDC Core `email`/`preferred_username`,
 # RFC 9068 `client_id`, OIDC `azp`, and Entra's `upn`.
@@ -48,7 +49,7 @@ STANDARD_USER_CLAIMS: frozenset[str] = frozenset(
 )
 
 NAME_MAX_LENGTH = 128
-NAME_WARN_LENGTH = 64  # SPEC B §2.2: longer names only warn
+NAME_WARN_LENGTH = 64  # DECISIONS.md#d28: longer names only warn
 MAX_STRING_LENGTH = 2048
 MAX_LIST_ENTRIES = 100
 MAX_PUBLIC_KEYS = MAX_LIST_ENTRIES
@@ -56,7 +57,7 @@ MAX_AUDIENCES = MAX_LIST_ENTRIES
 MAX_CLOCK_SKEW_LEEWAY = 3600
 """One hour: any real clock drift is far below this; a larger leeway would quietly extend every token."""
 
-# SPEC B §2.3, exact texts.
+# DECISIONS.md#d29, exact texts.
 WARN_HTTP_JWKS_URI = (
     "JWKS URI uses HTTP instead of HTTPS. This is insecure and should only be used in development."
 )
@@ -69,7 +70,7 @@ WARN_ONE_ALGORITHM_FAMILY = (
 WARN_NONSTANDARD_USER_CLAIM = (
     "user_claim {claim} is not a standard JWT claim - ensure this claim exists in your JWTs"
 )
-# SPEC B §2.3 says Vault warns on a non-HTTPS issuer without documenting the text; ours mirrors the JWKS one.
+# DECISIONS.md#d29 says Vault warns on a non-HTTPS issuer without documenting the text; ours mirrors the JWKS one.
 WARN_HTTP_ISSUER = (
     "issuer_id uses HTTP instead of HTTPS. This is insecure and should only be used in development."
 )
@@ -112,7 +113,7 @@ class Profile:
     actor_claim: str = "act.sub"
 
     def to_api(self) -> dict[str, Any]:
-        """The `data` of a read response (SPEC B §2.2, D15).
+        """The `data` of a read response (DECISIONS.md#d28, DECISIONS.md#d15).
 
         Every field is always present, so clients see one shape: the fields of the mode not in use are
         empty (`jwks_uri: ""`, `jwks_ca_pem: ""` in static mode; `public_keys: []` in JWKS mode), which is
@@ -149,14 +150,14 @@ class ProfileValidationError(ValueError):
 
 
 def duplicate_issuer_error(issuer_id: str, other_profile: str) -> ProfileValidationError:
-    """The error for an issuer already used by another profile in the namespace (SPEC B §2.3 text)."""
+    """The error for an issuer already used by another profile in the namespace (DECISIONS.md#d29 text)."""
     return ProfileValidationError(
         [f"duplicate issuer_id {_quote(issuer_id)} found in profile {_quote(other_profile)}"]
     )
 
 
 def normalize_issuer(issuer: str) -> str:
-    """D19: lowercase and strip one trailing "/"; used for `issuer_id`, alias `issuer` and a token's `iss`.
+    """DECISIONS.md#d19: lowercase and strip one trailing "/"; used for `issuer_id`, alias `issuer` and a token's `iss`.
 
     Only ASCII letters are lowercased, so Unicode case folding can never make two different issuers equal
     (e.g. KELVIN SIGN U+212A folds to "k" under `str.lower`).
@@ -176,7 +177,7 @@ def apply_profile_write(
     """Merge a write into `existing` (None: create) and return the resulting profile and its warnings.
 
     `data` holds only the fields the client sent, already type-coerced, keyed by `WRITABLE_FIELDS`.
-    Create requires `issuer_id`; an update keeps every field not sent (SPEC B §2.3). Switching `use_jwks`
+    Create requires `issuer_id`; an update keeps every field not sent (DECISIONS.md#d29). Switching `use_jwks`
     clears the previous mode's fields. Raises `ProfileValidationError` with all fatal errors.
     """
     if existing is not None and (existing.name != name or existing.namespace_id != namespace_id):
@@ -245,7 +246,7 @@ class _Write:
             v[flag] = self._bool(flag, v[flag])
         v["use_jwks"] = self._bool("use_jwks", v["use_jwks"])
         if self.existing is not None and v["use_jwks"] != self.existing.use_jwks:
-            # SPEC B §2.3: toggling the mode drops the fields of the old mode.
+            # DECISIONS.md#d29: toggling the mode drops the fields of the old mode.
             v["jwks_uri"], v["jwks_ca_pem"], v["public_keys"] = "", "", ()
         public_keys = self._key_source(v)
         v["audiences"] = self._audiences(v["audiences"])
@@ -259,7 +260,7 @@ class _Write:
         return v
 
     def _key_source(self, v: dict[str, Any]) -> list[_LoadedKey]:
-        """SPEC B §2.2: `jwks_uri` iff use_jwks, `public_keys` iff not; `jwks_ca_pem` only with a JWKS.
+        """DECISIONS.md#d28: `jwks_uri` iff use_jwks, `public_keys` iff not; `jwks_ca_pem` only with a JWKS.
 
         Fields of the mode not in use are refused without further checks, so each mistake is one error.
         """
@@ -534,7 +535,7 @@ class _Write:
             self.fail("supported_algorithms must be a list of strings")
             return current
         if not raw:
-            return ALGORITHMS  # D22: "any algorithm the key supports" is stored as the explicit full list
+            return ALGORITHMS  # DECISIONS.md#d22: "any algorithm the key supports" is stored as the explicit full list
         if len(raw) > MAX_LIST_ENTRIES:
             self.fail(f"supported_algorithms has {len(raw)} entries; at most {MAX_LIST_ENTRIES} are allowed")
             return current
@@ -594,7 +595,7 @@ def _algorithm_problem(algorithm: Any) -> str | None:
 
 
 def _warnings(profile: Profile, *, created: bool) -> list[str]:
-    """SPEC B §2.3 warnings about the resulting profile; only the disabled one is specific to create."""
+    """DECISIONS.md#d29 warnings about the resulting profile; only the disabled one is specific to create."""
     warnings = []
     if len(profile.name) > NAME_WARN_LENGTH:
         warnings.append(WARN_LONG_NAME)

@@ -1,8 +1,8 @@
 """Stages 2 and 3 of the ACL engine: compile parsed policies into an ACL, then evaluate requests against it.
 
 Compiling does all the work that does not depend on the request: identity templates are rendered, the same
-pattern from several policies is merged (SPEC 6.4), exact patterns go into a dict, and wildcard patterns go
-into a trie keyed by path segment with their priority (SPEC 6.3) precomputed as one integer. Evaluating
+pattern from several policies is merged (DECISIONS.md#d42), exact patterns go into a dict, and wildcard patterns go
+into a trie keyed by path segment with their priority (DECISIONS.md#d41) precomputed as one integer. Evaluating
 then walks only the trie nodes that lie along the request path, so its cost does not grow with the number
 of patterns, and it never raises: anything unexpected is a deny.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from .policy import PathRule, Policy, merge_rules
 from .templates import IdentityContext, render_template
 
-# Which capability each operation needs (SPEC 6.6); internal revoke/renew/rollback reuse "update".
+# Which capability each operation needs (DECISIONS.md#d44); internal revoke/renew/rollback reuse "update".
 _OPERATION_CAPABILITY: Mapping[str, str] = {
     "read": "read",
     "list": "list",
@@ -30,7 +30,7 @@ _OPERATION_CAPABILITY: Mapping[str, str] = {
     "revoke": "update",
     "rollback": "update",
 }
-# Operations that carry parameters worth checking (SPEC 6.5: writes, and reads as Vault's code does).
+# Operations that carry parameters worth checking (DECISIONS.md#d43: writes, and reads as Vault's code does).
 _PARAMETER_CHECKED_OPERATIONS = frozenset({"read", "create", "update", "patch"})
 
 ROOT_POLICY = "root"
@@ -56,7 +56,7 @@ class ACLResult:
 
     ``reason`` is one of: allowed, root, no_matching_path, capability_missing, explicit_deny,
     required_parameter_missing, parameter_denied, parameter_not_allowed, evaluation_error.
-    ``sudo`` says whether the matched rule grants sudo; callers decide which paths need it (SPEC 6.4).
+    ``sudo`` says whether the matched rule grants sudo; callers decide which paths need it (DECISIONS.md#d42).
     """
 
     allowed: bool
@@ -150,7 +150,7 @@ class _CompiledRule:
         return result
 
     def _parameter_problem(self, parameters: Mapping[str, Any] | None) -> str | None:
-        """SPEC 6.5, in Vault's order: required, then denied, then allowed."""
+        """DECISIONS.md#d43, in Vault's order: required, then denied, then allowed."""
         data = parameters or {}
         for name in self.required:
             if name not in data:
@@ -220,7 +220,7 @@ class ACL:
                 # Defence in depth: "/secret/x" must not slip past a rule written for "secret/x".
                 path = path.lstrip("/")
             if operation == "list" and not path.endswith("/"):
-                # Listing works on prefixes (SPEC 6.2): LIST secret/foo is checked as secret/foo/.
+                # Listing works on prefixes (DECISIONS.md#d40): LIST secret/foo is checked as secret/foo/.
                 path += "/"
             rule = self._exact.get(path)
             if rule is None and operation == "list":
@@ -360,7 +360,7 @@ def compile_acl(policies: Iterable[Policy], identity: IdentityContext | None = N
             if "{{" in rule.pattern or "}}" in rule.pattern:
                 rendered = render_template(rule.pattern, identity)
                 if rendered is None:
-                    continue  # unresolvable for this caller: the block grants nothing (SPEC 6.2)
+                    continue  # unresolvable for this caller: the block grants nothing (DECISIONS.md#d40)
                 rule = replace(rule, pattern=rendered)
             pattern = rule.pattern
             merged[pattern] = merge_rules(merged[pattern], rule) if pattern in merged else rule
@@ -381,7 +381,7 @@ def compile_acl(policies: Iterable[Policy], identity: IdentityContext | None = N
         if acl._add(compiled):
             wildcard_rules.append((_priority(pattern), compiled))
     acl._index_globs()
-    # One integer per pattern makes the SPEC 6.3 comparison a single int compare at evaluation time.
+    # One integer per pattern makes the DECISIONS.md#d41 comparison a single int compare at evaluation time.
     wildcard_rules.sort(key=lambda item: item[0])
     for rank, (_, compiled) in enumerate(wildcard_rules):
         compiled.rank = rank
@@ -389,7 +389,7 @@ def compile_acl(policies: Iterable[Policy], identity: IdentityContext | None = N
 
 
 def _priority(pattern: str) -> tuple[int, int, int, int, str]:
-    """Sort key for SPEC 6.3: a larger key wins. Compared in order, a pattern ranks lower when
+    """Sort key for DECISIONS.md#d41: a larger key wins. Compared in order, a pattern ranks lower when
     1. its first "+" segment or "*" comes earlier, 2. it ends in "*" (and the other does not),
     3. it has more "+" segments, 4. it is shorter, 5. it sorts lexicographically smaller.
     """
@@ -407,7 +407,7 @@ def _priority(pattern: str) -> tuple[int, int, int, int, str]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Parameter values (SPEC 6.5)
+# Parameter values (DECISIONS.md#d43)
 # ---------------------------------------------------------------------------------------------------------
 
 

@@ -1,8 +1,9 @@
-"""The decision for one agent request: baseline ∩ ceiling ∩ authorization_details (SPEC B §3.5, D8, D20).
+"""The decision for one agent request: baseline ∩ ceiling ∩ authorization_details (DECISIONS.md#d35, #d8,
+#d20).
 
 Baseline and ceiling are separate ACLs evaluated independently (never merged); the ceiling applies in
-direct and delegated requests alike (D8). `authorization_details` is required unless the profile or the
-governing registration makes it optional; when present it is always enforced (SPEC B §4.3).
+direct and delegated requests alike (DECISIONS.md#d8). `authorization_details` is required unless the profile or the
+governing registration makes it optional; when present it is always enforced (DECISIONS.md#d37).
 
 This runs on every agent request, so the allow path builds nothing it does not return.
 """

@@ -1,4 +1,4 @@
-"""Policies every namespace has from the start (SPEC B §6.7, D12)."""
+"""Policies every namespace has from the start (DECISIONS.md#d45, DECISIONS.md#d12)."""
 
 DEFAULT_POLICY = """\
 # Allow tokens to look up and manage themselves.
@@ -64,7 +64,7 @@ path "identity/oidc/provider/+/authorize" {
 }
 """
 
-# D12: the route is `entity-id` and the policy paths live under `sys/policy/`, so the self-read grants
+# DECISIONS.md#d12: the route is `entity-id` and the policy paths live under `sys/policy/`, so the self-read grants
 # actually match (a live server's text reportedly used `entity_id` and `policy/...`, which match nothing).
 DEFAULT_CEILING_POLICY = """\
 # The most any agent may do by default: read its own registration and these two policies.

@@ -1,7 +1,8 @@
 """One `Decision` per agent request: what was decided, by which layer, why, and on whose policies.
 
 The HTTP answer, the audit entry and `vaultguard explain` are all rendered from this object, so they
-cannot disagree (STYLE.md). Callers see only the D5 messages; the reason code and detail are for the
+cannot disagree (DECISIONS.md#d51). Callers see only the messages of DECISIONS.md#d5; the reason code and detail are for
+the
 audit log and for operators.
 """
 
@@ -42,10 +43,6 @@ class Decision(NamedTuple):
     ) -> Decision:
         return cls(False, reason, layer, detail, outcomes + (LayerOutcome(layer, False, reason, (), detail),))
 
-    @classmethod
-    def allow(cls, outcomes: tuple[LayerOutcome, ...]) -> Decision:
-        return cls(True, "allowed", "", "", outcomes)
-
     def policies(self, layer: str) -> tuple[str, ...]:
         for outcome in self.outcomes:
             if outcome.layer == layer:
@@ -53,7 +50,10 @@ class Decision(NamedTuple):
         return ()
 
     def caller_error(self) -> tuple[int, list[str]]:
-        """Status and `errors` for the caller (D5): never which check failed, beyond the two documented forms."""
+        """Status and `errors` for the caller: never which check failed, beyond the two documented forms.
+
+        DECISIONS.md#d5.
+        """
         if self.allowed:
             raise ValueError("an allowed decision has no error")
         if self.layer == "rar_required":

@@ -1,4 +1,4 @@
-"""`vaultguard explain`: one agent request, step by step, rendered from its `Decision` (STYLE.md item 4).
+"""`vaultguard explain`: one agent request, step by step, rendered from its `Decision` (DECISIONS.md#d51).
 
 Whether each layer passed, failed or was not reached, and its reason code, come from the Decision's
 outcomes only, so the explanation cannot disagree with the HTTP answer or the audit line. What is added
@@ -20,24 +20,25 @@ PASSED, FAILED, NOT_REACHED = "passed", "failed", "not_reached"
 # The token checks in the order the validator runs them (authn/jwt.py), each with the reason codes it can
 # fail with. A code two checks share is placed by `failing_check`.
 TOKEN_CHECKS: tuple[tuple[str, str, frozenset[str]], ...] = (
-    ("size", "at most the maximum token size, before any decoding (D17)", frozenset({"too_large"})),
+    ("size", "at most the maximum token size, before any decoding (DECISIONS.md#d17)", frozenset({"too_large"})),
     ("format", "a compact JWS: three base64url segments of JSON objects, no duplicate members, not a JWE",
      frozenset({"malformed", "encrypted_token", "duplicate_member"})),
-    ("header", "`alg` present and asymmetric (D22), no `crit`, not a nested token, `kid` a string",
+    ("header", "`alg` present and asymmetric (DECISIONS.md#d22), no `crit`, not a nested token, `kid` a string",
      frozenset({"header_invalid", "alg_none", "hmac_not_allowed", "crit_unsupported", "nested_token"})),
-    ("profile", "`iss` names an enabled profile in the request's namespace (D19)",
+    ("profile", "`iss` names an enabled profile in the request's namespace (DECISIONS.md#d19)",
      frozenset({"issuer_missing", "no_profile", "profile_disabled"})),
-    ("algorithm", "`alg` is one of the profile's supported_algorithms (D22)", frozenset({"alg_not_allowed"})),
-    ("typ", "the `typ` header is allowed for the profile's jwt_type (D1)", frozenset({"typ_invalid"})),
-    ("key", "one of the profile's keys matches `kid` and `alg` (D14)",
+    ("algorithm", "`alg` is one of the profile's supported_algorithms (DECISIONS.md#d22)",
+     frozenset({"alg_not_allowed"})),
+    ("typ", "the `typ` header is allowed for the profile's jwt_type (DECISIONS.md#d1)", frozenset({"typ_invalid"})),
+    ("key", "one of the profile's keys matches `kid` and `alg` (DECISIONS.md#d14)",
      frozenset({"jwks_unavailable", "kid_unknown", "kid_ambiguous", "key_alg_mismatch"})),
     ("signature", "the signature verifies with that key", frozenset({"signature_invalid"})),
-    ("lifetime", "`exp` present and not passed; `nbf`/`iat` not in the future; at most 24 h long (D4)",
+    ("lifetime", "`exp` present and not passed; `nbf`/`iat` not in the future; at most 24 h long (DECISIONS.md#d4)",
      frozenset({"exp_missing", "expired", "not_yet_valid", "issued_in_future", "lifetime_too_long"})),
     ("audience", "`aud` holds one of the profile's audiences", frozenset({"audience_mismatch"})),
-    ("claims", "the unique id (D3), user_claim and actor_claim (D9) are usable strings",
+    ("claims", "the unique id (DECISIONS.md#d3), user_claim and actor_claim (DECISIONS.md#d9) are usable strings",
      frozenset({"unique_id_missing", "subject_missing", "actor_invalid", "claim_type_invalid"})),
-    ("authorization_details", "absent, or an array of at most 256 objects (D7)",
+    ("authorization_details", "absent, or an array of at most 256 objects (DECISIONS.md#d7)",
      frozenset({"authorization_details_invalid"})),
 )  # fmt: skip
 
@@ -56,7 +57,7 @@ def failing_check(reason: str, header: Mapping[str, Any] | None, claims: Mapping
     """The token check that refused with `reason`; the presented (unverified) header and claims place the
     codes two checks share. None for a code no check knows."""
     if reason == "alg_not_allowed" and header is not None and header.get("alg") not in ALGORITHMS:
-        return "header"  # refused before any profile was looked at (D22)
+        return "header"  # refused before any profile was looked at (DECISIONS.md#d22)
     if reason == "claim_type_invalid" and claims is not None and not isinstance(claims.get("iss"), str):
         return "profile"  # `iss` itself is not a string
     for name, _rule, codes in TOKEN_CHECKS:

@@ -1,7 +1,7 @@
-"""RFC 9396 `authorization_details` of type `vault:path_access` (SPEC B §4, D6, D7).
+"""RFC 9396 `authorization_details` of type `vault:path_access` (DECISIONS.md#d36, #d37, #d6, #d7).
 
 Each entry becomes a one-rule ACL, so paths, capabilities, parameters and templates follow exactly the
-ACL engine's rules (D6). Entries are evaluated independently: the request is allowed when at least one
+ACL engine's rules (DECISIONS.md#d6). Entries are evaluated independently: the request is allowed when at least one
 matching entry permits it and no matching entry denies it. Anything unusable is skipped and reported,
 never treated as a grant.
 """
@@ -70,7 +70,7 @@ def _plain(value: Any) -> Any:
 
 
 def compile_details(details: Sequence[Any], identity: IdentityContext | None) -> AuthorizationDetails:
-    """Compile a claim already known to be an array (D7: a non-array makes the token invalid upstream)."""
+    """Compile a claim already known to be an array (DECISIONS.md#d7: a non-array makes the token invalid upstream)."""
     entries: list[tuple[int, ACL]] = []
     skipped: list[tuple[int, str]] = []
     for index, raw in enumerate(details[:MAX_ENTRIES]):
@@ -94,7 +94,7 @@ def _entry_rule(raw: Any) -> tuple[PathRule | None, str]:
     if not isinstance(raw, Mapping):
         return None, "entry is not an object"
     if raw.get("type") != RAR_TYPE:
-        return None, f"type {raw.get('type')!r} is not {RAR_TYPE!r}"  # unknown types never grant (D7)
+        return None, f"type {raw.get('type')!r} is not {RAR_TYPE!r}"  # unknown types never grant (DECISIONS.md#d7)
     path = raw.get("path")
     if not isinstance(path, str) or not path.strip("/"):
         return None, "path is missing or not a non-empty string"

@@ -1,4 +1,4 @@
-"""Identity templates in ACL path patterns (SPEC B 6.2).
+"""Identity templates in ACL path patterns (DECISIONS.md#d40).
 
 A pattern such as ``secret/data/{{identity.entity.id}}/*`` is rendered per caller when an ACL is compiled.
 Rendering is all-or-nothing: a placeholder that cannot be resolved makes the whole pattern unresolvable,
@@ -17,7 +17,7 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 # Whitespace inside the braces is tolerated, as Vault does: "{{ identity.entity.id }}".
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
-# A substituted value must not change the shape of the pattern: "*" and "+" are refused by Vault (SPEC 6.2);
+# A substituted value must not change the shape of the pattern: "*" and "+" are refused by Vault (DECISIONS.md#d40);
 # "/" is refused by us so that an entity named "team-a/x" cannot reach into "team-a"'s subtree, and an empty
 # value is refused because "secret/{{...}}*" would otherwise become "secret/*".
 _FORBIDDEN_IN_VALUE = frozenset("*+/")

@@ -1,4 +1,4 @@
-"""Namespaces, identity entities and entity aliases (SPEC B §6.8, D18)."""
+"""Namespaces, identity entities and entity aliases (DECISIONS.md#d46, DECISIONS.md#d18)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Who is asking: the human subject and the acting agent named by a validated token (SPEC B §3.3 steps 7–9).
+"""Who is asking: the human subject and the acting agent named by a validated token (DECISIONS.md#d33).
 
 The subject comes from the profile's `user_claim`, the actor from its `actor_claim`; both are found through
-entity aliases keyed by (issuer, external_id) in the request's namespace only (D18). The registration that
-governs the request is the actor's in a delegated request and the subject's otherwise (D20).
+entity aliases keyed by (issuer, external_id) in the request's namespace only (DECISIONS.md#d18). The registration that
+governs the request is the actor's in a delegated request and the subject's otherwise (DECISIONS.md#d20).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .model import Alias, Entity
 class Resolution:
     subject: Entity
     actor: Entity | None  # None in a direct (non-delegated) request
-    registration: Registration  # the registration checked for this request (D20)
+    registration: Registration  # the registration checked for this request (DECISIONS.md#d20)
 
     @property
     def delegated(self) -> bool:

@@ -1,4 +1,4 @@
-"""Identity rules (SPEC B §6.8, D11, D19): entities and entity aliases, including OAuth aliases.
+"""Identity rules (DECISIONS.md#d46, #d11, #d19): entities and entity aliases, including OAuth aliases.
 
 An OAuth alias binds (issuer, external_id) to an entity; its mount accessor is synthesized from the
 profile trusting that issuer: `oauth-resource-server_<namespace_id>_<config_id>`.
@@ -89,7 +89,7 @@ def update_entity(tx, entity: Entity, fields: Mapping[str, Any]) -> Entity:  # n
 
 
 def delete_entity(tx, entity: Entity) -> None:  # noqa: ANN001
-    """D11: refused while an agent registration references the entity; aliases go with it."""
+    """DECISIONS.md#d11: refused while an agent registration references the entity; aliases go with it."""
     reg = tx.registration_by_entity(entity.namespace_id, entity.id)
     if reg is not None:
         raise IdentityError(

@@ -1,4 +1,4 @@
-"""The agent registration record (SPEC B §1.5)."""
+"""The agent registration record (DECISIONS.md#d26)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class Registration:
         }
 
     def list_info(self) -> dict:
-        """`key_info` entry for LIST: the superset the UI expects (D13)."""
+        """`key_info` entry for LIST: the superset the UI expects (DECISIONS.md#d13)."""
         return {
             "display_name": self.display_name,
             "entity_id": self.entity_id,

@@ -1,4 +1,5 @@
-"""Agent registry rules (SPEC B §1.3–1.4, D10): validation, default ceilings, create and full-replace update.
+"""Agent registry rules (DECISIONS.md#d25, #d26, #d10): validation, default ceilings, create and full-replace
+update.
 
 Works on a storage transaction handed in by the caller and on plain dataclasses; raises `RegistryError`
 (a 400 or 404 for the HTTP layer) with a message naming the field and the rule.
@@ -76,7 +77,7 @@ def _check_ceiling(policies: list[str]) -> None:
 
 
 def create(tx: RegistryTx, namespace_id: str, fields: Mapping[str, Any]) -> Registration:
-    """`register` without an id: a new record (D10: a taken display_name is an error, never an adopt)."""
+    """`register` without an id: a new record (DECISIONS.md#d10: a taken display_name is an error, never an adopt)."""
     name = _validate_display_name(fields.get("display_name", ""))
     entity_id = fields.get("entity_id", "")
     declared = normalize_policy_names(fields.get("ceiling_policies", []))
@@ -103,7 +104,7 @@ def create(tx: RegistryTx, namespace_id: str, fields: Mapping[str, Any]) -> Regi
 
 
 def replace(tx: RegistryTx, existing: Registration, fields: Mapping[str, Any]) -> Registration:
-    """Full replace of the mutable fields (D10): omitted optional fields return to their defaults."""
+    """Full replace of the mutable fields (DECISIONS.md#d10): omitted optional fields return to their defaults."""
     name = _validate_display_name(fields.get("display_name", existing.display_name))
     entity_id = fields.get("entity_id", "")
     declared = normalize_policy_names(fields.get("ceiling_policies", []))

@@ -1,7 +1,7 @@
 """A counter of admin changes, shared by the worker processes of one server.
 
-On PostgreSQL, asking the database whether anything changed costs a round trip on every request. DESIGN
-lets a change made through another replica take effect within a bound (default 1 s), but a change made
+On PostgreSQL, asking the database whether anything changed costs a round trip on every request.
+DECISIONS.md#d54 lets a change made through another replica take effect within a bound (default 1 s), but a change made
 through this server must take effect on its very next request, in every worker. So each worker bumps this
 counter after it commits an admin change, and a worker asks the database again only when the counter has
 moved or the bound has passed (storage.directory).

@@ -18,10 +18,9 @@ from typing import Any
 from ..authn.profiles import Profile
 from ..authn.tokens import TokenRecord
 from ..identity.model import ROOT_NAMESPACE_ID, Alias, Entity, Namespace
+from ..memo import BoundedMemo
 from ..registry.model import Registration
 from .store import Store
-
-_MISSING = object()
 
 
 class DirectoryView:
@@ -30,28 +29,15 @@ class DirectoryView:
     def __init__(self, store: Store, generation: int, max_entries: int, max_agents: int):
         self.store = store
         self.generation = generation
-        self._lookups: dict[Hashable, Any] = {}
-        self._agents: dict[Hashable, Any] = {}
-        self._max_entries = max_entries
-        self._max_agents = max_agents
-        self._lock = threading.Lock()
+        self._lookups: BoundedMemo[Hashable, Any] = BoundedMemo(max_entries)
+        self._agents: BoundedMemo[Hashable, Any] = BoundedMemo(max_agents)
 
     def memo(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """Per-token results (keys hold the token, up to 8 KiB each, so this memo is smaller)."""
-        return self._remember(self._agents, self._max_agents, key, build)
+        return self._agents.remember(key, build)
 
     def _cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
-        return self._remember(self._lookups, self._max_entries, key, build)
-
-    def _remember(self, memo: dict, limit: int, key: Hashable, build: Callable[[], Any]) -> Any:
-        value = memo.get(key, _MISSING)
-        if value is _MISSING:
-            value = build()
-            with self._lock:
-                if len(memo) >= limit:
-                    memo.clear()  # bounded: a flood of distinct keys cannot grow memory
-                memo[key] = value
-        return value
+        return self._lookups.remember(key, build)
 
     def _read(self, method: str, *args: Any) -> Any:
         def fetch() -> Any:

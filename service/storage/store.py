@@ -13,7 +13,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -29,6 +29,9 @@ from .engine import create_engine, migrate
 
 if TYPE_CHECKING:
     from .sealing import Cipher
+
+
+T = TypeVar("T")
 
 
 class StorageError(Exception):
@@ -179,6 +182,22 @@ class Store:
             raise (UniqueViolation(name) if kind == "unique" else ReferenceViolation(name)) from exc
         except OperationalError as exc:
             raise Unavailable(str(exc.orig)) from exc
+
+    def write_retrying(self, action: Callable[[Tx], T], attempts: int = 2) -> T:
+        """`action` in one write transaction, run once more when a unique constraint fires.
+
+        A constraint fires when a concurrent write committed the same key first; run again, the action's own
+        checks see the winner and can refuse with a precise message (or update what now exists). The last
+        attempt's UniqueViolation propagates, for the caller to word.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write() as tx:
+                    return action(tx)
+            except UniqueViolation:
+                if attempt == attempts:
+                    raise
+        raise ValueError("attempts must be at least 1")
 
     def read_one(self, statement: sa.Select, params: dict | None = None) -> tuple | None:
         """The first row of one read-only SELECT, as a named tuple, run straight on this thread's own
@@ -600,14 +619,6 @@ class Tx:
     def token_by_hash(self, id_hash: str) -> TokenRecord | None:
         row = self._run(sa.select(t.tokens).where(t.tokens.c.id_hash == id_hash)).first()
         return _token(row) if row else None
-
-    def token_by_accessor(self, accessor: str) -> TokenRecord | None:
-        row = self._run(sa.select(t.tokens).where(t.tokens.c.accessor == accessor)).first()
-        return _token(row) if row else None
-
-    def root_token_exists(self) -> bool:
-        rows = self._run(sa.select(t.tokens.c.policies).where(t.tokens.c.namespace_id == ROOT_NAMESPACE_ID))
-        return any("root" in r.policies for r in rows)
 
     def insert_token(self, token: TokenRecord) -> None:
         self._write(t.tokens.insert().values(**asdict(token)))

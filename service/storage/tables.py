@@ -48,7 +48,7 @@ aliases = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("namespace_id", sa.String(64), sa.ForeignKey("namespaces.id"), nullable=False),
-    # Deleting an entity deletes its aliases (D11).
+    # Deleting an entity deletes its aliases (DECISIONS.md#d11).
     sa.Column(
         "canonical_id", sa.String(64), sa.ForeignKey("entities.id", ondelete="CASCADE"), nullable=False
     ),
@@ -71,7 +71,7 @@ registrations = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("namespace_id", sa.String(64), sa.ForeignKey("namespaces.id"), nullable=False),
     sa.Column("display_name", sa.String(512), nullable=False),
-    # RESTRICT: an entity cannot be deleted while a registration references it (D11).
+    # RESTRICT: an entity cannot be deleted while a registration references it (DECISIONS.md#d11).
     sa.Column(
         "entity_id", sa.String(64), sa.ForeignKey("entities.id", ondelete="RESTRICT"), nullable=False
     ),

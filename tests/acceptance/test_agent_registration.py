@@ -1,5 +1,5 @@
 """vault_agent_registration with the real Terraform CLI against the real service: the standard acceptance
-steps, plus what the upstream resource gets wrong (SPEC B §7.4).
+steps, plus what the upstream resource gets wrong (DECISIONS.md#d50).
 
 Entities are created over HTTP (the service's client), not with Terraform: these tests are about the
 registration resource alone.

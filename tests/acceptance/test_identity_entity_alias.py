@@ -1,5 +1,5 @@
 """vault_identity_entity_alias with the real Terraform CLI against the real service: the standard acceptance
-steps, the issuer spelling rule (D19) and the alias going away with its entity (D11)."""
+steps, the issuer spelling rule (DECISIONS.md#d19) and the alias going away with its entity (DECISIONS.md#d11)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tf_steps import (
 pytestmark = pytest.mark.terraform
 
 ISSUER = "https://idp.example.com"
-# How an IdP may print the same issuer: upper case and a trailing slash (D19 makes them equal).
+# How an IdP may print the same issuer: upper case and a trailing slash (DECISIONS.md#d19 makes them equal).
 ISSUER_AS_PRINTED = "https://IdP.Example.com/"
 
 
@@ -160,7 +160,7 @@ def test_an_alias_by_mount_accessor_gets_its_issuer_and_goes_away_with_its_entit
     assert (state["issuer"], state["external_id"], state["mount_accessor"]) == (ISSUER, "bob", accessor)
     assert_empty_plan(terraform)
 
-    # deleting the entity out of band takes the alias with it (D11): Terraform plans both anew ...
+    # deleting the entity out of band takes the alias with it (DECISIONS.md#d11): Terraform plans both anew ...
     entity_id = state_values(terraform, "vault_identity_entity.human")["id"]
     assert client.delete(f"identity/entity/id/{entity_id}").status_code == 204
     assert stored(client, state["id"]) is None

@@ -1,5 +1,5 @@
 """vault_oauth_resource_server_config_profile with the real Terraform CLI against the real service: the
-standard acceptance steps, plus what the upstream resource gets wrong (SPEC B §7.4): plan-time validation,
+standard acceptance steps, plus what the upstream resource gets wrong (DECISIONS.md#d50): plan-time validation,
 server-normalized values (issuer, PEM, lists) without diffs, import by config_id, the 2.1 attributes.
 """
 

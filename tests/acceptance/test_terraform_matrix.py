@@ -1,4 +1,4 @@
-"""Terraform as its users write it, on two Terraform releases: the matrix of issue 11.
+"""Terraform as its users write it, on two Terraform releases (unknown values: DECISIONS.md#d61).
 
 Each scenario is a configuration a team would write, run through the real Terraform CLI: applied, planned
 empty, changed and destroyed, with what Terraform did checked on the server over its HTTP API. Scenarios

@@ -1,4 +1,4 @@
-"""The standard acceptance steps (DESIGN.md "Habits"), as small functions over the `terraform` fixture.
+"""The standard acceptance steps (DECISIONS.md#d56), as small functions over the `terraform` fixture.
 
 Each step asserts Terraform's outcome and, on failure, shows what Terraform printed.
 """

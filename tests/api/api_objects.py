@@ -22,7 +22,7 @@ RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ALL_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 PERMISSION_DENIED = {"errors": ["permission denied"]}
-ENTERPRISE_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+\+ent(\.[0-9A-Za-z.-]+)?$")  # D23
+ENTERPRISE_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+\+ent(\.[0-9A-Za-z.-]+)?$")  # DECISIONS.md#d23
 
 
 def unique(prefix: str) -> str:

@@ -1,4 +1,5 @@
-"""Agents calling the service with real signed JWTs: every layer of SPEC 3.3/3.5 allows and refuses."""
+"""Agents calling the service with real signed JWTs: every layer allows and refuses
+(DECISIONS.md#d33, #d35)."""
 
 from __future__ import annotations
 
@@ -220,7 +221,7 @@ def kv_world(api):
 
 
 def test_the_rar_worked_example_first_write_is_create_and_the_second_is_update(kv_world):
-    """SPEC 4.2: RAR ["create","read"] lets the first write of a new key through and refuses the next."""
+    """DECISIONS.md#d36: RAR ["create","read"] lets the first write of a new key through and refuses the next."""
     token = kv_world.mint(authorization_details=[rar("secret/data/shared-secret/foo", "create", "read")])
     agent = kv_world.as_agent(token)
     first = agent.post("secret/data/shared-secret/foo", json={"data": {"v": 1}})

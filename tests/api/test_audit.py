@@ -1,4 +1,4 @@
-"""Audit devices on a real server: every request leaves a request and a response line (D21), tokens only as
+"""Audit devices on a real server: every request leaves a request and a response line (DECISIONS.md#d21), tokens only as
 HMAC, the precise reason of every refusal, and no answer at all when no device can write."""
 
 from __future__ import annotations

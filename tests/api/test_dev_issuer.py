@@ -62,7 +62,7 @@ def status(api: vgtest.Client, token: str, path: str) -> int:
 
 
 def refused_by_rar(api: vgtest.Client, token: str, path: str) -> bool:
-    """403 with D5's RAR form: the token was valid, the request outside its authorization_details."""
+    """403 with the RAR form of DECISIONS.md#d5: the token was valid, the request outside its authorization_details."""
     resp = api.with_token(token).get(path)
     return resp.status_code == 403 and "RAR_NO_MATCH" in resp.text
 
@@ -101,7 +101,7 @@ def test_dev_issuer_tokens_are_accepted_through_a_jwks_profile_and_narrowed_by_r
     for token in (before, after, es256):
         assert status(api, token, ALLOWED_PATH) == 200
         assert refused_by_rar(api, token, OTHER_PATH)
-    # Without authorization_details (required by default, D5); for a client without an alias.
+    # Without authorization_details (required by default, DECISIONS.md#d5); for a client without an alias.
     plain = api.with_token(fetch_token(dev, client_id="agent-bot")).get(ALLOWED_PATH)
     assert plain.status_code == 403 and plain.json() == {"errors": ["authorization_details claim is required"]}
     assert status(api, fetch_token(dev, client_id="stranger", authorization_details=details), ALLOWED_PATH) == 403

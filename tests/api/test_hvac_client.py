@@ -1,4 +1,4 @@
-"""The `hvac` Python client, unchanged, against the service (SPEC Part A: compatibility target)."""
+"""The `hvac` Python client, unchanged, against the service (DECISIONS.md#d24)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_hvac_registers_reads_lists_updates_and_deletes_an_agent(client, session
     client.delete(f"agent-registry/registration/id/{reg_id}")
     assert client.read(f"agent-registry/registration/id/{reg_id}") is None
     assert client.list("agent-registry/registration/id") is None
-    client.delete(f"agent-registry/registration/id/{reg_id}")  # absent: still no error (D16)
+    client.delete(f"agent-registry/registration/id/{reg_id}")  # absent: still no error (DECISIONS.md#d16)
 
 
 def test_hvac_surfaces_validation_errors_as_invalid_request(client):

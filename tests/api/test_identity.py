@@ -1,4 +1,4 @@
-"""Identity entities and entity aliases over HTTP (SPEC B §6.8, D11, D19)."""
+"""Identity entities and entity aliases over HTTP (DECISIONS.md#d46, DECISIONS.md#d11, DECISIONS.md#d19)."""
 
 from __future__ import annotations
 
@@ -355,7 +355,7 @@ def test_aliases_are_listed_and_deleted(api, oauth):
     assert api.delete(f"identity/entity-alias/id/{alias_id}").status_code == 204
 
 
-# -- deleting entities (D11) --------------------------------------------------------------------------------
+# -- deleting entities (DECISIONS.md#d11) ------------------------------------------------------------------
 
 
 def test_deleting_an_entity_deletes_its_aliases(api, oauth):

@@ -1,8 +1,8 @@
-"""Profiles in JWKS mode against a real JWKS endpoint on loopback (SPEC B §2.4, D14): keys are fetched from
+"""Profiles in JWKS mode against a real JWKS endpoint on loopback (DECISIONS.md#d30, #d14): keys are fetched from
 `jwks_uri` (http with a warning, https verified against `jwks_ca_pem`), rotated with an overlap, removed, and
 kept through an outage (stale-if-error).
 
-The server runs on real time and D14 allows one refresh per profile per 10 s, so everything that needs a
+The server runs on real time and DECISIONS.md#d14 allows one refresh per profile per 10 s, so everything that needs a
 refresh happens in one timeline per backend with a single wait of a little over 10 s. The JWKS cache lives
 in each worker process, so this module's server has one worker: "the last fetch" is then one cache's.
 """
@@ -25,7 +25,7 @@ BASE = "sys/config/oauth-resource-server"
 READ_PATH = "sys/policy/jwks-reader"
 DENIED = {"errors": ["permission denied"]}
 WARN_HTTP_JWKS = "JWKS URI uses HTTP instead of HTTPS. This is insecure and should only be used in development."
-REFRESH_INTERVAL = 10.0  # D14: at most one JWKS fetch per profile per 10 s
+REFRESH_INTERVAL = 10.0  # DECISIONS.md#d14: at most one JWKS fetch per profile per 10 s
 MARGIN = 0.5
 
 
@@ -84,7 +84,7 @@ class Agents:
         return Idp(issuer), resp.json() if resp.status_code == 200 else {}
 
     def read(self, tok: str) -> int:
-        """Status of the agent's read with this token (403 only ever with the D5 body)."""
+        """Status of the agent's read with this token (403 only ever with the DECISIONS.md#d5 body)."""
         resp = self.api.with_token(tok).get(READ_PATH)
         if resp.status_code == 403:
             assert resp.json() == DENIED
@@ -142,7 +142,7 @@ def test_keys_rotate_with_an_overlap_are_removed_and_survive_an_outage(api):
         assert all(jwks.hits == 1 for jwks in servers.values())
 
         # Rotation starts: k2 is published next to k1. Within 10 s of the last fetch an unknown kid does not
-        # refetch (D14's rate limit), so a k2 token is refused for now.
+        # refetch (the rate limit of DECISIONS.md#d14), so a k2 token is refused for now.
         servers["overlap"].keys = [jwk("rsa", kid="k1"), jwk("rsa_other", kid="k2")]
         assert agents.read(idps["overlap"].mint("rsa_other", kid="k2")) == 403
         assert servers["overlap"].hits == 1
@@ -169,7 +169,7 @@ def test_keys_rotate_with_an_overlap_are_removed_and_survive_an_outage(api):
         assert servers["removal"].hits == 2
 
         # Outage: an unknown kid makes the server try the JWKS again, which fails; the last good set is
-        # still served (D14: for up to 1 h), to tokens already seen and to new ones alike.
+        # still served (DECISIONS.md#d14: for up to 1 h), to tokens already seen and to new ones alike.
         for name in ("down", "failing"):
             assert agents.read(idps[name].mint("rsa_other", kid="k2")) == 403, name
             assert agents.read(old[name]) == 200, name

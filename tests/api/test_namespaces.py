@@ -1,4 +1,4 @@
-"""Namespaces over HTTP: lifecycle, addressing and isolation (SPEC B §6.9, D18)."""
+"""Namespaces over HTTP: lifecycle, addressing and isolation (DECISIONS.md#d47, DECISIONS.md#d18)."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_an_unknown_namespace_is_refused_like_a_bad_token(server):
     assert resp.json() == PERMISSION_DENIED
 
 
-# -- isolation (D18) ----------------------------------------------------------------------------------------
+# -- isolation (DECISIONS.md#d18) --------------------------------------------------------------------------
 
 
 def test_objects_in_a_parent_namespace_are_invisible_in_its_child(api, server):
@@ -231,7 +231,7 @@ def test_namespaces_cannot_nest_deeper_than_eight_levels(api, server):
     assert errors(resp) == ["path: namespaces may be nested at most 8 levels deep"]
 
 
-# -- deletion removes what the namespace holds (finding 4) ----------------------------------------------------
+# -- deletion removes what the namespace holds (THREATS.md#t29) ---------------------------------------------
 
 
 def _rows_of(server, namespace_ids: list[str]) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""ACL policies over HTTP: `sys/policies/acl` and the legacy `sys/policy` (SPEC B §6.1, D12)."""
+"""ACL policies over HTTP: `sys/policies/acl` and the legacy `sys/policy` (DECISIONS.md#d39, DECISIONS.md#d12)."""
 
 from __future__ import annotations
 

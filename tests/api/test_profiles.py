@@ -1,4 +1,4 @@
-"""OAuth resource server profiles over HTTP (SPEC B §2, D14–D16, D19, D22)."""
+"""OAuth resource server profiles over HTTP (DECISIONS.md#d28, #d29, #d14, #d15, #d16, #d19, #d22)."""
 
 from __future__ import annotations
 

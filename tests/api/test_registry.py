@@ -1,4 +1,4 @@
-"""Agent registry over HTTP (SPEC B §1, D10, D13, D16)."""
+"""Agent registry over HTTP (DECISIONS.md#d25, #d26, #d10, #d13, #d16)."""
 
 from __future__ import annotations
 
@@ -216,7 +216,7 @@ def test_register_with_an_unknown_id_is_404(api):
     assert errors_are(resp, 'agent registration with id "3f7e0b7c-0000-4000-8000-000000000000" not found')
 
 
-# -- update (full replace, D10) -----------------------------------------------------------------------------
+# -- update (full replace, DECISIONS.md#d10) ---------------------------------------------------------------
 
 FULL = {
     "description": "d",
@@ -411,7 +411,7 @@ def test_an_update_also_warns_about_unknown_parameters(api):
     assert resp.json()["warnings"] == ["Endpoint ignored these unrecognized parameters: [local]"]
 
 
-# -- LIST (D13) ---------------------------------------------------------------------------------------------
+# -- LIST (DECISIONS.md#d13) -------------------------------------------------------------------------------
 
 LIST_STYLES = pytest.mark.parametrize("style", ["LIST", "GET?list=true"])
 
@@ -473,7 +473,7 @@ def test_a_plain_get_on_the_list_path_is_not_a_list(api):
     assert api.get("agent-registry/registration/id").status_code == 404
 
 
-# -- delete (D16) -------------------------------------------------------------------------------------------
+# -- delete (DECISIONS.md#d16) -----------------------------------------------------------------------------
 
 
 def test_delete_by_id_removes_the_registration_and_keeps_the_entity(api):

@@ -1,7 +1,8 @@
 """Two servers (replicas) on one PostgreSQL database.
 
-DESIGN: on one node an admin change is enforced on the very next request, by every worker; across replicas on
-PostgreSQL within a configurable bound (`replica_propagation_bound`, default 1 s), revocations included.
+DECISIONS.md#d54: on one node an admin change is enforced on the very next request, by every worker; across
+replicas on PostgreSQL within a configurable bound (`replica_propagation_bound`, default 1 s), revocations
+included.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Status, metrics and generic HTTP conventions (SPEC B §6.9, D23)."""
+"""Status, metrics and generic HTTP conventions (DECISIONS.md#d47, DECISIONS.md#d23)."""
 
 from __future__ import annotations
 

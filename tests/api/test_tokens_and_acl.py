@@ -1,4 +1,4 @@
-"""Admin tokens and ACL enforcement on every admin endpoint (SPEC B §1.6, §6, D5, D17)."""
+"""Admin tokens and ACL enforcement on every admin endpoint (DECISIONS.md#d27, #d39–#d44, #d5, #d17)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Benchmark: the decision core in-process (DESIGN.md "Bar to clear").
+"""Benchmark: the decision core in-process (DECISIONS.md#d57).
 
 Validate an RS256 token, resolve subject and actor, and decide baseline ∩ ceiling ∩ authorization_details,
 against an in-memory directory (the same protocol the server's memoized storage view implements).

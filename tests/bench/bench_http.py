@@ -1,6 +1,6 @@
 """Benchmark: an agent's authorized KV v2 read over HTTP against the same server's `sys/health`.
 
-DESIGN.md "Bar to clear", over HTTP: an authorized KV v2 read with a JWT reaches ≥ 70 % of the throughput
+DECISIONS.md#d57, over HTTP: an authorized KV v2 read with a JWT reaches ≥ 70 % of the throughput
 of the same server's unauthenticated `sys/health` on the same worker count; p99 latency ≤ 5 ms at half of
 peak load.
 
@@ -387,7 +387,8 @@ def _process_group_cpu(server: vgtest.Server) -> float:
 
 
 def agent_token(server: vgtest.Server) -> str:
-    """A real agent setup on the server (SPEC's three layers allow the read) and one token for the secret."""
+    """A real agent setup on the server (baseline, ceiling and RAR allow the read: DECISIONS.md#d35) and one token
+    for the secret."""
     from agent_world import build, rar
 
     admin = server.client()
@@ -400,7 +401,7 @@ def agent_token(server: vgtest.Server) -> str:
     assert resp.status_code in (200, 204), resp.text
     resp = admin.post(f"secret/data/{SECRET_PATH}", json={"data": {"password": "s3cret", "user": "app"}})
     assert resp.status_code == 200, resp.text
-    # Valid for the whole run (DESIGN's 5-minute default would be too short for a slow machine's full run).
+    # Valid for the whole run (the usual 5-minute token would be too short for a slow machine's full run).
     exp = int(time.time()) + 1800
     token = world.mint(authorization_details=[rar(f"secret/data/{SECRET_PATH}", "read")], exp=exp)
     resp = admin.with_token(token).get(f"secret/data/{SECRET_PATH}")

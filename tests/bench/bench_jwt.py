@@ -1,7 +1,7 @@
 """Benchmark: `JWTValidator` against a bare PyJWT `decode` of the same tokens, measured in the same run.
 
 Run: `.venv/bin/python tests/bench/bench_jwt.py [--rounds N]`. Prints microseconds per validation and the
-ratios DESIGN.md's "Bar to clear" asks for: cold (a token never seen before) must beat PyJWT `decode`
+ratios DECISIONS.md#d57 asks for: cold (a token never seen before) must beat PyJWT `decode`
 (ratio < 1), warm (the same token again, exp re-checked) must stay ≤ 5 µs.
 """
 

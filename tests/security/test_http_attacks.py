@@ -3,19 +3,20 @@ server over HTTP, with a file audit device.
 
 For every token of every variant:
 
-- a token the corpus rejects gets exactly 403 `{"errors":["permission denied"]}` (D5), with the same headers
-  whatever the reason (row 25), or 400 when it is over the 8 KiB header cap (D17), or a plain-text 431 from
+- a token the corpus rejects gets exactly 403 `{"errors":["permission denied"]}` (DECISIONS.md#d5), with the same
+  headers whatever the reason (THREATS.md#t25), or 400 when it is over the 8 KiB header cap (DECISIONS.md#d17), or
+  a plain-text 431 from
   the HTTP parser when the request head is over its limit (the application never sees it); never a 500,
   never a reason in the answer;
 - a token the corpus accepts is served (200), except that `authorization_details` entries the validator
   lets through but which grant nothing (no or unknown `type`, empty objects) are refused by the RAR layer
-  with Vault's `RAR_NO_MATCH` answer (the row 23 and row 16 case files say so);
+  with Vault's `RAR_NO_MATCH` answer (the THREATS.md#t23 and THREATS.md#t16 case files say so);
 - the request leaves exactly one request and one response line in the audit log, whose
   `auth.metadata.reason` is the case's reason code (for a refusal) and whose decision matches, and the
   token itself never appears in it.
 
-A token that is not shaped like a JWT (SPEC B §3.2: three base64url segments, a header with `alg`) is an
-unknown Vault token to the server, so its audit reason is `token_unknown` (the row 17 file says so).
+A token that is not shaped like a JWT (DECISIONS.md#d32: three base64url segments, a header with `alg`) is an
+unknown Vault token to the server, so its audit reason is `token_unknown` (the THREATS.md#t17 file says so).
 
 The server-side world is built once per module and storage backend: for each distinct profile a variant
 needs (static keys, JWKS, supported_algorithms, leeway, audiences, jwt_type), a namespace holding that
@@ -51,8 +52,8 @@ RAR_NO_MATCH = {
         "\n\t* permission denied\n\n"
     ]
 }
-MAX_TOKEN_HEADER = 8192  # D17, the listener's default max_token_header_size
-KEYS_REFUSED_AT_WRITE = frozenset({"rsa1024", "secp256k1"})  # D22: the profile API answers 400 for them
+MAX_TOKEN_HEADER = 8192  # DECISIONS.md#d17, the listener's default max_token_header_size
+KEYS_REFUSED_AT_WRITE = frozenset({"rsa1024", "secp256k1"})  # DECISIONS.md#d22: the profile API answers 400 for them
 PROFILE_FIELDS = frozenset({"mode", "keys", "supported_algorithms", "clock_skew_leeway", "audiences", "jwt_type"})
 # Headers that legitimately differ between two answers.
 VARYING_HEADERS = frozenset({"date", "content-length"})
@@ -97,7 +98,7 @@ _SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def jwt_shaped(token: str) -> bool:
-    """SPEC B §3.2: three base64url segments whose header is a JSON object naming `alg`."""
+    """DECISIONS.md#d32: three base64url segments whose header is a JSON object naming `alg`."""
     parts = token.split(".")
     if len(parts) != 3 or not parts[0] or not all(_SEGMENT.fullmatch(part) for part in parts):
         return False
@@ -223,7 +224,7 @@ def run_variant(
         if "validate_again" in step:
             token, spec = tokens[step["validate_again"]]
         elif "token" in step:
-            issued = time.time() - shift  # fractional seconds: the edges of row 10 hold to the millisecond
+            issued = time.time() - shift  # fractional seconds: the edges of THREATS.md#t10 hold to the millisecond
             spec = resolve(step["token"], world.attacker.url, issued)
             token = build(spec, issued)
         else:
@@ -293,7 +294,7 @@ def present(
         }, where
     else:
         assert answer == body, where
-    if body == DENIED:  # row 25: nothing in the answer tells one reason from another
+    if body == DENIED:  # THREATS.md#t25: nothing in the answer tells one reason from another
         shown = {k: v for k, v in resp.headers.items() if k.lower() not in VARYING_HEADERS}
         if world.denied_headers is None:
             world.denied_headers = shown

@@ -1,8 +1,8 @@
-"""The JWT attack corpus run against the validator in-process: one data file per SECURITY.md row in
-`cases/` (format and token language: `corpus.py`), run by this one parametrized test.
+"""The JWT attack corpus run against the validator in-process: one data file per attack class of
+THREATS.md#t1–#t25 in `cases/` (format and token language: `corpus.py`), run by this one parametrized test.
 
-Every rejection must also carry a documented reason code and must not echo the token (row 25's share at
-this layer). `test_http_attacks.py` runs the same files against a real server over HTTP.
+Every rejection must also carry a documented reason code and must not echo the token (this layer's share of
+THREATS.md#t25). `test_http_attacks.py` runs the same files against a real server over HTTP.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Run:
             assert step["expect"] == "reject", f"{where}: rejected ({rejected.reason}: {rejected.detail})"
             assert rejected.reason == step["reason"], f"{where}: {rejected.reason}: {rejected.detail}"
             assert rejected.reason in REASONS
-            if len(tok) > 16:  # row 25: a rejection never carries the token itself
+            if len(tok) > 16:  # THREATS.md#t25: a rejection never carries the token itself
                 assert tok not in str(rejected) and tok not in rejected.detail, where
             return
         assert step["expect"] == "accept", f"{where}: accepted, expected {step.get('reason')}"

@@ -1,4 +1,4 @@
-"""Private files (finding 8): the server's data directory is 0700 and its database (with the WAL and SHM
+"""Private files (THREATS.md#t33): the server's data directory is 0700 and its database (with the WAL and SHM
 sidecars), keys and audit files are 0600 whatever the umask it starts under; a production server refuses to
 start when an existing data file is readable by other users, and names the file and the fix."""
 

@@ -1,4 +1,4 @@
-"""Issue 13, class 7: one rule reads the caller's token for authentication and for the audit log; two
+"""THREATS.md#t32: one rule reads the caller's token for authentication and for the audit log; two
 different tokens in one request are refused with 400 before anything is done."""
 
 from __future__ import annotations

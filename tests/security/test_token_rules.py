@@ -1,4 +1,4 @@
-"""Issue 13, class 3: a restricted-use token (num_uses > 0) cannot create child tokens, as in Vault."""
+"""THREATS.md#t28: a restricted-use token (num_uses > 0) cannot create child tokens, as in Vault."""
 
 from __future__ import annotations
 

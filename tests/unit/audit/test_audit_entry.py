@@ -1,4 +1,4 @@
-"""The audit entry builder: Vault's request/response shape, SPEC B §5 metadata, tokens and data only as HMAC."""
+"""The audit entry builder: Vault's request/response shape, DECISIONS.md#d38 metadata, tokens and data only as HMAC."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ PASSED = (
 
 
 def allowed() -> Decision:
-    return Decision.allow(PASSED + (
+    return Decision(True, "allowed", "", "", PASSED + (
         LayerOutcome("baseline", True, "allowed", ("kv-reader",)),
         LayerOutcome("ceiling", True, "allowed", ("agent-ceiling", "kv-reader")),
         LayerOutcome("rar", True, "rar_match", ("authorization_details[0]",)),

@@ -1,4 +1,5 @@
-"""Profile writes: field rules, normalization, create vs update vs mode switch, warnings (SPEC B §2)."""
+"""Profile writes: field rules, normalization, create vs update vs mode switch, warnings
+(DECISIONS.md#d28, #d29)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JWKS: JWK parsing, and the D14 cache against a real HTTP(S) server on loopback."""
+"""JWKS: JWK parsing, and the DECISIONS.md#d14 cache against a real HTTP(S) server on loopback."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Properties of compiled ACLs over random policy sets (hypothesis).
 
 Note on "removing a policy never widens": under Vault's rules that is not true in general, and the engine
-must not make it true. The most specific matching pattern decides alone (SPEC 6.3), so removing a policy
+must not make it true. The most specific matching pattern decides alone (DECISIONS.md#d41), so removing a policy
 whose narrower pattern shadowed a broader grant widens access; and allowed_parameters merge per key
-(SPEC 6.4), so removing a policy can lift a parameter restriction. The property that does hold, and is
+(DECISIONS.md#d42), so removing a policy can lift a parameter restriction. The property that does hold, and is
 tested here, is that removing a policy widens a request only when that policy wrote the pattern that
 decided the request before.
 """
@@ -127,7 +127,7 @@ def test_an_allowed_request_names_the_policies_that_granted_it(policies, batch):
 
 
 def brute_force_priority(pattern: str) -> tuple:
-    """SPEC 6.3 written out again, independently of the engine: larger wins."""
+    """DECISIONS.md#d41 written out again, independently of the engine: larger wins."""
     segments = pattern.split("/")
     plus_positions = [sum(len(s) + 1 for s in segments[:i]) for i, s in enumerate(segments) if s == "+"]
     wildcard_positions = plus_positions + ([len(pattern) - 1] if pattern.endswith("*") else [])

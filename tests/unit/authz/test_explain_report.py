@@ -35,7 +35,7 @@ def test_every_token_reason_code_belongs_to_exactly_one_check():
         ("signature_invalid", {"alg": "RS256"}, {"iss": "x"}, "signature"),
         ("no_profile", {"alg": "RS256"}, {"iss": "x"}, "profile"),
         ("expired", {"alg": "RS256"}, {"iss": "x"}, "lifetime"),
-        # alg refused before any profile was consulted (not a D22 algorithm) vs by the profile's list
+        # alg refused before any profile was consulted (not a DECISIONS.md#d22 algorithm) vs by the profile's list
         ("alg_not_allowed", {"alg": "RS1"}, {"iss": "x"}, "header"),
         ("alg_not_allowed", {"alg": "ES256"}, {"iss": "x"}, "algorithm"),
         # `iss` of the wrong type is the profile lookup; other claim types are the claims check

@@ -118,7 +118,7 @@ CASES = [
         False,
         "rar_no_match",
     ),
-    # D7: unusable entries never grant
+    # DECISIONS.md#d7: unusable entries never grant
     (
         [{"type": "other:thing", "path": "secret/data/app", "capabilities": ["read"]}],
         "read",
@@ -204,7 +204,7 @@ def test_a_rar_denial_shows_vaults_two_message_form_and_other_denials_say_only_p
 
 
 def test_the_audit_form_carries_the_layers_and_policies():
-    decision = Decision.allow((LayerOutcome("baseline", True, "allowed", ("kv-read",)),))
+    decision = Decision(True, "allowed", "", "", (LayerOutcome("baseline", True, "allowed", ("kv-read",)),))
     audit = decision.to_audit()
     assert audit["decision"] == "allow" and audit["layers"][0]["policies"] == ["kv-read"]
     assert decision.policies("baseline") == ("kv-read",)

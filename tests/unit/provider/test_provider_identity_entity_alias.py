@@ -1,4 +1,5 @@
-"""vault_identity_entity_alias in-process: validation, the issuer spelling rule (D19), state from the server."""
+"""vault_identity_entity_alias in-process: validation, the issuer spelling rule (DECISIONS.md#d19), state from
+the server."""
 
 from __future__ import annotations
 

@@ -165,7 +165,7 @@ def test_handshake_line_encodes_the_certificate_without_padding() -> None:
 
 
 def test_startup_to_handshake_time_is_recorded(plugin: PluginProcess, record_property) -> None:
-    # Reported, not asserted: timing belongs to benchmarks (DESIGN.md), this only makes it visible.
+    # Reported, not asserted: timing belongs to benchmarks (DECISIONS.md#d57), this only makes it visible.
     record_property("provider_handshake_ms", round(plugin.startup_seconds * 1000))
     assert plugin.startup_seconds > 0
 

@@ -1,5 +1,5 @@
 """Unit tests of the development issuer's tokens and keys (service/devissuer.py): RFC 9068 claims and
-header, unique `jti`, the 24 h lifetime cap (D4), rotation with overlap and key persistence."""
+header, unique `jti`, the 24 h lifetime cap (DECISIONS.md#d4), rotation with overlap and key persistence."""
 
 from __future__ import annotations
 
