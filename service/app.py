@@ -24,7 +24,7 @@ from .audit.middleware import AuditLog, AuditMiddleware
 from .authn.jwks import JwksCache
 from .authn.jwt import JWTValidator
 from .config import Settings, jwks_fetch_policy
-from .storage.changes import LocalChanges
+from .storage.changes import NodeGeneration
 from .storage.directory import Directory
 from .storage.sealing import load_keyring, open_data_key
 from .storage.store import Store, Unavailable
@@ -54,7 +54,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         **_NO_FRAMEWORK_TELEMETRY,
     )
     app.state.settings = settings
-    changes = LocalChanges(settings.local_changes_file) if settings.local_changes_file else None
+    changes = NodeGeneration(settings.local_changes_file) if settings.local_changes_file else None
     if store is None:
         store = Store(settings.storage_url, changes=changes)
         store.cipher = open_data_key(store, load_keyring(settings.encryption_key_file))  # made by the server's start

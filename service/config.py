@@ -56,7 +56,7 @@ class Settings:
     # PostgreSQL: how long a change made through another replica may go unseen (seconds; 0: ask the database
     # on every request). Changes made through this server are seen on its next request regardless.
     replica_propagation_bound: float = DEFAULT_REPLICA_PROPAGATION_BOUND
-    # The change counter this server's workers share (storage.changes); set by the server at start.
+    # The newest generation this server's workers share (storage.changes); set by the server at start.
     local_changes_file: str = ""
     # The key-encryption keys that wrap the data key sealing secret values (storage.sealing); outside dev
     # mode this or the VAULTGUARD_ENCRYPTION_KEY environment variable is required.

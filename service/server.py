@@ -18,6 +18,7 @@ from .http_protocol import VaultHttpProtocol
 from .identity.model import ROOT_NAMESPACE_ID
 from .storage import changes
 from .storage.files import ExposedFile, make_private, sqlite_files
+from .storage.notifications import GenerationListener
 from .storage.sealing import SealError, create_key_file, load_keyring, prepare_data_key
 from .storage.store import StorageError, Store
 
@@ -107,8 +108,12 @@ def run(settings: Settings) -> None:
         print(f"    export VAULT_ADDR='{settings.address}'")
         print(f"    Root Token: {root_token}")
         sys.stdout.flush()
+    listener = None
     if not settings.storage_url.startswith("sqlite"):  # SQLite has an exact and cheap check of its own
         settings.local_changes_file = changes.create_file()
+        # One LISTEN connection per server (not per worker): it raises the generation all workers share.
+        node = changes.NodeGeneration(settings.local_changes_file)
+        listener = GenerationListener(settings.storage_url, node.advance).start()
     os.environ["VAULTGUARD_SETTINGS"] = settings.to_env()
     metrics_dir = None
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -132,6 +137,8 @@ def run(settings: Settings) -> None:
         else:
             uvicorn.run(**options, workers=settings.workers)
     finally:
+        if listener is not None:
+            listener.stop()
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
         if settings.local_changes_file:

@@ -1,12 +1,15 @@
-"""A counter of admin changes, shared by the worker processes of one server.
+"""The newest storage generation any part of this server has seen, shared by its worker processes.
 
-On PostgreSQL, asking the database whether anything changed costs a round trip on every request.
-DECISIONS.md#d54 lets a change made through another replica take effect within a bound (default 1 s), but a change made
-through this server must take effect on its very next request, in every worker. So each worker bumps this
-counter after it commits an admin change, and a worker asks the database again only when the counter has
-moved or the bound has passed (storage.directory).
+On PostgreSQL, asking the database whether anything changed costs a round trip on every request. An admin
+change made through this server must take effect on its very next request in every worker, and one made
+through another replica within the bound (storage.directory), pushed by NOTIFY (storage.notifications). And
+once any worker has refused because of a change, no worker of this server may allow on older data.
 
-The counter is 8 bytes of a small file that every worker maps into memory, read and written under the file's
+All three come from one number: the newest generation committed by, notified to, or read by any process of
+this server. A worker's cached view older than it is stale, whatever the bound; each worker raises it
+whenever it learns of a newer generation, so none serves an older view once another has seen a newer one.
+
+The number is 8 bytes of a small file that every worker maps into memory, read and written under the file's
 lock (two system calls, about a microsecond, against a database round trip of a hundred or more). The server
 creates the file before it starts its workers and removes it when it stops.
 """
@@ -24,7 +27,7 @@ _COUNTER = struct.Struct("<Q")
 
 
 def create_file() -> str:
-    """A new counter file at zero, private to this user; the caller removes it."""
+    """A new file at generation zero, private to this user; the caller removes it."""
     fd, path = tempfile.mkstemp(prefix="vaultguard-changes-")
     try:
         os.write(fd, bytes(_COUNTER.size))
@@ -33,16 +36,16 @@ def create_file() -> str:
     return path
 
 
-class LocalChanges:
-    """One process's view of the shared counter."""
+class NodeGeneration:
+    """One process's handle on the server's shared newest generation."""
 
     def __init__(self, path: str):
         self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         self._map = mmap.mmap(self._fd, _COUNTER.size)
         self._lock = threading.Lock()  # flock does not exclude threads sharing one descriptor
 
-    def value(self) -> int:
-        """The counter, never half-written (the bytes are not updated in one step)."""
+    def newest(self) -> int:
+        """The newest generation seen, never half-written (the bytes are not updated in one step)."""
         with self._lock:
             fcntl.flock(self._fd, fcntl.LOCK_SH)
             try:
@@ -50,11 +53,12 @@ class LocalChanges:
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def bump(self) -> None:
-        """Add one; bumps from several workers at once are never lost."""
+    def advance(self, generation: int) -> None:
+        """Raise the newest generation to `generation` (never lower it: workers may learn out of order)."""
         with self._lock:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                _COUNTER.pack_into(self._map, 0, _COUNTER.unpack_from(self._map)[0] + 1)
+                if generation > _COUNTER.unpack_from(self._map)[0]:
+                    _COUNTER.pack_into(self._map, 0, generation)
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)

@@ -91,10 +91,11 @@ class Directory:
     another connection (any worker, any process) has committed since the last ask; only then is the
     generation row read again.
 
-    On PostgreSQL the generation row is one query per request, unless the store shares a change counter
-    with this server's other workers (storage.changes) and `replica_bound` is above zero: then the query is
-    made only when the counter moved (a change through this server, seen on its very next request) or
-    `replica_bound` seconds have passed since the last one (a change through another replica).
+    On PostgreSQL the generation row is one query per request, unless the store shares the server's newest
+    generation with its other workers (storage.changes) and `replica_bound` is above zero: then the query is
+    made only when that generation is newer than the view (a change through this server, or one that another
+    replica's NOTIFY announced, or that another worker has already read) or `replica_bound` seconds have
+    passed since the last query (a change whose notification was lost).
     """
 
     def __init__(self, store: Store, max_entries: int = 100_000, max_agents: int = 10_000,
@@ -105,8 +106,7 @@ class Directory:
         self.replica_bound = replica_bound
         self._view: DirectoryView | None = None
         self._watch = _SqliteCommitWatch.open(store)
-        self._local = store.changes if self._watch is None and replica_bound > 0 else None
-        self._local_seen = -1  # the counter when the generation was last read
+        self._node = store.changes if self._watch is None and replica_bound > 0 else None
         self._fresh_until = 0.0  # monotonic time until which other replicas' changes may go unseen
         self._lock = threading.Lock()
 
@@ -120,17 +120,17 @@ class Directory:
                     if not self._watch.changed():
                         return view
                 elif (
-                    self._local is not None
+                    self._node is not None
                     and time.monotonic() < self._fresh_until
-                    and self._local.value() == self._local_seen
+                    and self._node.newest() <= view.generation
                 ):
                     return view
-            local_seen = self._local.value() if self._local is not None else -1  # before the query, not after
             generation = self.store.generation()
             if view is None or view.generation != generation:
                 view = self._view = DirectoryView(self.store, generation, self.max_entries, self.max_agents)
-            if self._local is not None:
-                self._local_seen, self._fresh_until = local_seen, time.monotonic() + self.replica_bound
+            if self._node is not None:
+                self._node.advance(generation)  # from now on, no worker of this server serves an older view
+                self._fresh_until = time.monotonic() + self.replica_bound
             return view
 
 

@@ -24,8 +24,9 @@ from ..authz.builtin import BUILTIN_POLICIES
 from ..identity.model import ROOT_NAMESPACE_ID, Alias, Entity, Namespace
 from ..registry.model import Registration
 from . import tables as t
-from .changes import LocalChanges
+from .changes import NodeGeneration
 from .engine import create_engine, migrate
+from .notifications import CHANNEL
 
 if TYPE_CHECKING:
     from .sealing import Cipher
@@ -59,6 +60,8 @@ class Unavailable(StorageError):
 
 
 _GENERATION = sa.select(t.generation.c.value)
+_NEXT_GENERATION = t.generation.update().values(value=t.generation.c.value + 1).returning(t.generation.c.value)
+_NOTIFY = sa.text(f"NOTIFY {CHANNEL}")
 
 
 def _close_quietly(conn: Any) -> None:
@@ -127,7 +130,7 @@ def sealer(cipher: Cipher | None) -> Cipher:
 class Store:
     """Owns the engine; hands out read and write transactions."""
 
-    def __init__(self, url: str, changes: LocalChanges | None = None):
+    def __init__(self, url: str, changes: NodeGeneration | None = None):
         self.url = url
         self.changes = changes  # told of every committed admin change (storage.changes)
         self.engine = create_engine(url)
@@ -174,9 +177,11 @@ class Store:
                     tx = Tx(conn, self.cipher)
                     yield tx
                     if tx.changed:
-                        conn.execute(t.generation.update().values(value=t.generation.c.value + 1))
+                        generation = conn.execute(_NEXT_GENERATION).scalar_one()
+                        if self.dialect == "postgresql":  # sent when this commits (storage.notifications)
+                            conn.execute(_NOTIFY)
             if tx.changed and self.changes is not None:
-                self.changes.bump()  # committed: this server's other workers must look again
+                self.changes.advance(generation)  # committed: this server's other workers must look again
         except IntegrityError as exc:
             kind, name = _constraint_name(exc)
             raise (UniqueViolation(name) if kind == "unique" else ReferenceViolation(name)) from exc

@@ -59,3 +59,69 @@ def test_a_revocation_through_one_replica_is_enforced_by_the_other_within_the_bo
     # Each worker asks again at most BOUND after its last look, which was before the revocation.
     time.sleep(max(0.0, revoked_at + BOUND - time.monotonic()))
     assert [agent_read(first, namespace, token) for _ in range(6)] == [403] * 6, "every worker of the other replica"
+
+
+# ---- push: NOTIFY on each write, one listener per server ------------------------------------------------------
+
+
+def slow_polling_replica(pg_database: str, workdir, workers: int) -> vgtest.Server:
+    """A replica that polls the database only once a minute: whatever it enforces sooner came by NOTIFY."""
+    token = "hvs.replica-" + uuid.uuid4().hex
+    (workdir / "token").write_text(token + "\n")
+    config = workdir / "server.hcl"
+    config.write_text(
+        f"""
+        listener "tcp" {{ address = "127.0.0.1:1" }}
+        storage "sql" {{
+          url                       = "{pg_database}"
+          replica_propagation_bound = "60s"
+        }}
+        initial_root_token_file = "{workdir / "token"}"
+        workers                 = {workers}
+        """
+    )
+    return vgtest.Server("", workdir, config_file=config, root_token=token).start()
+
+
+@pytest.fixture(scope="module")
+def pushed(pg_database, tmp_path_factory, replicas):
+    """A four-worker replica that would poll once a minute, next to the module's two replicas."""
+    server = slow_polling_replica(pg_database, tmp_path_factory.mktemp("replica-push"), workers=4)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_revocation_reaches_a_slowly_polling_replica_by_notification_at_once(replicas, pushed):
+    first, _ = replicas
+    namespace = "r" + uuid.uuid4().hex[:12]
+    assert first.client().post(f"sys/namespaces/{namespace}").status_code == 200
+    world = build(first.client(namespace=namespace))
+    token = world.mint(authorization_details=[rar(READ, "read")])
+    assert [agent_read(pushed, namespace, token) for _ in range(4)] == [200] * 4
+
+    resp = first.client(namespace=namespace).delete(f"agent-registry/registration/id/{world.registration}")
+    assert resp.status_code == 204, resp.text
+    revoked_at = time.monotonic()
+    while agent_read(pushed, namespace, token) != 403:
+        assert time.monotonic() - revoked_at < SLACK + 0.5, "not pushed: the replica still allows the agent"
+        time.sleep(0.005)
+
+
+def test_once_a_replica_refuses_none_of_its_workers_allows_again(replicas, pushed):
+    """New connections land on any of the four workers; the first refusal is final for all of them."""
+    first, _ = replicas
+    namespace = "r" + uuid.uuid4().hex[:12]
+    assert first.client().post(f"sys/namespaces/{namespace}").status_code == 200
+    world = build(first.client(namespace=namespace))
+    token = world.mint(authorization_details=[rar(READ, "read")])
+    assert [agent_read(pushed, namespace, token) for _ in range(8)] == [200] * 8
+
+    resp = first.client(namespace=namespace).delete(f"agent-registry/registration/id/{world.registration}")
+    assert resp.status_code == 204, resp.text
+    seen = [agent_read(pushed, namespace, token) for _ in range(150)]
+
+    assert 403 in seen, "never enforced"
+    first_refusal = seen.index(403)
+    assert set(seen[first_refusal:]) == {403}, f"allowed again after refusing: {seen}"

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from vaultguard.service.identity.model import Namespace
-from vaultguard.service.storage.changes import LocalChanges, create_file
+from vaultguard.service.storage.changes import NodeGeneration, create_file
 from vaultguard.service.storage.directory import Directory
 from vaultguard.service.storage.store import Store
 
@@ -69,8 +69,8 @@ def test_a_commit_that_leaves_the_generation_alone_keeps_the_view(stores):
 @pytest.fixture
 def pg_stores(pg_database):
     counter = create_file()
-    worker = Store(pg_database, changes=LocalChanges(counter))
-    other_worker = Store(pg_database, changes=LocalChanges(counter))  # same server, another worker
+    worker = Store(pg_database, changes=NodeGeneration(counter))
+    other_worker = Store(pg_database, changes=NodeGeneration(counter))  # same server, another worker
     replica = Store(pg_database)  # another server on the same database
     worker.migrate()
     yield worker, other_worker, replica
@@ -110,3 +110,17 @@ def test_a_bound_of_zero_asks_the_database_on_every_call(pg_stores):
     before = directory.current()
     add_namespace(replica, "n" + uuid.uuid4().hex[:8])
     assert directory.current().generation == before.generation + 1
+
+
+def test_once_one_worker_has_seen_a_change_no_worker_of_the_server_serves_older_data(pg_stores):
+    worker, other_worker, replica = pg_stores
+    eager = Directory(worker, replica_bound=0.2)  # looks again soon
+    lazy = Directory(other_worker, replica_bound=60)  # would not look again for a minute on its own
+    before = eager.current()
+    assert lazy.current().generation == before.generation
+    add_namespace(replica, "n" + uuid.uuid4().hex[:8])
+    changed_at = time.monotonic()
+    while eager.current().generation == before.generation:
+        assert time.monotonic() - changed_at < 2, "the eager worker never looked again"
+        time.sleep(0.02)
+    assert lazy.current().generation == before.generation + 1, "the other worker served an older view"
