@@ -46,6 +46,10 @@ def wait_until(session: requests.Session, url: str, token: str, status: int, sin
             return (now - since) * 1000
 
 
+def observe(delays: dict[int, float], index: int, *args: object) -> None:
+    delays[index] = wait_until(*args)  # type: ignore[arg-type]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
@@ -73,7 +77,7 @@ def main() -> int:
             created = admin.post("auth/token/create", json={"policies": ["propagation-reader"], "no_parent": True})
             token = created.json()["auth"]["client_token"]
             sessions = [requests.Session() for _ in servers]
-            for session, server in zip(sessions, servers):
+            for session, server in zip(sessions, servers, strict=True):
                 assert wait_until(session, server.url, token, 200, time.perf_counter()) < TIMEOUT * 1000
 
             others: list[float] = []
@@ -93,11 +97,10 @@ def main() -> int:
                 acknowledged = time.perf_counter()
                 assert response.status_code == 204, response.text
                 delays: dict[int, float] = {}
-
-                def observe(index: int, status: int = status, acknowledged: float = acknowledged) -> None:
-                    delays[index] = wait_until(sessions[index], servers[index].url, token, status, acknowledged)
-
-                threads = [threading.Thread(target=observe, args=(i,)) for i in range(len(servers))]
+                threads = [
+                    threading.Thread(target=observe, args=(delays, i, sessions[i], servers[i].url, token, status, acknowledged))
+                    for i in range(len(servers))
+                ]
                 for thread in threads:
                     thread.start()
                 for thread in threads:
