@@ -98,7 +98,9 @@ def main() -> int:
                 assert response.status_code == 204, response.text
                 delays: dict[int, float] = {}
                 threads = [
-                    threading.Thread(target=observe, args=(delays, i, sessions[i], servers[i].url, token, status, acknowledged))
+                    threading.Thread(
+                        target=observe, args=(delays, i, sessions[i], servers[i].url, token, status, acknowledged)
+                    )
                     for i in range(len(servers))
                 ]
                 for thread in threads:
