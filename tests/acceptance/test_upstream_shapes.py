@@ -1005,8 +1005,11 @@ resource "vault_namespace" "children" {
   namespace = vault_namespace.nested_parent.path
   path      = each.key
 }
+"""
 
-# namespace docs "import": a provider alias whose namespace is `example`, and a namespace created in it
+# namespace docs "import": a provider alias whose namespace is `example`, and a namespace created in it.
+# A test of its own: Terraform starts a provider process per provider configuration (tests/acceptance/conftest.py).
+NAMESPACE_THROUGH_AN_ALIAS = """\
 provider "vault" {
   alias     = "example"
   address   = "@ADDRESS@"
@@ -1060,7 +1063,6 @@ def test_upstream_policy_and_namespace_shapes(terraform, service, namespace):
     existing = 'path "secret/*" { capabilities = ["read"] }'
     for name in ("pre-existing-default", "pre-existing-allowed", "pre-existing-denied"):
         assert client.post(f"sys/policies/acl/{name}", json={"policy": existing}).status_code == 204
-    assert client.post("sys/namespaces/example").status_code == 200  # the provider alias's namespace
     terraform.configure_provider(address=service.url, token=service.root_token, namespace=namespace)
     policies_and_namespaces_step(terraform, service, namespace, 1)
     ok(terraform("init"))
@@ -1095,13 +1097,7 @@ def test_upstream_policy_and_namespace_shapes(terraform, service, namespace):
     assert (parent["path"], parent["custom_metadata"]) == ("parent-ns-cm", {"foo": "abc", "bar": "123"})
     assert client.get("sys/namespaces/parent-ns").status_code == 404
 
-    # imports: namespace docs' `terraform import` through the aliased provider, then `state show`; the
-    # policies by name; the namespace by name
-    ok(terraform("state", "rm", "vault_namespace.example2"))
-    ok(terraform("import", "vault_namespace.example2", "example2"))
-    shown = ok(terraform("state", "show", "vault_namespace.example2")).stdout
-    assert f'id           = "{namespace}/example/example2/"' in shown, shown
-    assert 'path_fq      = "example2"' in shown, shown
+    # imports: the policies by name; the namespace by name
     reimport(terraform, {"vault_policy.test": "dev-team", "vault_policy.default_overwrite": "pre-existing-default",
                          "vault_namespace.ns1": "ns1"})  # fmt: skip
 
@@ -1114,6 +1110,28 @@ def test_upstream_policy_and_namespace_shapes(terraform, service, namespace):
     )
     assert client.get("sys/policies/acl/pre-existing-denied").json()["data"]["policy"] == existing
     (terraform.workdir / "refused.tf").unlink()
+
+    ok(terraform("destroy", "-auto-approve"))
+    assert client.list("sys/namespaces").status_code == 404  # none left
+
+
+def test_upstream_namespace_import_through_a_provider_alias(terraform, service, namespace):
+    """The namespace docs' `terraform import` through an aliased provider, then `state show`."""
+    client = service.client(namespace)
+    assert client.post("sys/namespaces/example").status_code == 200  # the provider alias's namespace
+    terraform.configure_provider(address=service.url, token=service.root_token, namespace=namespace)
+    values = {"@ADDRESS@": service.url, "@TOKEN@": service.root_token, "@NAMESPACE@": namespace}
+    terraform.write("main.tf", fill(NAMESPACE_THROUGH_AN_ALIAS, values))
+    ok(terraform("init"))
+    apply(terraform)
+    assert_empty_plan(terraform)
+
+    ok(terraform("state", "rm", "vault_namespace.example2"))
+    ok(terraform("import", "vault_namespace.example2", "example2"))
+    shown = ok(terraform("state", "show", "vault_namespace.example2")).stdout
+    assert f'id           = "{namespace}/example/example2/"' in shown, shown
+    assert 'path_fq      = "example2"' in shown, shown
+    assert_empty_plan(terraform)
 
     ok(terraform("destroy", "-auto-approve"))
     assert client.list("sys/namespaces").json()["data"]["keys"] == ["example/"]
