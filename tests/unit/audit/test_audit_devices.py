@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import stat
 from concurrent.futures import ProcessPoolExecutor
@@ -11,6 +12,9 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from vaultguard.service.audit.devices import Broker, DeviceError, FileDevice, StdoutDevice, device_from_settings
+
+# Spawned, not forked: a fork of a pytest worker whose other threads hold locks can hang forever.
+SPAWN = multiprocessing.get_context("spawn")
 
 
 class Failing:
@@ -87,7 +91,7 @@ def _append_many(args: tuple[str, int]) -> None:
 
 def test_lines_from_several_processes_never_interleave(tmp_path):
     path = str(tmp_path / "audit.log")
-    with ProcessPoolExecutor(4) as pool:
+    with ProcessPoolExecutor(4, mp_context=SPAWN) as pool:
         list(pool.map(_append_many, [(path, w) for w in range(4)]))
     lines = open(path, "rb").read().splitlines()
     assert len(lines) == 1200

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 import vgtest
 from vaultguard.service.audit.key import KEY_BYTES, load_or_create_key
 from vaultguard.service.storage.store import Store
+
+# Spawned, not forked: a fork of a pytest worker whose other threads hold locks can hang forever.
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def _key_of(url: str) -> bytes:
@@ -36,7 +40,7 @@ def test_processes_racing_at_first_start_all_get_the_same_key(tmp_path):
     store = Store(url)
     store.migrate()
     store.dispose()
-    with ProcessPoolExecutor(6) as pool:
+    with ProcessPoolExecutor(6, mp_context=SPAWN) as pool:
         keys = set(pool.map(_key_of, [url] * 12))
     assert len(keys) == 1
 

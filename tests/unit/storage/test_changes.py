@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
 from vaultguard.service.storage.changes import NodeGeneration, create_file
+
+# Spawned, not forked: a fork of a pytest worker whose other threads hold locks can hang forever.
+SPAWN = multiprocessing.get_context("spawn")
 
 
 @pytest.fixture
@@ -45,6 +49,6 @@ def _advance_through(args: tuple[str, int]) -> None:
 
 
 def test_advances_racing_from_several_processes_keep_the_highest(path):
-    with ProcessPoolExecutor(4) as pool:
+    with ProcessPoolExecutor(4, mp_context=SPAWN) as pool:
         list(pool.map(_advance_through, [(path, offset) for offset in range(4)]))
     assert NodeGeneration(path).newest() == 1999
