@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from tf.gen import tfplugin_pb2 as pb
 from tf.iface import DataSource, ImportContext, Resource, State, UpgradeContext
 from tf.schema import Block, NestedBlock, NestMode, Schema
-from tf.types import Set, String, Unknown
+from tf.types import List, Set, String, Unknown
 from tf.utils import AttributePath, Diagnostics
 
 from vaultguard.provider.client import ApiError, EnterpriseRequired, Unreachable
@@ -95,35 +95,58 @@ class ListNestedBlock(NestedBlock):
 # --------------------------------------------------------------------------------------------- equivalence
 
 
-class EquivalentString(String):
-    """A string attribute whose spellings are one value when `normalize` maps them to the same string
-    (a policy name in another case, an issuer with a trailing `/`): the server stores the normalized form.
+class _Equivalent:
+    """Mixin for a type whose values are one value when `normalize` maps them to the same thing (the server
+    stores that: a policy name in another case, an issuer with a trailing `/`, a list in another order).
 
     tf asks `semantically_equal` which attributes changed (so a respelling never forces a replacement), and
-    the servicer keeps the prior spelling in a plan when the new one is equivalent (`keep_equivalent_prior`).
+    the servicer keeps the prior spelling in a plan when the new one is equivalent (`equivalent_to_prior`).
+    Only wholly known values compare normalized; anything else compares as the base type does.
     """
 
-    def __init__(self, normalize: Callable[[str], str]):
-        self.normalize = normalize
+    normalize: Callable[[Any], Any]
 
     def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
-        if isinstance(a_decoded, str) and isinstance(b_decoded, str):
-            return self.normalize(a_decoded) == self.normalize(b_decoded)
-        return a_decoded == b_decoded
+        if a_decoded is not None and b_decoded is not None and wholly_known([a_decoded, b_decoded]):
+            try:
+                return self.normalize(a_decoded) == self.normalize(b_decoded)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+        return super().semantically_equal(a_decoded, b_decoded)  # type: ignore[misc]
 
 
-class EquivalentStringSet(Set):
-    """A set of strings compared after `normalize` (e.g. policy names, stored lowercased)."""
+class EquivalentString(_Equivalent, String):
+    """A string attribute compared by `normalize`."""
 
-    def __init__(self, normalize: Callable[[str], str]):
-        super().__init__(String())
+    def __init__(self, normalize: Callable[[str], Any]):
         self.normalize = normalize
 
-    def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
-        if isinstance(a_decoded, list) and isinstance(b_decoded, list) and wholly_known([a_decoded, b_decoded]):
-            if all(isinstance(v, str) for v in [*a_decoded, *b_decoded]):
-                return {self.normalize(v) for v in a_decoded} == {self.normalize(v) for v in b_decoded}
-        return super().semantically_equal(a_decoded, b_decoded)
+
+class EquivalentList(_Equivalent, List):
+    """A list attribute compared by `normalize` of the whole list."""
+
+    def __init__(self, element: Any, normalize: Callable[[list], Any]):
+        super().__init__(element)
+        self.normalize = normalize
+
+
+class EquivalentSet(_Equivalent, Set):
+    """A set attribute compared by `normalize` of the whole set."""
+
+    def __init__(self, element: Any, normalize: Callable[[list], Any]):
+        super().__init__(element)
+        self.normalize = normalize
+
+
+def equivalent_type(tf_type: Any, normalize: Callable[[Any], Any]) -> Any:
+    """`tf_type`, with values compared by `normalize`."""
+    if isinstance(tf_type, String):
+        return EquivalentString(normalize)
+    if isinstance(tf_type, Set):
+        return EquivalentSet(tf_type.element_type, normalize)
+    if isinstance(tf_type, List):
+        return EquivalentList(tf_type.element_type, normalize)
+    raise TypeError(f"no equivalence for {type(tf_type).__name__}")
 
 
 # --------------------------------------------------------------------------------------------- validators
@@ -541,8 +564,9 @@ def keep_null(prior: Any, new: Any) -> Any:
 
 __all__ = [
     "Between",
+    "EquivalentList",
+    "EquivalentSet",
     "EquivalentString",
-    "EquivalentStringSet",
     "Each",
     "EachBlock",
     "HttpUrl",
@@ -558,6 +582,7 @@ __all__ = [
     "api_error",
     "check",
     "check_exclusive",
+    "equivalent_type",
     "is_unset",
     "keep_null",
     "render_path",

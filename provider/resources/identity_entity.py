@@ -28,7 +28,7 @@ from tf.utils import AttributePath, Diagnostics
 from vaultguard.provider.client import ApiError, path_segment
 from vaultguard.provider.framework import (
     Each,
-    EquivalentStringSet,
+    EquivalentSet,
     NamespacePath,
     NotBlank,
     VaultResource,
@@ -62,7 +62,7 @@ SCHEMA = Schema(
         ),
         Attribute(
             "policies",
-            EquivalentStringSet(normalize_policy_name),
+            EquivalentSet(String(), lambda names: {normalize_policy_name(n) for n in names}),
             optional=True,
             description="Policies attached directly to the entity (the server stores them lowercased). "
             "`root` cannot be attached. Must not be set when `external_policies` is true.",
