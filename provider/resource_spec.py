@@ -36,7 +36,7 @@ Hooks, each optional: `object_path` (required), `create_path` (a path, or None t
 `object_path`), `refuse_existing` (create reads first and refuses to adopt an existing object),
 `read_after_write` (update reads the object back: the server sets values at update), `enterprise` (the
 server must be Vault Enterprise-compatible), `created_identity` (state keys taken from the create answer),
-`reconcile` (state from the server's view and the prior state), `adjust_plan`, `check_config` (validation
+`state_from_api` (state from a read's data and the prior state), `adjust_plan`, `check_config` (validation
 beyond per-attribute rules), `after_read`, `imported` (the state an import ID gives), `to_api`.
 """
 
@@ -129,7 +129,7 @@ class Field:
     def is_written(self) -> bool:
         if self.write is not None:
             return self.write
-        return self.api_name is not None and (self.required or self.optional)
+        return self.api_name is not None and (self.required or self.optional or self.has_default)
 
     def fresh_default(self) -> Any:
         """A copy of the default (a list default must not be shared between plans)."""
@@ -305,7 +305,7 @@ class SpecResource(VaultResource):
       new object's keys from the answer (`created_identity`), read it back, and fill in what the plan left
       unknown. Once the server has created the object its keys reach state even when reading back fails, so
       a re-run replaces it instead of tripping over it;
-    - read: the object at `object_path(current)`, or None when it is gone; `reconcile`, then `after_read`;
+    - read: the object at `object_path(current)`, or None when it is gone; `state_from_api`, then `after_read`;
     - update: write `to_api(planned)` to `object_path(current)`; read back when `read_after_write`;
     - delete: delete `object_path(current)`;
     - import: `imported(ctx, id)` (default: `{import_attribute: id, namespace: <import namespace>}`); then
@@ -356,7 +356,7 @@ class SpecResource(VaultResource):
     def to_api(self, state: State) -> dict[str, Any]:
         return self.spec.to_api(state)
 
-    def reconcile(self, prior: State, data: Mapping[str, Any]) -> State:
+    def state_from_api(self, prior: State, data: Mapping[str, Any]) -> State:
         """State from a read's `data`, keeping what only the configuration knows (`prior`)."""
         return self.spec.reconcile(prior, self.spec.from_api(data, prior))
 
@@ -441,7 +441,7 @@ class SpecResource(VaultResource):
                     f"The new {self.noun} was written but could not be read back.",
                 )
             return {k: "" if v is Unknown else v for k, v in created.items()}
-        fresh = self.reconcile(created, data)
+        fresh = self.state_from_api(created, data)
         # What was planned (known) comes back as planned; the unknowns are filled in from the server.
         return {k: fresh.get(k) if v is Unknown else v for k, v in created.items()}
 
@@ -452,7 +452,7 @@ class SpecResource(VaultResource):
             return api_error(ctx.diagnostics, "read", ctx.type_name, exc)
         if data is None:
             return None  # deleted out of band: Terraform plans to create it again
-        state = self.reconcile(current, data)
+        state = self.state_from_api(current, data)
         self.after_read(ctx.diagnostics, state)
         return state
 
@@ -474,7 +474,7 @@ class SpecResource(VaultResource):
                 f"Unable to update {ctx.type_name}", f"The {self.noun} was deleted while being updated."
             )
             return None
-        return self.reconcile(planned, data)
+        return self.state_from_api(planned, data)
 
     def delete(self, ctx: DeleteContext, current: State) -> None:
         try:
