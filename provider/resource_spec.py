@@ -43,6 +43,7 @@ beyond per-attribute rules), `after_read`, `imported` (the state an import ID gi
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -64,6 +65,7 @@ from vaultguard.provider.framework import (
     show,
     wholly_known,
 )
+from vaultguard.provider.servicer import equivalent_to_prior
 
 NO_DEFAULT: Any = object()
 """A field without a default (None is a default: a null value)."""
@@ -293,6 +295,14 @@ class ResourceSpec:
 
 # --------------------------------------------------------------------------------------------- resources
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def looks_like_uuid(value: str) -> bool:
+    """Whether an import ID is an id (8-4-4-4-12 hex digits, any case) rather than a name."""
+    return _UUID.fullmatch(value) is not None
+
+
 
 class SpecResource(VaultResource):
     """A resource built from its `spec`; see the module docstring for how to declare one.
@@ -393,6 +403,10 @@ class SpecResource(VaultResource):
                 planned[f.name] = f.fresh_default()
             elif prior is None and f.computed and not f.is_block and planned.get(f.name) is None:
                 planned[f.name] = Unknown
+        if prior is not None:
+            # The servicer does this too, after any plan; here so that the plan itself is whole.
+            attributes = {a.name: a for a in self.spec.schema.attributes}
+            planned.update({name: prior[name] for name in equivalent_to_prior(attributes, prior, planned)})
         return self.adjust_plan(ctx, prior, planned, config)
 
     def _prepare(self) -> None:
@@ -489,6 +503,25 @@ class SpecResource(VaultResource):
             return None
         return self.imported(ctx, id)
 
+    def import_by_id_or_name(
+        self,
+        ctx: ImportContext,
+        id: str,  # noqa: A002 - tf's name
+        by_id: Callable[[str], str],
+        by_name: Callable[[str], str],
+        id_name: str,
+        name_name: str,
+        what: str,
+    ) -> State | None:
+        """An import by name or id, in the import namespace: a UUID-shaped ID is looked up as an id first,
+        then as a name; anything else as a name. The object is read here, so an ID that names nothing fails
+        the import (`what` names the kind of object in that error)."""
+        namespace = self.import_namespace()
+        paths = [by_id(id), by_name(id)] if looks_like_uuid(id) else [by_name(id)]
+        missing = f"No {what} with {id_name + ' or ' if len(paths) > 1 else ''}{name_name} {show(id)}"
+        data = self.read_first_for_import(ctx, paths, namespace, missing)
+        return None if data is None else self.state_from_api({"namespace": namespace}, data)
+
     def failed(self, diags: Diagnostics, verb: str, type_name: str, exc: ApiError) -> None:
         """The diagnostic of a refused write, at the attribute the server's error names."""
         return api_error(diags, verb, type_name, exc, schema=self.spec.schema)
@@ -500,5 +533,6 @@ __all__ = [
     "Field",
     "ResourceSpec",
     "SpecResource",
+    "looks_like_uuid",
     "namespace_field",
 ]
