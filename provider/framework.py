@@ -4,7 +4,7 @@
 - Validators: small rule objects run from a resource's `validate`; each error becomes a diagnostic that
   points at the attribute (down to the element of a list or block), naming the field and the rule.
 - `api_error`: the one way a client error becomes a diagnostic: "Unable to <verb> <type>", the server's
-  messages as detail, and the attribute path when the messages name exactly one attribute.
+  messages as detail, and the attribute path when the server's `field_errors` name exactly one field.
 - `VaultResource`: the base class of every resource: access to the configured client, and an `upgrade`
   that applies declared state upgraders instead of tf's default (which warns on every plan).
 - `same_or_prior`: keep the prior spelling of a value the server normalizes, so state after apply or
@@ -382,6 +382,10 @@ def render_path(path: AttributePath) -> str:
 # --------------------------------------------------------------------------------------------- errors
 
 
+AttributeOf = Callable[[Sequence[str | int]], "AttributePath | None"]
+"""The attribute path of a request field path (`["public_keys", 1, "pem"]`), None when there is none."""
+
+
 def api_error(
     diags: Diagnostics,
     verb: str,
@@ -389,17 +393,17 @@ def api_error(
     exc: ApiError,
     *,
     path: AttributePath | None = None,
-    schema: Schema | None = None,
+    attribute_of: AttributeOf | None = None,
 ) -> None:
     """Add the uniform diagnostic for a failed API call: "Unable to <verb> <type_name>".
 
     The detail carries the server's messages first (what the user must fix), then the request. The
-    diagnostic points at `path` when given; otherwise, for a 400, at the one attribute of `schema` whose
-    name the messages mention (the service names the field it rejects). Always returns None so CRUD
-    methods can `return api_error(...)`.
+    diagnostic points at `path` when given; otherwise, for a 400, at the attribute of the one request field
+    the server's errors are about (`exc.field_paths`, mapped by `attribute_of`). Always returns None so
+    CRUD methods can `return api_error(...)`.
     """
-    if path is None and schema is not None and exc.status == 400:
-        path = _attribute_named_in(exc.errors, schema)
+    if path is None and attribute_of is not None and exc.status == 400:
+        path = _one_attribute(exc.field_paths, attribute_of)
     if isinstance(exc, EnterpriseRequired | Unreachable):
         detail = "\n".join(exc.errors)
     else:
@@ -417,11 +421,28 @@ def api_error(
     return None
 
 
-def _attribute_named_in(messages: Iterable[str], schema: Schema) -> AttributePath | None:
-    text = "\n".join(messages)
-    names = [a.name for a in schema.attributes] + [b.type_name for b in schema.block_types]
-    named = [n for n in names if re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", text)]
-    return [named[0]] if len(named) == 1 else None
+def _one_attribute(field_paths: Iterable[Sequence[str | int]], attribute_of: AttributeOf) -> AttributePath | None:
+    paths = []
+    for field in field_paths:
+        attribute = attribute_of(field)
+        if attribute is not None and attribute not in paths:
+            paths.append(attribute)
+    return paths[0] if len(paths) == 1 else None
+
+
+def attribute_of_schema(schema: Schema) -> AttributeOf:
+    """Request fields named as the schema's attributes and blocks (a data source's query parameters)."""
+    names = {a.name for a in schema.attributes} | {b.type_name for b in schema.block_types}
+
+    def attribute_of(field: Sequence[str | int]) -> AttributePath | None:
+        return attribute_path(field) if field and field[0] in names else None
+
+    return attribute_of
+
+
+def attribute_path(field: Sequence[str | int]) -> AttributePath:
+    """tf's form of a field path: list indexes as 1-tuples (`["public_keys", (1,), "pem"]`)."""
+    return [(step,) if isinstance(step, int) else step for step in field]
 
 
 # --------------------------------------------------------------------------------------------- resources
@@ -580,6 +601,8 @@ __all__ = [
     "VaultDataSource",
     "VaultResource",
     "api_error",
+    "attribute_of_schema",
+    "attribute_path",
     "check",
     "check_exclusive",
     "equivalent_type",

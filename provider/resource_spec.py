@@ -60,6 +60,7 @@ from vaultguard.provider.framework import (
     Validator,
     VaultResource,
     api_error,
+    attribute_path,
     check,
     equivalent_type,
     show,
@@ -282,15 +283,12 @@ class ResourceSpec:
                 state[f.name] = f.fresh_default() if value is None and f.has_default else value
         return state
 
-    def attribute_of(self, api_path: Sequence[str | int]) -> AttributePath | None:
-        """The attribute path of an API field path (`["public_keys", 1, "pem"]`), or None when the
+    def attribute_of(self, field: Sequence[str | int]) -> AttributePath | None:
+        """The attribute path of a request field path (`["public_keys", 1, "pem"]`), or None when the
         resource has no such attribute."""
-        if not api_path or api_path[0] not in self._attribute_of_api:
+        if not field or field[0] not in self._attribute_of_api:
             return None
-        path: AttributePath = [self._attribute_of_api[api_path[0]]]
-        for step in api_path[1:]:
-            path.append((step,) if isinstance(step, int) else step)
-        return path
+        return attribute_path([self._attribute_of_api[field[0]], *field[1:]])
 
 
 # --------------------------------------------------------------------------------------------- resources
@@ -524,7 +522,7 @@ class SpecResource(VaultResource):
 
     def failed(self, diags: Diagnostics, verb: str, type_name: str, exc: ApiError) -> None:
         """The diagnostic of a refused write, at the attribute the server's error names."""
-        return api_error(diags, verb, type_name, exc, schema=self.spec.schema)
+        return api_error(diags, verb, type_name, exc, attribute_of=self.spec.attribute_of)
 
 
 __all__ = [

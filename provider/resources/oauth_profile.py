@@ -20,7 +20,6 @@ What it does beyond the upstream resource (SPEC B §7.4):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -395,12 +394,6 @@ def check_unique_key_ids(diags: Diagnostics, config: Config) -> None:
             first[key_id] = index
 
 
-# The service's messages start with what they are about: `jwks_uri ...`, `public_keys[1] (key_id "k"): ...`,
-# `public_keys[0].key_id ...`, `profile name ...`.
-_SUBJECT = re.compile(r"(?P<field>profile name|[a-z_]+)(?:\[(?P<index>\d+)\])?(?:\.(?P<sub>key_id|pem))?")
-_PATHS = {a.name for a in SCHEMA.attributes} | {b.type_name for b in SCHEMA.block_types}
-
-
 def check_with_service_rules(diags: Diagnostics, config: Config) -> None:
     """Run the service's own write validation on the configuration (pure code, nothing is contacted)."""
     planned = {**config, **{k: v for k, v in DEFAULTS.items() if config.get(k) is None}}
@@ -413,25 +406,10 @@ def check_with_service_rules(diags: Diagnostics, config: Config) -> None:
             new_config_id=lambda: "",
         )
     except ProfileValidationError as exc:
-        for message in exc.errors:
-            path = _path_of(message)
+        for message, field in zip(exc.errors, exc.fields, strict=True):
+            path = SPEC.attribute_of(field) if field else None
             where = render_path(path) if path else "configuration"
             diags.add_error(f"Invalid value for {where}", f"{message}.", path=path)
-
-
-def _path_of(message: str) -> AttributePath | None:
-    match = _SUBJECT.match(message)
-    if match is None:
-        return None
-    field = "profile_name" if match["field"] == "profile name" else match["field"]
-    if field not in _PATHS:
-        return None
-    path: AttributePath = [field]
-    if match["index"] is not None:
-        path.append((int(match["index"]),))
-        if match["sub"]:
-            path.append(match["sub"])
-    return path
 
 
 def by_name(profile_name: str) -> str:

@@ -66,7 +66,7 @@ class VaultPathMiddleware:
 async def _send_error(send, err: ApiError) -> None:  # noqa: ANN001
     import json
 
-    body = json.dumps({"errors": err.errors}).encode()
+    body = json.dumps(err.body()).encode()
     await send(
         {
             "type": "http.response.start",
