@@ -15,29 +15,42 @@ A resource type is a list of `Field`s plus what is particular to it. From the fi
 `SpecResource` carries the create, read, update, delete and import beats every resource shares; a resource
 sets a few class attributes and overrides the hooks where it differs. A new resource, in full:
 
-    FIELDS = [
-        Field("name", String(), "Name of the group.", required=True, replace=True, rules=[NotBlank()]),
-        Field("policies", Set(String()), "Policies of the group.", optional=True, same=normalize_policies,
-              empty_keeps_null=True),
-        NAMESPACE_FIELD,
-        Field("id", String(), "The group's ID, assigned by the server.", computed=True),
-    ]
+    SPEC = ResourceSpec(
+        [
+            Field("name", String(), "Name of the group.", required=True, rules=[NotBlank()]),
+            Field("policies", Set(String()), "Policies of the group.", optional=True,
+                  same=normalize_policies, empty_keeps_null=True),  # stored lowercased; unset stays null
+            Field("type", String(), "`internal` or `external`.", default="internal", replace=True,
+                  rules=[OneOf(("internal", "external"))]),
+            namespace_field("Namespace of the group, relative to the provider's namespace."),
+            Field("id", String(), "The group's ID, assigned by the server.", computed=True),
+        ],
+        description="Manages an identity group.",
+    )
 
     class IdentityGroupResource(SpecResource):
         resource_name = "identity_group"           # the type is vault_identity_group
-        spec = ResourceSpec(FIELDS, description="Manages an identity group.")
+        spec = SPEC
         create_path = "identity/group"             # where a create is written; the answer's data.id is its id
-        import_by = "its id"
+        noun = "group"
 
         def object_path(self, state):              # where the object lives once it exists
             return f"identity/group/id/{path_segment(state['id'])}"
 
-Hooks, each optional: `object_path` (required), `create_path` (a path, or None to create at
-`object_path`), `refuse_existing` (create reads first and refuses to adopt an existing object),
-`read_after_write` (update reads the object back: the server sets values at update), `enterprise` (the
-server must be Vault Enterprise-compatible), `created_identity` (state keys taken from the create answer),
-`state_from_api` (state from a read's data and the prior state), `adjust_plan`, `check_config` (validation
-beyond per-attribute rules), `after_read`, `imported` (the state an import ID gives), `to_api`.
+    then the class in `RESOURCES` (resources/__init__.py), an example in
+    `examples/resources/vault_identity_group/`, and `python -m vaultguard.provider.docs`.
+
+Class attributes: `resource_name`, `spec`, `create_path` (None: create at `object_path`), `refuse_existing`
+(create reads first and never adopts an existing object; then `existing_message` says how to import it),
+`read_after_write` (update reads the object back: the server sets values on update), `enterprise` (the
+server must be Vault Enterprise-compatible), `import_attribute` and `import_by` (what an import ID is),
+`noun` (in messages), `warn_summary` (the server's write warnings become Terraform warnings).
+
+Hooks, each optional but `object_path`: `created_identity` (state keys from the create's answer; default
+`data.id` when `create_path` is set), `state_from_api` (state from a read's data and the prior state),
+`to_api`, `check_config` (validation across fields), `adjust_plan` (what else the apply changes),
+`after_read` (warnings), `imported` (the state an import ID gives; `import_by_id_or_name` looks an object
+up by either), `must_not_exist`, `failed` (the diagnostic of a refused write).
 """
 
 from __future__ import annotations
@@ -220,7 +233,7 @@ class Field:
         return value
 
 
-NAMESPACE_FIELD = Field(
+_NAMESPACE = Field(
     "namespace",
     String(),
     "",  # each resource says what the namespace is of
@@ -234,7 +247,7 @@ NAMESPACE_FIELD = Field(
 def namespace_field(description: str) -> Field:
     """The `namespace` attribute every namespaced resource has: relative to the provider's namespace,
     not part of the object (the request's namespace header), changing it replaces the object."""
-    return Field(**{**NAMESPACE_FIELD.__dict__, "description": description})
+    return Field(**{**_NAMESPACE.__dict__, "description": description})
 
 
 class ResourceSpec:
@@ -526,7 +539,6 @@ class SpecResource(VaultResource):
 
 
 __all__ = [
-    "NAMESPACE_FIELD",
     "NO_DEFAULT",
     "Field",
     "ResourceSpec",

@@ -20,7 +20,7 @@ from tf.utils import AttributePath
 from vaultguard.provider.client import ApiError, path_segment
 from vaultguard.provider.framework import api_error, show
 from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource
-from vaultguard.service.version import ACTIVATION_FLAGS
+from vaultguard.rules.features import ACTIVATION_FLAGS
 
 FLAGS_PATH = "sys/activation-flags"
 

@@ -28,8 +28,8 @@ from vaultguard.provider.client import ApiError, InvalidRequest, path_segment
 from vaultguard.provider.framework import Each, NotBlank, show
 from vaultguard.provider.missing_policies import warn_missing_policies
 from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource, looks_like_uuid, namespace_field
-from vaultguard.service.registry.model import DEFAULT_CEILING_POLICIES
-from vaultguard.service.registry.rules import MAX_DISPLAY_NAME, normalize_policy_names, stored_ceiling
+from vaultguard.rules.names import canonical_policy_names
+from vaultguard.rules.registry import DEFAULT_CEILING_POLICIES, MAX_DISPLAY_NAME, stored_ceiling
 
 
 class DisplayName:
@@ -163,7 +163,7 @@ def ceiling_in_state(prior: Any, stored: Sequence[str], no_default: bool) -> lis
     explicit `default`, cause no diff; otherwise (a change out of band, an import) the stored list without
     the policies the server added itself.
     """
-    if _known_list(prior) and set(stored_ceiling(prior, no_default)) == set(normalize_policy_names(list(stored))):
+    if _known_list(prior) and set(stored_ceiling(prior, no_default)) == set(canonical_policy_names(list(stored))):
         return list(prior)
     added = () if no_default else DEFAULT_CEILING_POLICIES
     return [p for p in stored if p not in added]

@@ -19,16 +19,12 @@ from vaultguard.provider.client import path_segment
 from vaultguard.provider.framework import Each, NotBlank
 from vaultguard.provider.missing_policies import warn_missing_policies
 from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource, namespace_field
-
-
-def normalize_policy(name: str) -> str:
-    """How the server stores a policy name: trimmed and lowercased."""
-    return name.strip().lower()
+from vaultguard.rules.names import canonical_policy_names, normalize_policy_name
 
 
 def normalize_policies(names: Iterable[str]) -> list[str]:
     """The set of policy names the server keeps from `names`."""
-    return sorted({normalize_policy(n) for n in names if n.strip()})
+    return sorted(canonical_policy_names(list(names)))
 
 
 class NotRootPolicy:
@@ -37,7 +33,7 @@ class NotRootPolicy:
     description = 'must not be "root"'
 
     def errors(self, value: Any) -> Iterator[tuple[AttributePath, str]]:
-        if isinstance(value, str) and normalize_policy(value) == "root":
+        if isinstance(value, str) and normalize_policy_name(value) == "root":
             yield [], 'must not be "root": the root policy cannot be attached to an entity'
 
 

@@ -19,15 +19,7 @@ from tf.utils import Diagnostics
 from vaultguard.provider.client import path_segment
 from vaultguard.provider.framework import NotBlank
 from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource, namespace_field
-
-
-def normalize_issuer(issuer: str) -> str:
-    """D19, by the service's own function (one rule in one place)."""
-    # Imported on use: it pulls in `cryptography`, which the provider's start-up does not need.
-    from vaultguard.service.authn.profiles import normalize_issuer as service_rule
-
-    return service_rule(issuer)
-
+from vaultguard.rules.oauth import normalize_issuer
 
 # The server fills in these when they are not set, and none can change there (a change replaces the alias):
 # they are sent when known, and the server's "" is null in state.

@@ -18,11 +18,11 @@ from tf.utils import AttributePath
 from vaultguard.provider.client import join_namespace, path_segment
 from vaultguard.provider.framework import show
 from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource, namespace_field
-from vaultguard.service.identity.namespaces import NAME_RULE, namespace_name_problem
+from vaultguard.rules.names import NAME_RULE, namespace_name_problem
 
 
 class NamespaceSegment:
-    """One namespace name, by the service's own rule (one place: vaultguard.service.identity.namespaces)."""
+    """One namespace name, by the rule the service applies (one place: vaultguard.rules.names)."""
 
     description = f"must be a single namespace name: {NAME_RULE}"
 

@@ -46,21 +46,14 @@ from vaultguard.provider.framework import (
     wholly_known,
 )
 from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource, namespace_field
+from vaultguard.rules.oauth import ALGORITHMS, JWT_TYPES, MAX_CLOCK_SKEW_LEEWAY, NAME_MAX_LENGTH, normalize_issuer
 from vaultguard.service.authn.keys import (
-    ALGORITHMS,
     InvalidKeyError,
     load_ca_bundle_pem,
     load_public_key_pem,
     normalize_pem,
 )
-from vaultguard.service.authn.profiles import (
-    JWT_TYPES,
-    MAX_CLOCK_SKEW_LEEWAY,
-    NAME_MAX_LENGTH,
-    ProfileValidationError,
-    apply_profile_write,
-    normalize_issuer,
-)
+from vaultguard.service.authn.profiles import ProfileValidationError, apply_profile_write
 
 _ALGORITHMS = OneOf(ALGORITHMS)
 _JWT_TYPES = OneOf(JWT_TYPES)
@@ -447,15 +440,14 @@ class OAuthResourceServerConfigProfileResource(SpecResource):
     def state_from_api(self, prior: State, data: Mapping[str, Any]) -> State:
         return from_api(data, prior)
 
+    def check_config(self, diags: Diagnostics, config: Config) -> None:
+        check_key_source(diags, config)
+        check_unique_key_ids(diags, config)
+
     def validate(self, diags: Diagnostics, type_name: str, config: Config) -> None:
         """Rule by rule first (each error on its attribute, unknown values skipped); then, once the whole
         configuration is known and passed, the service's own write path."""
-        super(SpecResource, self).validate(diags, type_name, config)
-        if diags.has_errors():
-            return
         super().validate(diags, type_name, config)
-        check_key_source(diags, config)
-        check_unique_key_ids(diags, config)
         if not diags.has_errors() and wholly_known(config):
             check_with_service_rules(diags, config)
 

@@ -17,7 +17,7 @@ from tf.utils import AttributePath
 from vaultguard.provider.client import path_segment
 from vaultguard.provider.framework import NotBlank, show
 from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource, namespace_field
-from vaultguard.service.authz.names import POLICY_NAME_RULE, normalize_policy_name, policy_name_problem
+from vaultguard.rules.names import POLICY_NAME_RULE, normalize_policy_name, policy_name_problem
 
 # The stored form of a policy name: trimmed and lowercased (the service's rule, as Vault's policy store).
 normalize_name = normalize_policy_name
@@ -26,7 +26,7 @@ normalize_name = normalize_policy_name
 class PolicyName:
     """A policy name the server accepts, and not `root`.
 
-    The rule is the service's own (vaultguard.service.authz.policy), applied to the normalized name.
+    The rule is the one the service applies (vaultguard.rules.names), to the normalized name.
     """
 
     description = f"must be a policy name: {POLICY_NAME_RULE}"

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..authz.names import canonical_policy_names
+from vaultguard.rules.names import canonical_policy_names
+
 from .errors import ApiError, FieldPath
 
 MAX_STRING = 65_536

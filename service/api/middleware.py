@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from ..identity.namespaces import MOUNT_ROOTS
+from vaultguard.rules.names import MOUNT_ROOTS
+
 from .errors import ApiError
 
 

@@ -11,9 +11,10 @@ import string
 
 from fastapi import APIRouter, Request, Response
 
+from vaultguard.rules.names import MAX_DEPTH
+
 from ..access.canonical import NAMESPACE_NAME
 from ..identity.model import Namespace
-from ..identity.namespaces import MAX_DEPTH
 from ..storage.store import UniqueViolation
 from . import fields as f
 from .deps import Context, context

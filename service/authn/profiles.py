@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from vaultguard.rules.oauth import JWT_TYPES, MAX_CLOCK_SKEW_LEEWAY, NAME_MAX_LENGTH, normalize_issuer
+
 from .keys import (
     ALGORITHMS,
     InvalidKeyError,
@@ -30,9 +32,6 @@ from .keys import (
     load_public_key_pem,
     normalize_pem,
 )
-
-JWT_TYPES: tuple[str, ...] = ("access_token", "transaction_token")
-"""`transaction_token` is the 2.0.x compatibility switch (DECISIONS.md#d24, #d1)."""
 
 # Fields a client may send on a write; `name` comes from the URL and `config_id` is generated.
 WRITABLE_FIELDS: tuple[str, ...] = (
@@ -48,14 +47,11 @@ STANDARD_USER_CLAIMS: frozenset[str] = frozenset(
     {"sub", "email", "preferred_username", "upn", "client_id", "azp"}
 )
 
-NAME_MAX_LENGTH = 128
 NAME_WARN_LENGTH = 64  # DECISIONS.md#d28: longer names only warn
 MAX_STRING_LENGTH = 2048
 MAX_LIST_ENTRIES = 100
 MAX_PUBLIC_KEYS = MAX_LIST_ENTRIES
 MAX_AUDIENCES = MAX_LIST_ENTRIES
-MAX_CLOCK_SKEW_LEEWAY = 3600
-"""One hour: any real clock drift is far below this; a larger leeway would quietly extend every token."""
 
 # DECISIONS.md#d29, exact texts.
 WARN_HTTP_JWKS_URI = (
@@ -77,7 +73,6 @@ WARN_HTTP_ISSUER = (
 
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 _ALLOWED_ALGORITHMS_TEXT = ", ".join(ALGORITHMS)
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True)
@@ -159,16 +154,6 @@ def duplicate_issuer_error(issuer_id: str, other_profile: str) -> ProfileValidat
     return ProfileValidationError(
         [f"duplicate issuer_id {_quote(issuer_id)} found in profile {_quote(other_profile)}"], [("issuer_id",)]
     )
-
-
-def normalize_issuer(issuer: str) -> str:
-    """DECISIONS.md#d19: lowercase and strip one trailing "/"; used for `issuer_id`, alias `issuer` and a token's `iss`.
-
-    Only ASCII letters are lowercased, so Unicode case folding can never make two different issuers equal
-    (e.g. KELVIN SIGN U+212A folds to "k" under `str.lower`).
-    """
-    lowered = issuer.translate(_ASCII_LOWER)
-    return lowered[:-1] if lowered.endswith("/") else lowered
 
 
 def apply_profile_write(

@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from vaultguard.rules.names import canonical_policy_names
+
 from ..authn.profiles import normalize_issuer
-from ..authz.names import canonical_policy_names
 from ..clock import rfc3339_now
 from .model import ALIAS_ACCESSOR_PREFIX, Alias, Entity
 

@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ..authz.names import canonical_policy_names as normalize_policy_names  # the one rule; the provider imports it here
+from vaultguard.rules.names import canonical_policy_names
+from vaultguard.rules.registry import MAX_DISPLAY_NAME, stored_ceiling
+
 from ..clock import rfc3339_now
 from ..identity.model import Entity
-from .model import DEFAULT_CEILING_POLICIES, Registration
-
-MAX_DISPLAY_NAME = 512
+from .model import Registration
 
 
 class RegistryError(ValueError):
@@ -35,14 +35,6 @@ class RegistryTx(Protocol):
     def registration_by_entity(self, namespace_id: str, entity_id: str) -> Registration | None: ...
     def insert_registration(self, reg: Registration) -> None: ...
     def update_registration(self, reg: Registration) -> None: ...
-
-
-def stored_ceiling(declared: list[str], no_default_ceiling_policy: bool) -> list[str]:
-    """The ceiling list as stored: the declared policies, then `default`, `default-ceiling` unless opted out."""
-    policies = normalize_policy_names(declared)
-    if not no_default_ceiling_policy:
-        policies += [p for p in DEFAULT_CEILING_POLICIES if p not in policies]
-    return policies
 
 
 def _validate_display_name(name: str) -> str:
@@ -87,7 +79,7 @@ def create(tx: RegistryTx, namespace_id: str, fields: Mapping[str, Any]) -> Regi
     """`register` without an id: a new record (DECISIONS.md#d10: a taken display_name is an error, never an adopt)."""
     name = _validate_display_name(fields.get("display_name", ""))
     entity_id = fields.get("entity_id", "")
-    declared = normalize_policy_names(fields.get("ceiling_policies", []))
+    declared = canonical_policy_names(fields.get("ceiling_policies", []))
     _check_ceiling(declared)
     _check_name_free(tx, namespace_id, name, None)
     _check_entity(tx, namespace_id, entity_id, None)
@@ -114,7 +106,7 @@ def replace(tx: RegistryTx, existing: Registration, fields: Mapping[str, Any]) -
     """Full replace of the mutable fields (DECISIONS.md#d10): omitted optional fields return to their defaults."""
     name = _validate_display_name(fields.get("display_name", existing.display_name))
     entity_id = fields.get("entity_id", "")
-    declared = normalize_policy_names(fields.get("ceiling_policies", []))
+    declared = canonical_policy_names(fields.get("ceiling_policies", []))
     _check_ceiling(declared)
     _check_name_free(tx, existing.namespace_id, name, existing.id)
     _check_entity(tx, existing.namespace_id, entity_id, existing.id)
