@@ -15,7 +15,7 @@ A resource type is a list of `Field`s plus what is particular to it. From the fi
 `SpecResource` carries the create, read, update, delete and import beats every resource shares; a resource
 sets a few class attributes and overrides the hooks where it differs. A new resource, in full:
 
-    SPEC = ResourceSpec(
+    FIELDS = ResourceSpec(
         [
             Field("name", String(), "Name of the group.", required=True, rules=[NotBlank()]),
             Field("policies", Set(String()), "Policies of the group.", optional=True,
@@ -30,7 +30,7 @@ sets a few class attributes and overrides the hooks where it differs. A new reso
 
     class IdentityGroupResource(SpecResource):
         resource_name = "identity_group"           # the type is vault_identity_group
-        spec = SPEC
+        spec = FIELDS
         create_path = "identity/group"             # where a create is written; the answer's data.id is its id
         noun = "group"
 

@@ -36,7 +36,7 @@ class ActivationFlag:
             yield [], f"must be an activation flag of the service ({known}); got {show(value)}"
 
 
-SPEC = ResourceSpec(
+FIELDS = ResourceSpec(
     [
         Field(
             "feature",
@@ -55,7 +55,7 @@ SPEC = ResourceSpec(
     "activate it before declaring profiles) run unchanged. Activation cannot be undone: destroying the "
     "resource only removes it from state.",
 )
-SCHEMA = SPEC.schema
+SCHEMA = FIELDS.schema
 
 
 def activate_path(feature: str) -> str:
@@ -73,7 +73,7 @@ class ActivationFlagsResource(SpecResource):
     flag list, so create, read, update and delete are its own."""
 
     resource_name = "activation_flags"
-    spec = SPEC
+    spec = FIELDS
     import_by = "its feature name"
 
     def create(self, ctx: CreateContext, planned: State) -> State | None:

@@ -1,10 +1,10 @@
-"""Resource `vault_agent_registration`: an AI agent's governance record (SPEC B §1, §7.1; hashicorp/vault
+"""Resource `vault_agent_registration`: an AI agent's governance record (DECISIONS.md#d25, #d49; hashicorp/vault
 compatible HCL).
 
-What it does beyond the upstream resource (SPEC B §7.4):
+What it does beyond the upstream resource (DECISIONS.md#d50):
 - `last_updated_time` is unknown in the plan of an update and holds the server's new value after apply.
 - `description` and `owner` can be cleared, `ceiling_policies` can be removed: every update sends every
-  field (the server replaces them all, D10), and the plan sees the configuration (`plan_with_config`), so
+  field (the server replaces them all, DECISIONS.md#d10), and the plan sees the configuration (`plan_with_config`), so
   an attribute taken out of the configuration returns to its default instead of keeping its old value.
 - `ceiling_policies` holds what the configuration declares: the `default` and `default-ceiling` policies
   the server appends are left out, unless the configuration lists them itself; order, case and repeats that
@@ -56,7 +56,7 @@ class NotRootCeiling:
             yield [], 'must not be "root": the root policy cannot be a ceiling policy'
 
 
-SPEC = ResourceSpec(
+FIELDS = ResourceSpec(
     [
         Field(
             "display_name",
@@ -123,11 +123,11 @@ SPEC = ResourceSpec(
     "policies that bound what it may ever do, and governance data (description, owner). An OAuth JWT is "
     "accepted for an agent only when its entity has a registration.",
 )
-SCHEMA = SPEC.schema
-to_api = SPEC.to_api
+SCHEMA = FIELDS.schema
+to_api = FIELDS.to_api
 
 # Fields whose change is an in-place update (and moves last_updated_time); the others replace the record.
-MUTABLE = tuple(f.name for f in SPEC.fields if f.is_written and not f.replace)
+MUTABLE = tuple(f.name for f in FIELDS.fields if f.is_written and not f.replace)
 
 def by_id(reg_id: str) -> str:
     return f"agent-registry/registration/id/{path_segment(reg_id)}"
@@ -140,7 +140,7 @@ def by_name(display_name: str) -> str:
 def from_api(data: Mapping[str, Any], prior: State) -> State:
     """State from a read's `data`, keeping what only the configuration knows (`prior`: the state or plan
     the read refreshes; `{}` on import)."""
-    state = SPEC.reconcile(prior, SPEC.from_api(data, prior))
+    state = FIELDS.reconcile(prior, FIELDS.from_api(data, prior))
     state["ceiling_policies"] = ceiling_in_state(
         prior.get("ceiling_policies"), data.get("ceiling_policies") or [], state["no_default_ceiling_policy"]
     )
@@ -173,7 +173,7 @@ class AgentRegistrationResource(SpecResource):
     """`resource "vault_agent_registration"` (see the module docstring)."""
 
     resource_name = "agent_registration"
-    spec = SPEC
+    spec = FIELDS
     create_path = "agent-registry/register"
     read_after_write = True
     enterprise = True
@@ -208,7 +208,7 @@ class AgentRegistrationResource(SpecResource):
         if verb == "create" and isinstance(exc, InvalidRequest) and any(
             "already used by agent registration" in m for m in exc.errors
         ):
-            # D10: never adopt. Say how to bring the existing record under management instead.
+            # DECISIONS.md#d10: never adopt. Say how to bring the existing record under management instead.
             diags.diagnostics[-1].detail += (
                 "\n\nA registration with this display_name already exists. Import it to manage it with "
                 "Terraform (an import block, or `terraform import <address> <display_name>`), or choose another "

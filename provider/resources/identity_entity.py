@@ -1,9 +1,9 @@
-"""Resource `vault_identity_entity`: an identity entity (hashicorp/vault compatible; SPEC B §6.8).
+"""Resource `vault_identity_entity`: an identity entity (hashicorp/vault compatible; DECISIONS.md#d46).
 
 Entities are updated by merge on the server (only the fields sent change), so every update sends every
 field this resource manages, with "empty" spelled out to clear. With `external_policies = true` the
 entity's policies belong to something else (another resource, an operator) and are neither sent nor read.
-Deleting an entity deletes its aliases (D11) and is refused while an agent registration references it.
+Deleting an entity deletes its aliases (DECISIONS.md#d11) and is refused while an agent registration references it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class NotRootPolicy:
             yield [], 'must not be "root": the root policy cannot be attached to an entity'
 
 
-SPEC = ResourceSpec(
+FIELDS = ResourceSpec(
     [
         # required: none (the server names an entity `entity-<uuid>` when no name is given)
         Field(
@@ -84,8 +84,8 @@ SPEC = ResourceSpec(
     description="Manages an identity entity: the named principal that aliases, policies and agent "
     "registrations attach to.",
 )
-SCHEMA = SPEC.schema
-from_api = SPEC.from_api
+SCHEMA = FIELDS.schema
+from_api = FIELDS.from_api
 
 
 def check_external_policies(diags: Diagnostics, config: Config) -> None:
@@ -102,7 +102,7 @@ def check_external_policies(diags: Diagnostics, config: Config) -> None:
 def to_api(state: State) -> dict[str, Any]:
     """The request body of a create or update: every managed field, with empty values spelled out so an
     update (a merge on the server) clears what the configuration no longer sets."""
-    body = SPEC.to_api(state)
+    body = FIELDS.to_api(state)
     if state.get("external_policies"):
         del body["policies"]
     return body
@@ -111,18 +111,18 @@ def to_api(state: State) -> dict[str, Any]:
 def reconcile(prior: State, fresh: State) -> State:
     """State from the server's view (`fresh`), keeping what only the configuration knows (`prior`); with
     `external_policies` the server's policies are not read."""
-    state = SPEC.reconcile(prior, fresh)
+    state = FIELDS.reconcile(prior, fresh)
     if state["external_policies"]:
         state["policies"] = prior.get("policies")
     return state
 
 
 class IdentityEntityResource(SpecResource):
-    """`resource "vault_identity_entity"`. Deleting an entity deletes its aliases (D11); an entity already
+    """`resource "vault_identity_entity"`. Deleting an entity deletes its aliases (DECISIONS.md#d11); an entity already
     gone counts as deleted."""
 
     resource_name = "identity_entity"
-    spec = SPEC
+    spec = FIELDS
     create_path = "identity/entity"
     noun = "entity"
 

@@ -1,11 +1,11 @@
 """Resource `vault_identity_entity_alias`: an alias binding an external identity to an entity.
 
 Compatible with hashicorp/vault's resource of the same name, plus Vault 2.1's OAuth alias fields: with
-`issuer` and `external_id` set the alias is what a JWT's `(iss, sub)` resolves to (SPEC B §6.8), and the
+`issuer` and `external_id` set the alias is what a JWT's `(iss, sub)` resolves to (DECISIONS.md#d46), and the
 server synthesizes `mount_accessor` from the profile that trusts the issuer. `issuer`, `external_id` and
 `mount_accessor` cannot change on the server, so changing them replaces the alias.
 
-The server stores the issuer normalized (D19: lowercased, one trailing `/` dropped). State keeps the
+The server stores the issuer normalized (DECISIONS.md#d19: lowercased, one trailing `/` dropped). State keeps the
 configuration's spelling whenever it normalizes to the server's, so a config written as Auth0 prints its
 issuer (`https://tenant.auth0.com/`) never shows a diff nor an inconsistent result.
 """
@@ -25,7 +25,7 @@ from vaultguard.rules.oauth import normalize_issuer
 # they are sent when known, and the server's "" is null in state.
 _SET_BY_SERVER = {"optional": True, "computed": True, "replace": True, "omit_unset": True, "empty_is_null": True}
 
-SPEC = ResourceSpec(
+FIELDS = ResourceSpec(
     [
         Field(
             "name",
@@ -84,8 +84,8 @@ SPEC = ResourceSpec(
     description="Manages an identity entity alias. With `issuer` and `external_id` it is an OAuth alias: a "
     "JWT from that issuer whose subject is `external_id` acts as the alias's entity.",
 )
-SCHEMA = SPEC.schema
-to_api, from_api, reconcile = SPEC.to_api, SPEC.from_api, SPEC.reconcile
+SCHEMA = FIELDS.schema
+to_api, from_api, reconcile = FIELDS.to_api, FIELDS.from_api, FIELDS.reconcile
 
 
 def check_mount(diags: Diagnostics, config: Config) -> None:
@@ -107,11 +107,11 @@ def check_mount(diags: Diagnostics, config: Config) -> None:
 
 
 class IdentityEntityAliasResource(SpecResource):
-    """`resource "vault_identity_entity_alias"`. An alias already gone (deleted with its entity, D11) counts
-    as deleted: the server answers 204."""
+    """`resource "vault_identity_entity_alias"`. An alias already gone (deleted with its entity,
+    DECISIONS.md#d11) counts as deleted: the server answers 204."""
 
     resource_name = "identity_entity_alias"
-    spec = SPEC
+    spec = FIELDS
     create_path = "identity/entity-alias"
     noun = "alias"
 

@@ -36,7 +36,7 @@ def _full_path(data: Mapping[str, Any]) -> str:
     return data.get("path") or ""  # from the root, with a trailing `/`: `team-a/ci/`
 
 
-SPEC = ResourceSpec(
+FIELDS = ResourceSpec(
     [
         Field(
             "path",
@@ -80,8 +80,8 @@ SPEC = ResourceSpec(
     description="Manages a namespace: an isolated tenant with its own policies, identities, profiles and "
     "registrations (nothing is inherited from the parent).",
 )
-SCHEMA = SPEC.schema
-to_api, from_api = SPEC.to_api, SPEC.from_api
+SCHEMA = FIELDS.schema
+to_api, from_api = FIELDS.to_api, FIELDS.from_api
 
 
 def path_fq(namespace: str | None, path: str) -> str:
@@ -90,7 +90,7 @@ def path_fq(namespace: str | None, path: str) -> str:
 
 def reconcile(prior: State, fresh: State) -> State:
     """State from the server's view (`fresh`), keeping what only the configuration knows (`prior`)."""
-    state = SPEC.reconcile(prior, fresh)
+    state = FIELDS.reconcile(prior, fresh)
     state["path"] = prior.get("path") or fresh["path"]
     state["path_fq"] = path_fq(state["namespace"], state["path"])
     return state
@@ -101,7 +101,7 @@ class NamespaceResource(SpecResource):
     never adopt one."""
 
     resource_name = "namespace"
-    spec = SPEC
+    spec = FIELDS
     refuse_existing = True
     import_by = "its path, e.g. `team-a` or `team-a/ci`"
     noun = "namespace"

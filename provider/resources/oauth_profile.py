@@ -1,14 +1,14 @@
-"""Resource `vault_oauth_resource_server_config_profile`: a trusted JWT issuer (SPEC B §2, §7.2;
+"""Resource `vault_oauth_resource_server_config_profile`: a trusted JWT issuer (DECISIONS.md#d28, #d49;
 hashicorp/vault compatible HCL).
 
-What it does beyond the upstream resource (SPEC B §7.4):
+What it does beyond the upstream resource (DECISIONS.md#d50):
 - Every rule is checked at plan time, without the service: first rule by rule (each error on its
   attribute, unknown values skipped), then, once the whole configuration is known and passed, by the
   service's own write path (`apply_profile_write`, pure code), so plan and apply can never disagree.
 - `config_id`, `unique_id_claim` and `actor_claim` are attributes; `EdDSA` is an algorithm like the rest;
   import takes a `profile_name` or a `config_id`.
 - Values the server stores in a canonical form keep the configuration's spelling in state: `issuer_id`
-  (lowercased, one trailing `/` dropped, D19), PEM text (whitespace), `audiences` and
+  (lowercased, one trailing `/` dropped, DECISIONS.md#d19), PEM text (whitespace), `audiences` and
   `supported_algorithms` (order, and `[]` meaning every algorithm), and `public_keys` (order). An empty
   server value stays null when the configuration leaves the attribute out.
 - The plan sees the configuration (`plan_with_config`): an optional attribute taken out of the
@@ -105,7 +105,7 @@ class WholeSeconds:
 
 
 def all_if_empty(algorithms: list[str]) -> frozenset[str]:
-    """`[]` stands for every algorithm (D22); order does not matter."""
+    """`[]` stands for every algorithm (DECISIONS.md#d22); order does not matter."""
     return frozenset(algorithms) or frozenset(ALGORITHMS)
 
 
@@ -140,7 +140,7 @@ PUBLIC_KEYS = ListNestedBlock(
 
 # Servers before 2.1 know no unique_id_claim/actor_claim, and Vault's documented reads omit jwks_ca_pem:
 # a field left out of the answer keeps its prior value rather than showing a diff no apply could remove.
-SPEC = ResourceSpec(
+FIELDS = ResourceSpec(
     [
         Field(
             "profile_name",
@@ -166,7 +166,7 @@ SPEC = ResourceSpec(
             required=True,
             replace=True,
             rules=[HttpUrl()],
-            same=normalize_issuer,  # D19
+            same=normalize_issuer,  # DECISIONS.md#d19
         ),
         namespace_field(
             "Namespace of the profile, relative to the provider's namespace (no leading or trailing `/`). "
@@ -283,15 +283,15 @@ SPEC = ResourceSpec(
     description="Trusts a JWT issuer as an OAuth resource server profile: which issuer, which keys verify "
     "its tokens and which claims are checked, so that its JWTs can be used directly as request tokens.",
 )
-SCHEMA = SPEC.schema
-DEFAULTS = SPEC.defaults
-to_api = SPEC.to_api
+SCHEMA = FIELDS.schema
+DEFAULTS = FIELDS.defaults
+to_api = FIELDS.to_api
 
 
 def from_api(data: Mapping[str, Any], prior: State) -> State:
     """State from a read's `data`, keeping the configuration's spelling of equivalent values (`prior`: the
     state or plan being refreshed; `{}` on import)."""
-    state = SPEC.reconcile(prior, SPEC.from_api(data, prior))
+    state = FIELDS.reconcile(prior, FIELDS.from_api(data, prior))
     state["public_keys"] = keys_in_state(prior.get("public_keys"), data.get("public_keys") or [])
     return state
 
@@ -400,7 +400,7 @@ def check_with_service_rules(diags: Diagnostics, config: Config) -> None:
         )
     except ProfileValidationError as exc:
         for message, field in zip(exc.errors, exc.fields, strict=True):
-            path = SPEC.attribute_of(field) if field else None
+            path = FIELDS.attribute_of(field) if field else None
             where = render_path(path) if path else "configuration"
             diags.add_error(f"Invalid value for {where}", f"{message}.", path=path)
 
@@ -417,7 +417,7 @@ class OAuthResourceServerConfigProfileResource(SpecResource):
     """`resource "vault_oauth_resource_server_config_profile"` (see the module docstring)."""
 
     resource_name = "oauth_resource_server_config_profile"
-    spec = SPEC
+    spec = FIELDS
     refuse_existing = True
     read_after_write = True
     enterprise = True

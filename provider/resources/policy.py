@@ -1,4 +1,4 @@
-"""Resource `vault_policy`: one ACL policy (hashicorp/vault compatible; SPEC B §6.1).
+"""Resource `vault_policy`: one ACL policy (hashicorp/vault compatible; DECISIONS.md#d39).
 
 The policy text is checked at plan time by the service's own parser, so `terraform validate` rejects what
 the server would reject, with the same message. The server stores the text exactly as sent; it stores the
@@ -55,7 +55,7 @@ class PolicyDocument:
             yield [], f"is not a valid policy: {exc}"
 
 
-SPEC = ResourceSpec(
+FIELDS = ResourceSpec(
     [
         Field(
             "name",
@@ -98,8 +98,8 @@ SPEC = ResourceSpec(
     ],
     description="Manages an ACL policy: the HCL (or JSON) document of `path` blocks that grants capabilities.",
 )
-SCHEMA = SPEC.schema
-to_api, from_api, reconcile = SPEC.to_api, SPEC.from_api, SPEC.reconcile
+SCHEMA = FIELDS.schema
+to_api, from_api, reconcile = FIELDS.to_api, FIELDS.from_api, FIELDS.reconcile
 
 
 class PolicyResource(SpecResource):
@@ -108,7 +108,7 @@ class PolicyResource(SpecResource):
     under Terraform."""
 
     resource_name = "policy"
-    spec = SPEC
+    spec = FIELDS
     import_by = "its name"
     noun = "policy"
 

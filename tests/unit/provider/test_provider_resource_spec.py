@@ -17,7 +17,7 @@ from vaultguard.provider.provider import VaultProvider
 from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource, namespace_field
 
 TYPE = "vault_thing"
-SPEC = ResourceSpec(
+FIELDS = ResourceSpec(
     [
         Field("name", String(), "Name.", required=True, rules=[NotBlank()]),
         Field("tags", List(String()), "Tags.", optional=True, same=lambda v: sorted(v), empty_keeps_null=True),
@@ -36,7 +36,7 @@ SPEC = ResourceSpec(
 
 class ThingResource(SpecResource):
     resource_name = "thing"
-    spec = SPEC
+    spec = FIELDS
     create_path = "things"
     noun = "thing"
 
@@ -59,32 +59,32 @@ def resource(url: str = "http://127.0.0.1:1", **environ: str) -> ThingResource:
 
 
 def config(**values):
-    return {**{a.name: None for a in SPEC.schema.attributes}, **values}
+    return {**{a.name: None for a in FIELDS.schema.attributes}, **values}
 
 
 # ---- derived from the fields --------------------------------------------------------------------------
 
 
 def test_the_schema_comes_from_the_fields() -> None:
-    attrs = {a.name: a for a in SPEC.schema.attributes}
+    attrs = {a.name: a for a in FIELDS.schema.attributes}
     assert (attrs["kind"].optional, attrs["kind"].computed, attrs["kind"].requires_replace) == (True, True, True)
     assert attrs["kind"].description == "Kind. Default: `\"a\"`."
     assert attrs["namespace"].requires_replace and attrs["id"].computed and not attrs["id"].optional
     assert attrs["tags"].type.semantically_equal(["b", "a"], ["a", "b"])
     assert not attrs["tags"].type.semantically_equal(["a"], ["a", "b"])
-    assert SPEC.rules == {"name": [NotBlank()], "kind": [OneOf(("a", "b"))], "namespace": SPEC.rules["namespace"]}
+    assert FIELDS.rules == {"name": [NotBlank()], "kind": [OneOf(("a", "b"))], "namespace": FIELDS.rules["namespace"]}
 
 
 def test_a_write_sends_what_the_server_knows_with_empty_values_spelled_out() -> None:
-    body = SPEC.to_api(config(name="n", kind="a", claim="sub", local_only=True, label=Unknown))
+    body = FIELDS.to_api(config(name="n", kind="a", claim="sub", local_only=True, label=Unknown))
     assert body == {"name": "n", "tags": [], "kind": "a", "meta": {}, "claim": "sub"}
-    assert SPEC.to_api(config(name="n", label="x"))["label"] == "x"
+    assert FIELDS.to_api(config(name="n", label="x"))["label"] == "x"
 
 
 def test_a_read_keeps_prior_spellings_nulls_and_what_the_server_does_not_know() -> None:
     data = {"id": "i-1", "name": "n", "tags": ["a", "b"], "kind": "b", "meta": {}, "label": "", "reference": "r"}
     prior = {"tags": ["b", "a"], "meta": None, "claim": "email", "local_only": True, "namespace": "team"}
-    state = SPEC.reconcile(prior, SPEC.from_api(data, prior))
+    state = FIELDS.reconcile(prior, FIELDS.from_api(data, prior))
     assert state == {
         "name": "n",
         "tags": ["b", "a"],  # the prior spelling of the same set
@@ -97,14 +97,14 @@ def test_a_read_keeps_prior_spellings_nulls_and_what_the_server_does_not_know() 
         "id": "i-1",
         "ref": "r",
     }
-    imported = SPEC.reconcile({}, SPEC.from_api({**data, "tags": ["c"]}, {}))
+    imported = FIELDS.reconcile({}, FIELDS.from_api({**data, "tags": ["c"]}, {}))
     assert (imported["tags"], imported["claim"], imported["local_only"]) == (["c"], "sub", False)
 
 
 def test_a_service_field_maps_to_its_attribute() -> None:
-    assert SPEC.attribute_of(["tags", 2]) == ["tags", (2,)]
-    assert SPEC.attribute_of(["reference"]) == ["ref"]
-    assert SPEC.attribute_of(["unknown"]) is None and SPEC.attribute_of([]) is None
+    assert FIELDS.attribute_of(["tags", 2]) == ["tags", (2,)]
+    assert FIELDS.attribute_of(["reference"]) == ["ref"]
+    assert FIELDS.attribute_of(["unknown"]) is None and FIELDS.attribute_of([]) is None
 
 
 # ---- the beats ----------------------------------------------------------------------------------------
