@@ -26,7 +26,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -x -p no:cacheprovider tests/unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check service provider tests
+	$(BIN)/ruff check service provider rules tests
 
 # Regenerates docs/index.md, docs/resources/ and docs/data-sources/ from the provider schema and
 # examples/terraform/; `make test` fails when the committed docs differ from what this writes.

@@ -1,7 +1,8 @@
 """Maps the repository's top-level folders onto the installed `vaultguard.*` namespace.
 
-The layout keeps `service/`, `provider/` and `proto/` at the top level (DECISIONS.md#d53) while every installed
-import name lives under `vaultguard.`; the package list is computed so a new sub-package needs no edit here.
+The layout keeps `service/`, `provider/`, `rules/` and `proto/` at the top level (DECISIONS.md#d53) while every
+installed import name lives under `vaultguard.`; the package list is computed so a new sub-package needs no edit
+here.
 
 The gRPC stubs are generated at build time (never committed): `proto/vaultguard/<pkg>/<file>.proto` (protobuf
 package `vaultguard.<pkg>`) becomes the Python modules `vaultguard.proto.<pkg>.<file>_pb2` and `..._pb2_grpc`.
@@ -14,7 +15,12 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-ROOTS = {"service": "vaultguard.service", "provider": "vaultguard.provider", "proto": "vaultguard.proto"}
+ROOTS = {
+    "service": "vaultguard.service",
+    "provider": "vaultguard.provider",
+    "rules": "vaultguard.rules",  # the rules both the service and the provider apply
+    "proto": "vaultguard.proto",
+}
 PROTO_ROOT = Path("proto")
 # protoc names a module after the .proto's path (`vaultguard.decision.v1`); installed, it lives under
 # `vaultguard.proto.`, so imports between generated modules are rewritten to match.

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from vaultguard.rules.names import normalize_policy_name
+from vaultguard.rules.registry import stored_ceiling
 from vaultguard.service.authz.acl import ACL, AccessRequest, compile_acl
 from vaultguard.service.authz.builtin import BUILTIN_POLICIES
 from vaultguard.service.authz.coverage import TooComplex, path_classes, pattern_problem, policy_patterns, reach
-from vaultguard.service.authz.names import normalize_policy_name
 from vaultguard.service.authz.policy import Policy, PolicyError, parse_policy
-from vaultguard.service.registry.rules import stored_ceiling
 
 CAPABILITIES = ("create", "read", "update", "patch", "delete", "list", "sudo", "subscribe", "recover")
 UNKNOWN = object()  # a value Terraform will only know at apply

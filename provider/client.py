@@ -38,7 +38,9 @@ RETRY_STATUSES = (500, 502, 503, 504)
 
 class ApiError(Exception):
     """The service answered with an error status (or, for subclasses without a status, could not be
-    used at all). `errors` holds the server's messages, which are the useful part for a user."""
+    used at all). `errors` holds the server's messages, which are the useful part for a user;
+    `field_paths` the request fields a validation error is about (the body's `field_errors`: each a path
+    such as `["public_keys", 1, "pem"]`), in the order the server gave them."""
 
     def __init__(
         self,
@@ -48,9 +50,11 @@ class ApiError(Exception):
         method: str | None = None,
         path: str | None = None,
         namespace: str | None = None,
+        field_paths: Sequence[Sequence[str | int]] = (),
     ):
         self.status = status
         self.errors = [str(e) for e in errors] or ([f"HTTP {status}"] if status else ["request failed"])
+        self.field_paths = [list(p) for p in field_paths]
         self.method = method
         self.path = path
         self.namespace = namespace
@@ -383,8 +387,9 @@ class VaultClient:
 
         if response.status_code >= 400:
             error_type = _ERROR_BY_STATUS.get(response.status_code, ApiError)
+            messages, field_paths = _error_body(response)
             raise error_type(
-                response.status_code, _error_messages(response), method=method, path=path, namespace=namespace
+                response.status_code, messages, method=method, path=path, namespace=namespace, field_paths=field_paths
             )
         if response.status_code == 204 or not response.content:
             return None
@@ -429,15 +434,21 @@ class VaultClient:
         return True
 
 
-def _error_messages(response: requests.Response) -> list[str]:
+def _error_body(response: requests.Response) -> tuple[list[str], list[list[str | int]]]:
+    """The messages of an error response (Vault's `errors`), and the field paths of its `field_errors`."""
     try:
         body = response.json()
     except ValueError:
         text = response.text.strip()
-        return [text[:500]] if text else []
-    if isinstance(body, dict) and isinstance(body.get("errors"), list):
-        return [str(e) for e in body["errors"]]
-    return []
+        return ([text[:500]] if text else []), []
+    if not isinstance(body, dict) or not isinstance(body.get("errors"), list):
+        return [], []
+    paths = []
+    for about in body.get("field_errors") or []:
+        field = about.get("field") if isinstance(about, dict) else None
+        if isinstance(field, list) and field and all(isinstance(s, str | int) for s in field):
+            paths.append(field)
+    return [str(e) for e in body["errors"]], paths
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

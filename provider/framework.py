@@ -4,7 +4,7 @@
 - Validators: small rule objects run from a resource's `validate`; each error becomes a diagnostic that
   points at the attribute (down to the element of a list or block), naming the field and the rule.
 - `api_error`: the one way a client error becomes a diagnostic: "Unable to <verb> <type>", the server's
-  messages as detail, and the attribute path when the messages name exactly one attribute.
+  messages as detail, and the attribute path when the server's `field_errors` name exactly one field.
 - `VaultResource`: the base class of every resource: access to the configured client, and an `upgrade`
   that applies declared state upgraders instead of tf's default (which warns on every plan).
 - `same_or_prior`: keep the prior spelling of a value the server normalizes, so state after apply or
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from tf.gen import tfplugin_pb2 as pb
 from tf.iface import DataSource, ImportContext, Resource, State, UpgradeContext
 from tf.schema import Block, NestedBlock, NestMode, Schema
-from tf.types import Set, String, Unknown
+from tf.types import List, Set, String, Unknown
 from tf.utils import AttributePath, Diagnostics
 
 from vaultguard.provider.client import ApiError, EnterpriseRequired, Unreachable
@@ -95,35 +95,58 @@ class ListNestedBlock(NestedBlock):
 # --------------------------------------------------------------------------------------------- equivalence
 
 
-class EquivalentString(String):
-    """A string attribute whose spellings are one value when `normalize` maps them to the same string
-    (a policy name in another case, an issuer with a trailing `/`): the server stores the normalized form.
+class _Equivalent:
+    """Mixin for a type whose values are one value when `normalize` maps them to the same thing (the server
+    stores that: a policy name in another case, an issuer with a trailing `/`, a list in another order).
 
     tf asks `semantically_equal` which attributes changed (so a respelling never forces a replacement), and
-    the servicer keeps the prior spelling in a plan when the new one is equivalent (`keep_equivalent_prior`).
+    the servicer keeps the prior spelling in a plan when the new one is equivalent (`equivalent_to_prior`).
+    Only wholly known values compare normalized; anything else compares as the base type does.
     """
 
-    def __init__(self, normalize: Callable[[str], str]):
-        self.normalize = normalize
+    normalize: Callable[[Any], Any]
 
     def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
-        if isinstance(a_decoded, str) and isinstance(b_decoded, str):
-            return self.normalize(a_decoded) == self.normalize(b_decoded)
-        return a_decoded == b_decoded
+        if a_decoded is not None and b_decoded is not None and wholly_known([a_decoded, b_decoded]):
+            try:
+                return self.normalize(a_decoded) == self.normalize(b_decoded)
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+        return super().semantically_equal(a_decoded, b_decoded)  # type: ignore[misc]
 
 
-class EquivalentStringSet(Set):
-    """A set of strings compared after `normalize` (e.g. policy names, stored lowercased)."""
+class EquivalentString(_Equivalent, String):
+    """A string attribute compared by `normalize`."""
 
-    def __init__(self, normalize: Callable[[str], str]):
-        super().__init__(String())
+    def __init__(self, normalize: Callable[[str], Any]):
         self.normalize = normalize
 
-    def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
-        if isinstance(a_decoded, list) and isinstance(b_decoded, list) and wholly_known([a_decoded, b_decoded]):
-            if all(isinstance(v, str) for v in [*a_decoded, *b_decoded]):
-                return {self.normalize(v) for v in a_decoded} == {self.normalize(v) for v in b_decoded}
-        return super().semantically_equal(a_decoded, b_decoded)
+
+class EquivalentList(_Equivalent, List):
+    """A list attribute compared by `normalize` of the whole list."""
+
+    def __init__(self, element: Any, normalize: Callable[[list], Any]):
+        super().__init__(element)
+        self.normalize = normalize
+
+
+class EquivalentSet(_Equivalent, Set):
+    """A set attribute compared by `normalize` of the whole set."""
+
+    def __init__(self, element: Any, normalize: Callable[[list], Any]):
+        super().__init__(element)
+        self.normalize = normalize
+
+
+def equivalent_type(tf_type: Any, normalize: Callable[[Any], Any]) -> Any:
+    """`tf_type`, with values compared by `normalize`."""
+    if isinstance(tf_type, String):
+        return EquivalentString(normalize)
+    if isinstance(tf_type, Set):
+        return EquivalentSet(tf_type.element_type, normalize)
+    if isinstance(tf_type, List):
+        return EquivalentList(tf_type.element_type, normalize)
+    raise TypeError(f"no equivalence for {type(tf_type).__name__}")
 
 
 # --------------------------------------------------------------------------------------------- validators
@@ -359,6 +382,10 @@ def render_path(path: AttributePath) -> str:
 # --------------------------------------------------------------------------------------------- errors
 
 
+AttributeOf = Callable[[Sequence[str | int]], "AttributePath | None"]
+"""The attribute path of a request field path (`["public_keys", 1, "pem"]`), None when there is none."""
+
+
 def api_error(
     diags: Diagnostics,
     verb: str,
@@ -366,17 +393,17 @@ def api_error(
     exc: ApiError,
     *,
     path: AttributePath | None = None,
-    schema: Schema | None = None,
+    attribute_of: AttributeOf | None = None,
 ) -> None:
     """Add the uniform diagnostic for a failed API call: "Unable to <verb> <type_name>".
 
     The detail carries the server's messages first (what the user must fix), then the request. The
-    diagnostic points at `path` when given; otherwise, for a 400, at the one attribute of `schema` whose
-    name the messages mention (the service names the field it rejects). Always returns None so CRUD
-    methods can `return api_error(...)`.
+    diagnostic points at `path` when given; otherwise, for a 400, at the attribute of the one request field
+    the server's errors are about (`exc.field_paths`, mapped by `attribute_of`). Always returns None so
+    CRUD methods can `return api_error(...)`.
     """
-    if path is None and schema is not None and exc.status == 400:
-        path = _attribute_named_in(exc.errors, schema)
+    if path is None and attribute_of is not None and exc.status == 400:
+        path = _one_attribute(exc.field_paths, attribute_of)
     if isinstance(exc, EnterpriseRequired | Unreachable):
         detail = "\n".join(exc.errors)
     else:
@@ -394,11 +421,28 @@ def api_error(
     return None
 
 
-def _attribute_named_in(messages: Iterable[str], schema: Schema) -> AttributePath | None:
-    text = "\n".join(messages)
-    names = [a.name for a in schema.attributes] + [b.type_name for b in schema.block_types]
-    named = [n for n in names if re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", text)]
-    return [named[0]] if len(named) == 1 else None
+def _one_attribute(field_paths: Iterable[Sequence[str | int]], attribute_of: AttributeOf) -> AttributePath | None:
+    paths = []
+    for field in field_paths:
+        attribute = attribute_of(field)
+        if attribute is not None and attribute not in paths:
+            paths.append(attribute)
+    return paths[0] if len(paths) == 1 else None
+
+
+def attribute_of_schema(schema: Schema) -> AttributeOf:
+    """Request fields named as the schema's attributes and blocks (a data source's query parameters)."""
+    names = {a.name for a in schema.attributes} | {b.type_name for b in schema.block_types}
+
+    def attribute_of(field: Sequence[str | int]) -> AttributePath | None:
+        return attribute_path(field) if field and field[0] in names else None
+
+    return attribute_of
+
+
+def attribute_path(field: Sequence[str | int]) -> AttributePath:
+    """tf's form of a field path: list indexes as 1-tuples (`["public_keys", (1,), "pem"]`)."""
+    return [(step,) if isinstance(step, int) else step for step in field]
 
 
 # --------------------------------------------------------------------------------------------- resources
@@ -541,8 +585,9 @@ def keep_null(prior: Any, new: Any) -> Any:
 
 __all__ = [
     "Between",
+    "EquivalentList",
+    "EquivalentSet",
     "EquivalentString",
-    "EquivalentStringSet",
     "Each",
     "EachBlock",
     "HttpUrl",
@@ -556,8 +601,11 @@ __all__ = [
     "VaultDataSource",
     "VaultResource",
     "api_error",
+    "attribute_of_schema",
+    "attribute_path",
     "check",
     "check_exclusive",
+    "equivalent_type",
     "is_unset",
     "keep_null",
     "render_path",

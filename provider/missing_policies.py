@@ -15,7 +15,7 @@ from tf.iface import State
 from tf.utils import Diagnostics
 
 from vaultguard.provider.client import ApiError, VaultClient, join_namespace
-from vaultguard.service.authz.names import normalize_policy_name
+from vaultguard.rules.names import normalize_policy_name
 
 
 def warn_missing_policies(diags: Diagnostics, client: VaultClient, state: State, attribute: str) -> None:

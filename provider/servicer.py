@@ -146,8 +146,9 @@ class VaultProviderServicer(ProviderServicer):
             kept = equivalent_to_prior(attrs, prior, planned)
             planned = {**planned, **{name: prior[name] for name in kept}}
             # tf's encoder reuses the reference's encoding of a value equivalent to the new one: for what
-            # was kept, the reference must be the prior's.
-            proposed_enc = {**proposed_enc, **{name: prior_enc[name] for name in kept}}
+            # the plan keeps (here or in the resource's plan), the reference must be the prior's.
+            same = [name for name in attrs if name in prior_enc and planned.get(name) == prior.get(name)]
+            proposed_enc = {**proposed_enc, **{name: prior_enc[name] for name in same}}
             requires_replace = [
                 _to_attribute_path([k])
                 for k, a in attrs.items()

@@ -114,7 +114,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
 
 def api_error(exc: ApiError) -> JSONResponse:
-    return JSONResponse({"errors": exc.errors}, status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=exc.status)
 
 
 def unavailable(exc: Unavailable) -> JSONResponse:

@@ -11,7 +11,15 @@ from tf.types import Bool, Map, Number, String
 from tf.utils import Diagnostics
 
 from vaultguard.provider.client import ApiError, path_segment
-from vaultguard.provider.framework import Between, NamespacePath, NotBlank, VaultDataSource, api_error, check
+from vaultguard.provider.framework import (
+    Between,
+    NamespacePath,
+    NotBlank,
+    VaultDataSource,
+    api_error,
+    attribute_of_schema,
+    check,
+)
 
 # ---- schema -------------------------------------------------------------------------------------------
 
@@ -88,7 +96,7 @@ class KvSecretV2DataSource(VaultDataSource):
         try:
             body = self.client.read(path + query, namespace=config.get("namespace"))
         except ApiError as exc:
-            return api_error(ctx.diagnostics, "read", ctx.type_name, exc, schema=SCHEMA)
+            return api_error(ctx.diagnostics, "read", ctx.type_name, exc, attribute_of=attribute_of_schema(SCHEMA))
         if body is None:
             # A deleted or destroyed version answers 404 too; hashicorp/vault reads it as no data.
             try:

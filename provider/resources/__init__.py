@@ -1,4 +1,5 @@
-"""Resource types of the vault provider, one module per type (DESIGN.md).
+"""Resource types of the vault provider, one module per type (DECISIONS.md#d59), each built on
+`resource_spec.SpecResource` from its fields (see that module for how to declare a new one).
 
 Append each resource class to RESOURCES; the provider serves exactly this list.
 """

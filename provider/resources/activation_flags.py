@@ -13,41 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tf.iface import Config, CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
-from tf.schema import Attribute, Schema
+from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, State, UpdateContext
 from tf.types import String
-from tf.utils import AttributePath, Diagnostics
+from tf.utils import AttributePath
 
 from vaultguard.provider.client import ApiError, path_segment
-from vaultguard.provider.framework import VaultResource, api_error, check, show
-from vaultguard.service.version import ACTIVATION_FLAGS
+from vaultguard.provider.framework import api_error, show
+from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource
+from vaultguard.rules.features import ACTIVATION_FLAGS
 
 FLAGS_PATH = "sys/activation-flags"
-
-# ---- schema -------------------------------------------------------------------------------------------
-
-SCHEMA = Schema(
-    version=0,
-    description="Activates one gated feature. The service has its one gated feature, "
-    "`oauth-resource-server`, active from the start; this resource exists so that configurations written "
-    "for Vault Enterprise (which activate it before declaring profiles) run unchanged. Activation cannot be "
-    "undone: destroying the resource only removes it from state.",
-    attributes=[
-        Attribute(
-            "feature",
-            String(),
-            required=True,
-            requires_replace=True,
-            description="The activation flag to activate, exactly as `GET sys/activation-flags` names it; "
-            + ", ".join(f"`{f}`" for f in ACTIVATION_FLAGS)
-            + " on this service. Changing it replaces the resource (the old flag stays active).",
-        ),
-        Attribute("id", String(), computed=True, description="The activated feature (same as `feature`)."),
-    ],
-)
-
-
-# ---- validation ---------------------------------------------------------------------------------------
 
 
 class ActivationFlag:
@@ -61,10 +36,26 @@ class ActivationFlag:
             yield [], f"must be an activation flag of the service ({known}); got {show(value)}"
 
 
-RULES = {"feature": [ActivationFlag()]}
-
-
-# ---- API mapping --------------------------------------------------------------------------------------
+FIELDS = ResourceSpec(
+    [
+        Field(
+            "feature",
+            String(),
+            "The activation flag to activate, exactly as `GET sys/activation-flags` names it; "
+            + ", ".join(f"`{f}`" for f in ACTIVATION_FLAGS)
+            + " on this service. Changing it replaces the resource (the old flag stays active).",
+            required=True,
+            replace=True,
+            rules=[ActivationFlag()],
+        ),
+        Field("id", String(), "The activated feature (same as `feature`).", computed=True),
+    ],
+    description="Activates one gated feature. The service has its one gated feature, `oauth-resource-server`, "
+    "active from the start; this resource exists so that configurations written for Vault Enterprise (which "
+    "activate it before declaring profiles) run unchanged. Activation cannot be undone: destroying the "
+    "resource only removes it from state.",
+)
+SCHEMA = FIELDS.schema
 
 
 def activate_path(feature: str) -> str:
@@ -77,22 +68,13 @@ def flags_from_api(body: dict[str, Any] | None) -> tuple[list[str], list[str]]:
     return list(data.get("activated") or []), list(data.get("unactivated") or [])
 
 
-class ActivationFlagsResource(VaultResource):
-    """`resource "vault_activation_flags"`."""
+class ActivationFlagsResource(SpecResource):
+    """`resource "vault_activation_flags"`: not an object of its own but an entry of the root namespace's
+    flag list, so create, read, update and delete are its own."""
 
-    @classmethod
-    def get_name(cls) -> str:
-        return "activation_flags"
-
-    @classmethod
-    def get_schema(cls) -> Schema:
-        return SCHEMA
-
-    def validate(self, diags: Diagnostics, type_name: str, config: Config) -> None:
-        super().validate(diags, type_name, config)
-        check(diags, config, RULES)
-
-    # ---- create -------------------------------------------------------------------------------------
+    resource_name = "activation_flags"
+    spec = FIELDS
+    import_by = "its feature name"
 
     def create(self, ctx: CreateContext, planned: State) -> State | None:
         feature = planned["feature"]
@@ -110,8 +92,6 @@ class ActivationFlagsResource(VaultResource):
             return None
         return {**planned, "id": feature}
 
-    # ---- read ---------------------------------------------------------------------------------------
-
     def read(self, ctx: ReadContext, current: State) -> State | None:
         feature = current.get("feature") or current["id"]
         try:
@@ -127,12 +107,8 @@ class ActivationFlagsResource(VaultResource):
             )
         return None
 
-    # ---- update -------------------------------------------------------------------------------------
-
     def update(self, ctx: UpdateContext, current: State, planned: State) -> State | None:
         return planned  # `feature` forces a replacement; `id` follows it
-
-    # ---- delete -------------------------------------------------------------------------------------
 
     def delete(self, ctx: DeleteContext, current: State) -> None:
         ctx.diagnostics.add_warning(
@@ -142,16 +118,8 @@ class ActivationFlagsResource(VaultResource):
         )
         return None
 
-    # ---- import -------------------------------------------------------------------------------------
-
-    def import_(self, ctx: ImportContext, id: str) -> State | None:  # noqa: A002 - tf's signature
-        """`terraform import vault_activation_flags.x <feature>`; Terraform then reads it."""
-        if not id.strip():
-            ctx.diagnostics.add_error("Invalid import ID", "Import a vault_activation_flags by its feature name.")
-            return None
+    def imported(self, ctx: ImportContext, id: str) -> State | None:  # noqa: A002 - tf's name
         return self.import_state(id=id, feature=id)
-
-    # upgrade: VaultResource.upgrade (schema version 0, no upgraders yet).
 
 
 __all__ = ["ActivationFlagsResource", "flags_from_api"]

@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..authz.names import normalize_policy_name, policy_name_problem
-from ..identity.namespaces import namespace_name_problem
+from vaultguard.rules.names import namespace_name_problem, normalize_policy_name, policy_name_problem
 
 
 class NotCanonical(ValueError):

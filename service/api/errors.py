@@ -1,17 +1,52 @@
-"""The one error type routes raise; rendered as Vault's `{"errors": [...]}` envelope."""
+"""The one error type routes raise; rendered as Vault's `{"errors": [...]}` envelope.
+
+A validation error also says which request field it is about, as data: the body gains
+`"field_errors": [{"field": ["public_keys", 1, "pem"], "error": "<the same text as in errors>"}]` (the field's
+path in the request body: names of object keys, indexes of list elements). Vault's clients read `errors`
+and ignore the rest; the Terraform provider reads `field_errors` to point at the attribute, without parsing
+the text.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+FieldPath = tuple[str | int, ...]
+
 
 class ApiError(Exception):
-    def __init__(self, status: int, *errors: str):
+    def __init__(self, status: int, *errors: str, fields: Sequence[FieldPath | str | None] = ()):
+        """`fields[i]`, when given, is the request field `errors[i]` is about (None: no one field)."""
         super().__init__("; ".join(errors))
         self.status = status
         self.errors = list(errors)
+        self.fields: list[FieldPath | None] = [_path(f) for f in fields]
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error body."""
+        body: dict[str, Any] = {"errors": self.errors}
+        about = [
+            {"field": list(path), "error": message}
+            for message, path in zip(self.errors, self.fields, strict=False)
+            if path
+        ]
+        if about:
+            body["field_errors"] = about
+        return body
+
+
+def _path(field: FieldPath | str | None) -> FieldPath | None:
+    return (field,) if isinstance(field, str) else field
 
 
 def bad_request(*errors: str) -> ApiError:
     return ApiError(400, *errors)
+
+
+def invalid_field(field: FieldPath | str, message: str) -> ApiError:
+    """A 400 about one request field (`"name"` or a path such as `("public_keys", 1, "pem")`)."""
+    return ApiError(400, message, fields=[field])
 
 
 def permission_denied() -> ApiError:

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..authz.names import canonical_policy_names
-from .errors import bad_request
+from vaultguard.rules.names import canonical_policy_names
+
+from .errors import ApiError, FieldPath
 
 MAX_STRING = 65_536
 MAX_LIST = 1_000
@@ -27,20 +28,22 @@ class Field:
     max_length: int = 2048
 
 
-def _str(name: str, value: Any, spec: Field) -> str:
+def _str(name: str, value: Any, spec: Field, path: FieldPath | None = None) -> str:
+    path = path or (name,)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise bad_request(f'field "{name}": expected a string, got {_kind(value)}')
+        raise _invalid(path, name, f"expected a string, got {_kind(value)}")
     text = value if isinstance(value, str) else json.dumps(value)
     if len(text) > spec.max_length:
-        raise bad_request(f'field "{name}": longer than {spec.max_length} characters')
+        raise _invalid(path, name, f"longer than {spec.max_length} characters")
     if "\x00" in text:
-        raise bad_request(f'field "{name}": must not contain NUL characters')
+        raise _invalid(path, name, "must not contain NUL characters")
     if not _encodable(text):  # an unpaired surrogate ("\ud800") can be neither stored nor sent back
-        raise bad_request(f'field "{name}": must be valid Unicode text (no unpaired surrogates)')
+        raise _invalid(path, name, "must be valid Unicode text (no unpaired surrogates)")
     return text
 
 
 def _bool(name: str, value: Any) -> bool:
+    path = (name,)
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -49,12 +52,13 @@ def _bool(name: str, value: Any) -> bool:
         return True
     if isinstance(value, str) and value.strip().lower() in ("false", "0", "f", ""):
         return False
-    raise bad_request(f'field "{name}": expected a boolean (true/false), got {_show(value)}')
+    raise _invalid(path, name, f"expected a boolean (true/false), got {_show(value)}")
 
 
 def _int(name: str, value: Any) -> int:
+    path = (name,)
     if isinstance(value, bool):
-        raise bad_request(f'field "{name}": expected an integer, got a boolean')
+        raise _invalid(path, name, "expected an integer, got a boolean")
     number: int | None = None
     if isinstance(value, int):
         number = value
@@ -66,9 +70,9 @@ def _int(name: str, value: Any) -> int:
         except ValueError:
             pass
     if number is None:
-        raise bad_request(f'field "{name}": expected an integer, got {_show(value)}')
+        raise _invalid(path, name, f"expected an integer, got {_show(value)}")
     if abs(number) > MAX_INT:
-        raise bad_request(f'field "{name}": must be between {-MAX_INT} and {MAX_INT}')
+        raise _invalid(path, name, f"must be between {-MAX_INT} and {MAX_INT}")
     return number
 
 
@@ -77,8 +81,9 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_duration(name: str, value: Any) -> int:
     """Seconds from an int or a Go-style duration string ("90s", "1h30m", "20m")."""
+    path = (name,)
     if isinstance(value, float) and not math.isfinite(value):
-        raise bad_request(f'field "{name}": invalid duration {_show(value)}')
+        raise _invalid(path, name, f"invalid duration {_show(value)}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = int(value)
     elif isinstance(value, str):
@@ -94,76 +99,85 @@ def parse_duration(name: str, value: Any) -> int:
                     seconds += int(number) * _UNITS[ch]
                     number = ""
                 else:
-                    raise bad_request(f'field "{name}": invalid duration {_show(value)}')
+                    raise _invalid(path, name, f"invalid duration {_show(value)}")
             if number or not text:
-                raise bad_request(f'field "{name}": invalid duration {_show(value)}')
+                raise _invalid(path, name, f"invalid duration {_show(value)}")
     else:
-        raise bad_request(f'field "{name}": expected a duration, got {_kind(value)}')
+        raise _invalid(path, name, f"expected a duration, got {_kind(value)}")
     if seconds < 0:
-        raise bad_request(f'field "{name}": must not be negative')
+        raise _invalid(path, name, "must not be negative")
     if seconds > MAX_DURATION:
-        raise bad_request(f'field "{name}": longer than 100 years')
+        raise _invalid(path, name, "longer than 100 years")
     return seconds
 
 
 def _strings(name: str, value: Any, spec: Field) -> list[str]:
+    path = (name,)
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
             try:
                 value = json.loads(text)
             except ValueError as exc:
-                raise bad_request(f'field "{name}": invalid JSON list: {exc.msg}') from None
+                raise _invalid(path, name, f"invalid JSON list: {exc.msg}") from None
             except RecursionError:
-                raise bad_request(f'field "{name}": invalid JSON list: nesting too deep') from None
+                raise _invalid(path, name, "invalid JSON list: nesting too deep") from None
         else:
             value = [part.strip() for part in text.split(",") if part.strip()]
     if not isinstance(value, list):
-        raise bad_request(f'field "{name}": expected a list of strings, got {_kind(value)}')
+        raise _invalid(path, name, f"expected a list of strings, got {_kind(value)}")
     if len(value) > MAX_LIST:
-        raise bad_request(f'field "{name}": more than {MAX_LIST} entries')
+        raise _invalid(path, name, f"more than {MAX_LIST} entries")
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            raise bad_request(f'field "{name}[{i}]": expected a string, got {_kind(item)}')
-        out.append(_str(f"{name}[{i}]", item, spec))
+            raise _invalid((*path, i), f"{name}[{i}]", f"expected a string, got {_kind(item)}")
+        out.append(_str(f"{name}[{i}]", item, spec, (*path, i)))
     return out
 
 
 def _map(name: str, value: Any) -> dict[str, str]:
+    path = (name,)
     if isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else {}
         except (ValueError, RecursionError):
-            raise bad_request(f'field "{name}": expected a map of strings') from None
+            raise _invalid(path, name, "expected a map of strings") from None
     if not isinstance(value, dict):
-        raise bad_request(f'field "{name}": expected a map of strings, got {_kind(value)}')
+        raise _invalid(path, name, f"expected a map of strings, got {_kind(value)}")
     if len(value) > MAX_LIST:
-        raise bad_request(f'field "{name}": more than {MAX_LIST} entries')
+        raise _invalid(path, name, f"more than {MAX_LIST} entries")
     out = {}
     for key, item in value.items():
         if not isinstance(item, str):
-            raise bad_request(f'field "{name}.{key}": expected a string, got {_kind(item)}')
-        out[_str(f"{name} key", key, Field("string", 512))] = _str(f"{name}.{key}", item, Field("string", 4096))
+            raise _invalid((*path, key), f"{name}.{key}", f"expected a string, got {_kind(item)}")
+        text = _str(f"{name}.{key}", item, Field("string", 4096), (*path, key))
+        out[_str(f"{name} key", key, Field("string", 512), path)] = text
     return out
 
 
 def _objects(name: str, value: Any) -> list[dict]:
+    path = (name,)
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except (ValueError, RecursionError):
-            raise bad_request(f'field "{name}": expected a list of objects') from None
+            raise _invalid(path, name, "expected a list of objects") from None
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise bad_request(f'field "{name}": expected a list of objects, got {_kind(value)}')
+        raise _invalid(path, name, f"expected a list of objects, got {_kind(value)}")
     if len(value) > MAX_LIST:
-        raise bad_request(f'field "{name}": more than {MAX_LIST} entries')
+        raise _invalid(path, name, f"more than {MAX_LIST} entries")
     for i, item in enumerate(value):
         for key, text in item.items():
             if isinstance(text, str) and not _encodable(text):
                 where = f"{name}[{i}].{key}"
-                raise bad_request(f'field "{where}": must be valid Unicode text (no unpaired surrogates)')
+                raise _invalid((*path, i, key), where, "must be valid Unicode text (no unpaired surrogates)")
     return value
+
+
+def _invalid(path: FieldPath, label: str, text: str) -> ApiError:
+    """The 400 for one field: `field "<label>": <text>`, with the field's path as data."""
+    return ApiError(400, f'field "{label}": {text}', fields=[path])
 
 
 def _encodable(text: str) -> bool:

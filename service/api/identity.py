@@ -34,9 +34,9 @@ ENTITY_WRITE_FIELDS = {**ENTITY_FIELDS, "id": f.Field("string", 64)}
 ALIAS_WRITE_FIELDS = {**ALIAS_FIELDS, "id": f.Field("string", 64)}
 T = TypeVar("T")
 _CONFLICTS = {
-    "uq_entities_name": "name: an entity with this name already exists",
-    "uq_aliases_issuer_external_id": "alias already exists for issuer and external_id",
-    "uq_aliases_mount_name": "name: an alias with this name already exists for this mount accessor",
+    "uq_entities_name": ("name", "name: an entity with this name already exists"),
+    "uq_aliases_issuer_external_id": (None, "alias already exists for issuer and external_id"),
+    "uq_aliases_mount_name": ("name", "name: an alias with this name already exists for this mount accessor"),
 }
 
 
@@ -45,9 +45,10 @@ def _save(ctx: Context, action: Callable[[Tx], T]) -> T:
     try:
         return ctx.store.write_retrying(action)
     except rules.IdentityError as exc:
-        raise ApiError(exc.status, str(exc)) from None
+        raise ApiError(exc.status, str(exc), fields=[exc.field]) from None
     except UniqueViolation as exc:
-        raise bad_request(_CONFLICTS.get(exc.constraint, "conflicting identity object")) from None
+        field, message = _CONFLICTS.get(exc.constraint, (None, "conflicting identity object"))
+        raise ApiError(400, message, fields=[field]) from None
     except ReferenceViolation:
         raise bad_request("the entity is referenced by an agent registration; delete the registration first") from None
 

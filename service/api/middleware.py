@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from ..identity.namespaces import MOUNT_ROOTS
+from vaultguard.rules.names import MOUNT_ROOTS
+
 from .errors import ApiError
 
 
@@ -66,7 +67,7 @@ class VaultPathMiddleware:
 async def _send_error(send, err: ApiError) -> None:  # noqa: ANN001
     import json
 
-    body = json.dumps({"errors": err.errors}).encode()
+    body = json.dumps(err.body()).encode()
     await send(
         {
             "type": "http.response.start",

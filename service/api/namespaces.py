@@ -11,14 +11,15 @@ import string
 
 from fastapi import APIRouter, Request, Response
 
+from vaultguard.rules.names import MAX_DEPTH
+
 from ..access.canonical import NAMESPACE_NAME
 from ..identity.model import Namespace
-from ..identity.namespaces import MAX_DEPTH
 from ..storage.store import UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import bad_request, not_found
+from .errors import bad_request, invalid_field, not_found
 
 router = APIRouter()
 FIELDS = {"custom_metadata": f.Field("map")}
@@ -26,7 +27,7 @@ FIELDS = {"custom_metadata": f.Field("map")}
 def _child_path(ctx: Context) -> str:
     path = ctx.namespace.path + ctx.name + "/"
     if path.count("/") > MAX_DEPTH:
-        raise bad_request(f"path: namespaces may be nested at most {MAX_DEPTH} levels deep")
+        raise invalid_field("path", f"path: namespaces may be nested at most {MAX_DEPTH} levels deep")
     return path
 
 
@@ -88,5 +89,5 @@ async def namespace(name: str, request: Request) -> Response:
                 ns = Namespace(id=_new_id(), path=path, custom_metadata=values.get("custom_metadata", {}))
                 tx.insert_namespace(ns)
     except UniqueViolation:
-        raise bad_request(f'namespace "{path}" already exists') from None
+        raise invalid_field("path", f'namespace "{path}" already exists') from None
     return respond(ns.to_api(), warnings=warnings)

@@ -14,7 +14,7 @@ from ..authz.policy import PolicyError, parse_policy
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import bad_request, not_found, unsupported_operation
+from .errors import bad_request, invalid_field, not_found, unsupported_operation
 
 router = APIRouter()
 
@@ -61,15 +61,15 @@ async def _write(ctx: Context, name: str) -> Response:
     values, warnings = ctx.authorize_body("update" if exists else "create", body, FIELDS, refine=_decoded)
     text = values.get("policy", values.get("rules"))
     if text is None or not text.strip():
-        raise bad_request("policy: is required (the HCL or JSON policy text)")
+        raise invalid_field("policy", "policy: is required (the HCL or JSON policy text)")
     if name == "root":
-        raise bad_request('cannot update "root" policy')
+        raise invalid_field("name", 'cannot update "root" policy')
     try:
         parse_policy(name, text)
     except PolicyError as exc:
         message = str(exc)  # the HCL parser's own errors already carry the prefix
         prefix = "failed to parse policy: "
-        raise bad_request(message if message.startswith(prefix) else prefix + message) from None
+        raise invalid_field("policy", message if message.startswith(prefix) else prefix + message) from None
     with ctx.store.write() as tx:
         tx.put_policy(ctx.namespace.id, name, text)
     return respond(warnings=warnings)

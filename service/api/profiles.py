@@ -17,7 +17,7 @@ from ..storage.store import Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, bad_request, not_found, unsupported_operation
+from .errors import ApiError, bad_request, invalid_field, not_found, unsupported_operation
 
 router = APIRouter()
 
@@ -114,11 +114,12 @@ def _save(ctx: Context, name: str, values: dict) -> list[str]:
     try:
         return ctx.store.write_retrying(action)
     except ProfileValidationError as exc:
-        raise ApiError(400, *exc.errors) from None
+        raise ApiError(400, *exc.errors, fields=exc.fields) from None
     except UniqueViolation as exc:
         if exc.constraint == "uq_profiles_issuer_id":
             issuer = normalize_issuer(values.get("issuer_id", ""))
-            raise bad_request(f'duplicate issuer_id "{issuer}": another profile in this namespace uses it') from None
+            message = f'duplicate issuer_id "{issuer}": another profile in this namespace uses it'
+            raise invalid_field("issuer_id", message) from None
         raise bad_request(f'profile "{name}" was written concurrently; retry the write') from None
 
 

@@ -12,7 +12,7 @@ from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, bad_request, not_found, unsupported_operation
+from .errors import ApiError, invalid_field, not_found, unsupported_operation
 
 router = APIRouter()
 
@@ -29,8 +29,8 @@ REGISTER_FIELDS = {**FIELDS, "id": f.Field("string", 64)}
 
 # Messages for a write that lost a race the up-front checks could not see.
 _CONFLICTS = {
-    "uq_registrations_display_name": "display_name: already used by another agent registration",
-    "uq_registrations_entity_id": "entity_id: this entity already has an agent registration",
+    "uq_registrations_display_name": ("display_name", "display_name: already used by another agent registration"),
+    "uq_registrations_entity_id": ("entity_id", "entity_id: this entity already has an agent registration"),
 }
 
 
@@ -44,11 +44,12 @@ def _save(ctx: Context, action: Callable[[Tx], Registration]) -> Registration:
     try:
         return ctx.store.write_retrying(action)
     except rules.RegistryError as exc:
-        raise ApiError(exc.status, str(exc)) from None
+        raise ApiError(exc.status, str(exc), fields=[exc.field]) from None
     except UniqueViolation as exc:
-        raise bad_request(_CONFLICTS.get(exc.constraint, "conflicting agent registration")) from None
+        field, message = _CONFLICTS.get(exc.constraint, (None, "conflicting agent registration"))
+        raise ApiError(400, message, fields=[field]) from None
     except ReferenceViolation:
-        raise bad_request("entity_id: the entity no longer exists") from None
+        raise invalid_field("entity_id", "entity_id: the entity no longer exists") from None
 
 
 # How a URL names a registration: the key as users see it, and the storage lookup for it.

@@ -6,7 +6,9 @@ import time
 
 from fastapi import APIRouter, Request, Response
 
-from ..version import ACTIVATION_FLAGS, VAULT_COMPAT_VERSION
+from vaultguard.rules.features import ACTIVATION_FLAGS
+
+from ..version import VAULT_COMPAT_VERSION
 from . import fields as f
 from .agents import AgentCaller
 from .deps import context

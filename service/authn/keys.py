@@ -22,13 +22,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
-# DECISIONS.md#d22: the JWS algorithms a profile may allow. HS* and "none" are never in this list (RFC 8725 §3.1, §2.1).
-ALGORITHMS: tuple[str, ...] = (
-    "RS256", "RS384", "RS512",
-    "PS256", "PS384", "PS512",
-    "ES256", "ES384", "ES512",
-    "EdDSA",
-)  # fmt: skip
+from vaultguard.rules.oauth import ALGORITHMS
 
 #: The key objects the service verifies signatures with.
 VerifyingKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey

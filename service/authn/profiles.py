@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from vaultguard.rules.oauth import JWT_TYPES, MAX_CLOCK_SKEW_LEEWAY, NAME_MAX_LENGTH, normalize_issuer
+
 from .keys import (
     ALGORITHMS,
     InvalidKeyError,
@@ -30,9 +32,6 @@ from .keys import (
     load_public_key_pem,
     normalize_pem,
 )
-
-JWT_TYPES: tuple[str, ...] = ("access_token", "transaction_token")
-"""`transaction_token` is the 2.0.x compatibility switch (DECISIONS.md#d24, #d1)."""
 
 # Fields a client may send on a write; `name` comes from the URL and `config_id` is generated.
 WRITABLE_FIELDS: tuple[str, ...] = (
@@ -48,14 +47,11 @@ STANDARD_USER_CLAIMS: frozenset[str] = frozenset(
     {"sub", "email", "preferred_username", "upn", "client_id", "azp"}
 )
 
-NAME_MAX_LENGTH = 128
 NAME_WARN_LENGTH = 64  # DECISIONS.md#d28: longer names only warn
 MAX_STRING_LENGTH = 2048
 MAX_LIST_ENTRIES = 100
 MAX_PUBLIC_KEYS = MAX_LIST_ENTRIES
 MAX_AUDIENCES = MAX_LIST_ENTRIES
-MAX_CLOCK_SKEW_LEEWAY = 3600
-"""One hour: any real clock drift is far below this; a larger leeway would quietly extend every token."""
 
 # DECISIONS.md#d29, exact texts.
 WARN_HTTP_JWKS_URI = (
@@ -77,7 +73,6 @@ WARN_HTTP_ISSUER = (
 
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 _ALLOWED_ALGORITHMS_TEXT = ", ".join(ALGORITHMS)
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True)
@@ -141,29 +136,24 @@ class Profile:
         }
 
 
-class ProfileValidationError(ValueError):
-    """A write the service refuses; `errors` holds every reason, each naming the field and the rule."""
+FieldPath = tuple[str | int, ...]
 
-    def __init__(self, errors: Sequence[str]) -> None:
+
+class ProfileValidationError(ValueError):
+    """A write the service refuses; `errors` holds every reason, each naming the field and the rule, and
+    `fields[i]` the path of the request field `errors[i]` is about (None: no one field)."""
+
+    def __init__(self, errors: Sequence[str], fields: Sequence[FieldPath | None] = ()) -> None:
         self.errors = list(errors)
+        self.fields = list(fields) or [None] * len(self.errors)
         super().__init__("; ".join(self.errors))
 
 
 def duplicate_issuer_error(issuer_id: str, other_profile: str) -> ProfileValidationError:
     """The error for an issuer already used by another profile in the namespace (DECISIONS.md#d29 text)."""
     return ProfileValidationError(
-        [f"duplicate issuer_id {_quote(issuer_id)} found in profile {_quote(other_profile)}"]
+        [f"duplicate issuer_id {_quote(issuer_id)} found in profile {_quote(other_profile)}"], [("issuer_id",)]
     )
-
-
-def normalize_issuer(issuer: str) -> str:
-    """DECISIONS.md#d19: lowercase and strip one trailing "/"; used for `issuer_id`, alias `issuer` and a token's `iss`.
-
-    Only ASCII letters are lowercased, so Unicode case folding can never make two different issuers equal
-    (e.g. KELVIN SIGN U+212A folds to "k" under `str.lower`).
-    """
-    lowered = issuer.translate(_ASCII_LOWER)
-    return lowered[:-1] if lowered.endswith("/") else lowered
 
 
 def apply_profile_write(
@@ -187,7 +177,7 @@ def apply_profile_write(
     write.check_unknown_fields()
     values = write.merge()
     if write.errors:
-        raise ProfileValidationError(write.errors)
+        raise ProfileValidationError(write.errors, write.fields)
     profile = Profile(
         name=name,
         namespace_id=namespace_id,
@@ -207,27 +197,34 @@ class _Write:
         self.existing = existing
         self.data = data
         self.errors: list[str] = []
+        self.fields: list[FieldPath | None] = []
 
-    def fail(self, message: str) -> None:
+    def fail(self, field: FieldPath | str | None, message: str) -> None:
+        """Note an error about the request field `field` (a name, or a path into a list)."""
         self.errors.append(message)
+        self.fields.append((field,) if isinstance(field, str) else field)
+
+    def failed_on(self, name: str) -> bool:
+        return any(path and path[0] == name for path in self.fields)
 
     def sent(self, name: str) -> bool:
         return name in self.data
 
     def check_name(self, name: str) -> None:
         if not isinstance(name, str) or not name:
-            self.fail("profile name is required")
+            self.fail("profile_name", "profile name is required")
         elif len(name) > NAME_MAX_LENGTH:
-            self.fail(f"profile name is {len(name)} characters; at most {NAME_MAX_LENGTH} are allowed")
+            self.fail("profile_name", f"profile name is {len(name)} characters; at most {NAME_MAX_LENGTH} are allowed")
         elif not _NAME_PATTERN.fullmatch(name):
-            self.fail(f"profile name {_quote(name)} may contain only letters, digits, '-', '_' and '.'")
+            self.fail("profile_name", f"profile name {_quote(name)} may contain only letters, digits, '-', '_' and '.'")
         elif name == "." or ".." in name:
-            self.fail(f"profile name {_quote(name)} must not be '.' or contain '..'")
+            self.fail("profile_name", f"profile name {_quote(name)} must not be '.' or contain '..'")
 
     def check_unknown_fields(self) -> None:
         for key in self.data:
             if key not in WRITABLE_FIELDS:
                 self.fail(
+                    None,
                     f"unknown field {_quote(str(key))}; writable fields are {', '.join(WRITABLE_FIELDS)}"
                 )
 
@@ -255,7 +252,7 @@ class _Write:
         v["supported_algorithms"] = self._supported_algorithms(v["supported_algorithms"])
         v["jwt_type"] = self._jwt_type(v["jwt_type"])
         v["clock_skew_leeway"] = self._clock_skew_leeway(v["clock_skew_leeway"])
-        if not _failed_on(self.errors, "supported_algorithms"):
+        if not self.failed_on("supported_algorithms"):
             self._check_keys_usable(public_keys, v["supported_algorithms"])
         return v
 
@@ -268,18 +265,24 @@ class _Write:
             v["jwks_uri"] = self._jwks_uri(v["jwks_uri"])
             v["jwks_ca_pem"] = self._jwks_ca_pem(v["jwks_ca_pem"])
             if self._sent_nonempty("public_keys"):
-                self.fail("public_keys must not be set when use_jwks=true; keys are fetched from jwks_uri")
-            if not v["jwks_uri"] and not _failed_on(self.errors, "jwks_uri"):
-                self.fail("jwks_uri is required when use_jwks=true")
+                self.fail(
+                    "public_keys",
+                    "public_keys must not be set when use_jwks=true; keys are fetched from jwks_uri",
+                )
+            if not v["jwks_uri"] and not self.failed_on("jwks_uri"):
+                self.fail("jwks_uri", "jwks_uri is required when use_jwks=true")
             return []
         if self._sent_nonempty("jwks_uri"):
-            self.fail("jwks_uri must not be set when use_jwks=false; use public_keys")
+            self.fail("jwks_uri", "jwks_uri must not be set when use_jwks=false; use public_keys")
         if self._sent_nonempty("jwks_ca_pem"):
-            self.fail("jwks_ca_pem must not be set when use_jwks=false; it only secures fetching jwks_uri")
+            self.fail(
+                "jwks_ca_pem",
+                "jwks_ca_pem must not be set when use_jwks=false; it only secures fetching jwks_uri",
+            )
         loaded = self._public_keys(v["public_keys"])
         v["public_keys"] = tuple(entry.key for entry in loaded)
-        if not loaded and not _failed_on(self.errors, "public_keys"):
-            self.fail("public_keys must hold at least one key when use_jwks=false")
+        if not loaded and not self.failed_on("public_keys"):
+            self.fail("public_keys", "public_keys must hold at least one key when use_jwks=false")
         return loaded
 
     def _sent_nonempty(self, name: str) -> bool:
@@ -294,16 +297,16 @@ class _Write:
             if not self.sent("issuer_id") or raw == stored:
                 return stored
             if not isinstance(raw, str) or normalize_issuer(raw) != stored:
-                self.fail(_immutable_message("issuer_id", stored, raw))
+                self.fail("issuer_id", _immutable_message("issuer_id", stored, raw))
             return stored
         if raw is None or raw == "":
-            self.fail("issuer_id is required")
+            self.fail("issuer_id", "issuer_id is required")
             return ""
         if not self._url("issuer_id", raw, allow_query=False):
             return ""
         if raw.endswith("//"):
             # Keeps normalization idempotent, so a value read back can be written back unchanged.
-            self.fail("issuer_id must not end with more than one '/'")
+            self.fail("issuer_id", "issuer_id must not end with more than one '/'")
             return ""
         return normalize_issuer(raw)
 
@@ -312,9 +315,9 @@ class _Write:
         if self.sent(name):
             raw = self.data[name]
             if not isinstance(raw, bool):
-                self.fail(f"{name} must be a boolean")
+                self.fail(name, f"{name} must be a boolean")
             elif raw != stored:
-                self.fail(_immutable_message(name, stored, raw))
+                self.fail(name, _immutable_message(name, stored, raw))
         return stored
 
     def _unique_id_claim(self) -> str:
@@ -322,7 +325,7 @@ class _Write:
             return self._claim_name("unique_id_claim", _DEFAULTS.unique_id_claim)
         stored = self.existing.unique_id_claim
         if self.sent("unique_id_claim") and self.data["unique_id_claim"] != stored:
-            self.fail(_immutable_message("unique_id_claim", stored, self.data["unique_id_claim"]))
+            self.fail("unique_id_claim", _immutable_message("unique_id_claim", stored, self.data["unique_id_claim"]))
         return stored
 
     # -- scalars
@@ -332,22 +335,24 @@ class _Write:
             return current
         raw = self.data[name]
         if not isinstance(raw, bool):
-            self.fail(f"{name} must be a boolean")
+            self.fail(name, f"{name} must be a boolean")
             return current
         return raw
 
-    def _text(self, name: str, raw: Any) -> str | None:
-        """A non-empty, bounded, single-line string without surrounding whitespace, or None (error noted)."""
+    def _text(self, name: str, raw: Any, path: FieldPath | None = None) -> str | None:
+        """A non-empty, bounded, single-line string without surrounding whitespace, or None (error noted);
+        `name` is how messages call the field, `path` where it is in the request (default: `name`)."""
+        path = path or (name,)
         if not isinstance(raw, str):
-            self.fail(f"{name} must be a string")
+            self.fail(path, f"{name} must be a string")
         elif not raw:
-            self.fail(f"{name} must not be empty")
+            self.fail(path, f"{name} must not be empty")
         elif len(raw) > MAX_STRING_LENGTH:
-            self.fail(f"{name} is {len(raw)} characters; at most {MAX_STRING_LENGTH} are allowed")
+            self.fail(path, f"{name} is {len(raw)} characters; at most {MAX_STRING_LENGTH} are allowed")
         elif raw != raw.strip():
-            self.fail(f"{name} {_quote(raw)} must not start or end with whitespace")
+            self.fail(path, f"{name} {_quote(raw)} must not start or end with whitespace")
         elif any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
-            self.fail(f"{name} must not contain control characters")
+            self.fail(path, f"{name} must not contain control characters")
         else:
             return raw
         return None
@@ -366,6 +371,7 @@ class _Write:
             return current
         if any(not segment for segment in value.split(".")):
             self.fail(
+                "actor_claim",
                 f"actor_claim {_quote(value)} must be a dotted claim path of non-empty segments, "
                 'like "act.sub"'
             )
@@ -378,7 +384,7 @@ class _Write:
         raw = self.data["jwt_type"]
         if raw not in JWT_TYPES:
             shown = _quote(raw) if isinstance(raw, str) else "of the wrong type"
-            self.fail(f"jwt_type {shown} is not supported; supported values are {', '.join(JWT_TYPES)}")
+            self.fail("jwt_type", f"jwt_type {shown} is not supported; supported values are {', '.join(JWT_TYPES)}")
             return current
         return raw
 
@@ -387,10 +393,13 @@ class _Write:
             return current
         raw = self.data["clock_skew_leeway"]
         if not isinstance(raw, int) or isinstance(raw, bool):
-            self.fail("clock_skew_leeway must be an integer number of seconds")
+            self.fail("clock_skew_leeway", "clock_skew_leeway must be an integer number of seconds")
             return current
         if not 0 <= raw <= MAX_CLOCK_SKEW_LEEWAY:
-            self.fail(f"clock_skew_leeway must be between 0 and {MAX_CLOCK_SKEW_LEEWAY} seconds, got {raw}")
+            self.fail(
+                "clock_skew_leeway",
+                f"clock_skew_leeway must be between 0 and {MAX_CLOCK_SKEW_LEEWAY} seconds, got {raw}",
+            )
             return current
         return raw
 
@@ -399,13 +408,14 @@ class _Write:
     def _url(self, name: str, raw: Any, *, allow_query: bool) -> bool:
         """Check an absolute http(s) URL; note an error and return False when it is not one."""
         if not isinstance(raw, str):
-            self.fail(f"{name} must be a string")
+            self.fail(name, f"{name} must be a string")
             return False
         if len(raw) > MAX_STRING_LENGTH:
-            self.fail(f"{name} is {len(raw)} characters; at most {MAX_STRING_LENGTH} are allowed")
+            self.fail(name, f"{name} is {len(raw)} characters; at most {MAX_STRING_LENGTH} are allowed")
             return False
         if any(not 0x21 <= ord(c) <= 0x7E for c in raw):
             self.fail(
+                name,
                 f"{name} must be a URL of printable ASCII characters without spaces (percent-encode the rest)"
             )
             return False
@@ -413,10 +423,10 @@ class _Write:
             parts = urlsplit(raw)
             parts.port  # noqa: B018 - raises ValueError on an invalid port
         except ValueError:
-            self.fail(f"{name} {_quote(raw)} is not a valid URL")
+            self.fail(name, f"{name} {_quote(raw)} is not a valid URL")
             return False
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            self.fail(f"{name} {_quote(raw)} must be an absolute URL starting with https:// or http://")
+            self.fail(name, f"{name} {_quote(raw)} must be an absolute URL starting with https:// or http://")
             return False
         problems = []
         if not parts.hostname:
@@ -428,7 +438,7 @@ class _Write:
         if not allow_query and (parts.query or raw.endswith("?")):
             problems.append("no query ('?')")
         if problems:
-            self.fail(f"{name} {_quote(raw)} must have {' and '.join(problems)}")
+            self.fail(name, f"{name} {_quote(raw)} must have {' and '.join(problems)}")
             return False
         return True
 
@@ -449,7 +459,7 @@ class _Write:
         try:
             load_ca_bundle_pem(raw, label="jwks_ca_pem")
         except InvalidKeyError as error:
-            self.fail(str(error))
+            self.fail("jwks_ca_pem", str(error))
             return current
         return normalize_pem(raw)
 
@@ -463,26 +473,30 @@ class _Write:
         if raw is None:
             raw = []
         if not isinstance(raw, list | tuple):
-            self.fail("public_keys must be a list of {key_id, pem} objects")
+            self.fail("public_keys", "public_keys must be a list of {key_id, pem} objects")
             return []
         if len(raw) > MAX_PUBLIC_KEYS:
-            self.fail(f"public_keys has {len(raw)} entries; at most {MAX_PUBLIC_KEYS} are allowed")
+            self.fail("public_keys", f"public_keys has {len(raw)} entries; at most {MAX_PUBLIC_KEYS} are allowed")
             return []
         result: list[_LoadedKey] = []
         first_index: dict[str, int] = {}
         for index, entry in enumerate(raw):
             where = f"public_keys[{index}]"
             if not isinstance(entry, Mapping):
-                self.fail(f"{where} must be an object with key_id and pem")
+                self.fail(("public_keys", index), f"{where} must be an object with key_id and pem")
                 continue
             extra = sorted(str(k) for k in entry if k not in ("key_id", "pem"))
             if extra:
-                self.fail(f"{where} has unknown fields {', '.join(extra)}; only key_id and pem are allowed")
-            key_id = self._text(f"{where}.key_id", entry.get("key_id"))
+                self.fail(
+                    ("public_keys", index),
+                    f"{where} has unknown fields {', '.join(extra)}; only key_id and pem are allowed",
+                )
+            key_id = self._text(f"{where}.key_id", entry.get("key_id"), ("public_keys", index, "key_id"))
             if key_id is None:
                 continue
             if key_id in first_index:
                 self.fail(
+                    ("public_keys", index, "key_id"),
                     f"{where}: duplicate key_id {_quote(key_id)} "
                     f"(already used by public_keys[{first_index[key_id]}])"
                 )
@@ -490,7 +504,7 @@ class _Write:
             first_index[key_id] = index
             pem = entry.get("pem")
             if pem is None or pem == "":
-                self.fail(f"{_key_label(index, key_id)}: pem is required")
+                self.fail(("public_keys", index, "pem"), f"{_key_label(index, key_id)}: pem is required")
                 continue
             loaded = self._load(index, PublicKey(key_id=key_id, pem=pem))
             if loaded is not None:
@@ -502,7 +516,7 @@ class _Write:
         try:
             loaded = load_public_key_pem(key.pem, label=_key_label(index, key.key_id))
         except InvalidKeyError as error:
-            self.fail(str(error))
+            self.fail(("public_keys", index, "pem"), str(error))
             return None
         return _LoadedKey(index, PublicKey(key_id=key.key_id, pem=normalize_pem(key.pem)), loaded)
 
@@ -513,14 +527,14 @@ class _Write:
         if raw is None:
             return ()
         if not isinstance(raw, list | tuple):
-            self.fail("audiences must be a list of strings")
+            self.fail("audiences", "audiences must be a list of strings")
             return current
         if len(raw) > MAX_AUDIENCES:
-            self.fail(f"audiences has {len(raw)} entries; at most {MAX_AUDIENCES} are allowed")
+            self.fail("audiences", f"audiences has {len(raw)} entries; at most {MAX_AUDIENCES} are allowed")
             return current
         kept: dict[str, None] = {}  # an ordered set: duplicates dropped, first position kept
         for index, audience in enumerate(raw):
-            value = self._text(f"audiences[{index}]", audience)
+            value = self._text(f"audiences[{index}]", audience, ("audiences", index))
             if value is not None:
                 kept.setdefault(value)
         return tuple(kept)
@@ -532,21 +546,24 @@ class _Write:
         if raw is None:
             raw = []
         if not isinstance(raw, list | tuple):
-            self.fail("supported_algorithms must be a list of strings")
+            self.fail("supported_algorithms", "supported_algorithms must be a list of strings")
             return current
         if not raw:
             return ALGORITHMS  # DECISIONS.md#d22: "any algorithm the key supports" is stored as the explicit full list
         if len(raw) > MAX_LIST_ENTRIES:
-            self.fail(f"supported_algorithms has {len(raw)} entries; at most {MAX_LIST_ENTRIES} are allowed")
+            self.fail(
+                "supported_algorithms",
+                f"supported_algorithms has {len(raw)} entries; at most {MAX_LIST_ENTRIES} are allowed",
+            )
             return current
         seen: list[str] = []
         ok = True
-        for algorithm in raw:
+        for index, algorithm in enumerate(raw):
             problem = _algorithm_problem(algorithm)
             if problem is None and algorithm in seen:
                 problem = f"supported_algorithms lists {_quote(algorithm)} more than once"
             if problem is not None:
-                self.fail(problem)
+                self.fail(("supported_algorithms", index), problem)
                 ok = False
             else:
                 seen.append(algorithm)
@@ -561,6 +578,7 @@ class _Write:
             if not usable & set(algorithms):
                 names = ", ".join(a for a in ALGORITHMS if a in usable)
                 self.fail(
+                    ("public_keys", entry.index),
                     f"{_key_label(entry.index, entry.key.key_id)}: an {describe_key(entry.loaded)} key can "
                     f"only be used with {names}; supported_algorithms allows none of them"
                 )
@@ -628,10 +646,6 @@ def _immutable_message(name: str, stored: Any, sent: Any) -> str:
         f"{name} cannot be changed after the profile is created "
         f"(stored {_quote(stored)}, sent {_quote(sent)}); delete and recreate the profile to change it"
     )
-
-
-def _failed_on(errors: list[str], name: str) -> bool:
-    return any(error.startswith(name) for error in errors)
 
 
 def _quote(value: Any, limit: int = 100) -> str:

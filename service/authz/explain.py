@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vaultguard.rules.oauth import ALGORITHMS
+
 from ..authn.jwt import REASONS
-from ..authn.keys import ALGORITHMS
 from .decision import LAYERS, Decision
 
 PASSED, FAILED, NOT_REACHED = "passed", "failed", "not_reached"

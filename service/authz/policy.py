@@ -18,7 +18,8 @@ from typing import Any
 
 from hcl.parser import HclParser
 
-from .names import normalize_policy_name, policy_name_problem  # noqa: F401 - re-exported
+from vaultguard.rules.names import normalize_policy_name, policy_name_problem  # noqa: F401 - re-exported
+
 from .templates import template_problem
 
 CAPABILITIES: frozenset[str] = frozenset(

@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from vaultguard.rules.names import canonical_policy_names
+
 from ..authn.profiles import normalize_issuer
-from ..authz.names import canonical_policy_names
 from ..clock import rfc3339_now
 from .model import ALIAS_ACCESSOR_PREFIX, Alias, Entity
 
@@ -21,9 +22,12 @@ _ACCESSOR = re.compile(r"^oauth-resource-server_(.+)_([^_]+)$")
 
 
 class IdentityError(ValueError):
-    def __init__(self, message: str, status: int = 400):
+    """A refused request; `field` names the request field it is about, when there is one."""
+
+    def __init__(self, message: str, status: int = 400, *, field: str | None = None):
         super().__init__(message)
         self.status = status
+        self.field = field
 
 
 def oauth_accessor(namespace_id: str, config_id: str) -> str:
@@ -32,18 +36,18 @@ def oauth_accessor(namespace_id: str, config_id: str) -> str:
 
 def _name(value: str, field: str = "name") -> str:
     if not value.strip():
-        raise IdentityError(f"{field}: must not be empty")
+        raise IdentityError(f"{field}: must not be empty", field=field)
     if len(value) > MAX_NAME:
-        raise IdentityError(f"{field}: longer than {MAX_NAME} characters")
+        raise IdentityError(f"{field}: longer than {MAX_NAME} characters", field=field)
     if any(ord(ch) < 32 for ch in value):
-        raise IdentityError(f"{field}: must not contain control characters")
+        raise IdentityError(f"{field}: must not contain control characters", field=field)
     return value
 
 
 def _policies(names: list[str]) -> list[str]:
     policies = canonical_policy_names(names)
     if "root" in policies:
-        raise IdentityError('policies: "root" cannot be assigned to an entity')
+        raise IdentityError('policies: "root" cannot be assigned to an entity', field="policies")
     return policies
 
 
@@ -54,7 +58,7 @@ def create_entity(tx, namespace_id: str, fields: Mapping[str, Any]) -> Entity:  
     entity_id = str(uuid.uuid4())
     name = _name(fields.get("name") or f"entity-{entity_id}")
     if tx.entity_by_name(namespace_id, name) is not None:
-        raise IdentityError(f'name: an entity named "{name}" already exists')
+        raise IdentityError(f'name: an entity named "{name}" already exists', field="name")
     now = rfc3339_now()
     entity = Entity(
         id=entity_id,
@@ -75,7 +79,7 @@ def update_entity(tx, entity: Entity, fields: Mapping[str, Any]) -> Entity:  # n
     if "name" in fields and fields["name"] != entity.name:
         name = _name(fields["name"])
         if tx.entity_by_name(entity.namespace_id, name) is not None:
-            raise IdentityError(f'name: an entity named "{name}" already exists')
+            raise IdentityError(f'name: an entity named "{name}" already exists', field="name")
         entity.name = name
     if "policies" in fields:
         entity.policies = _policies(fields["policies"])
@@ -109,31 +113,38 @@ def _resolve_mount(tx, namespace_id: str, fields: Mapping[str, Any]) -> tuple[st
         issuer = normalize_issuer(issuer)
         external_id = fields.get("external_id") or fields.get("name", "")
         if not external_id:
-            raise IdentityError("external_id: is required when issuer is set")
+            raise IdentityError("external_id: is required when issuer is set", field="external_id")
         profiles = [p for p in tx.profiles_by_issuer(namespace_id, issuer)]
         if not profiles:
             raise IdentityError(
                 f'issuer: no OAuth resource server profile trusts issuer "{issuer}" in this namespace; '
-                "create the profile first"
+                "create the profile first",
+                field="issuer",
             )
         profile = sorted(profiles, key=lambda p: not p.local)[0]  # local beats global (2.2)
         accessor = oauth_accessor(namespace_id, profile.config_id)
         given = fields.get("mount_accessor", "")
         if given and given != accessor:
-            raise IdentityError(f'mount_accessor: must be "{accessor}" (or omitted) for issuer "{issuer}"')
+            raise IdentityError(
+                f'mount_accessor: must be "{accessor}" (or omitted) for issuer "{issuer}"',
+                field="mount_accessor",
+            )
         return accessor, issuer, external_id
     if fields.get("external_id"):
-        raise IdentityError("external_id: requires issuer")
+        raise IdentityError("external_id: requires issuer", field="external_id")
     accessor = fields.get("mount_accessor", "")
     if not accessor:
-        raise IdentityError("mount_accessor: is required unless issuer is set")
+        raise IdentityError("mount_accessor: is required unless issuer is set", field="mount_accessor")
     match = _ACCESSOR.match(accessor)
     if (
         not match
         or match.group(1) != namespace_id
         or tx.profile_by_config_id(namespace_id, match.group(2)) is None
     ):
-        raise IdentityError(f'mount_accessor: "{accessor}" is not a mount accessor in this namespace')
+        raise IdentityError(
+            f'mount_accessor: "{accessor}" is not a mount accessor in this namespace',
+            field="mount_accessor",
+        )
     profile = tx.profile_by_config_id(namespace_id, match.group(2))
     return accessor, profile.issuer_id, fields.get("name", "")
 
@@ -142,14 +153,17 @@ def create_alias(tx, namespace_id: str, fields: Mapping[str, Any]) -> Alias:  # 
     name = _name(fields.get("name", ""))
     canonical_id = fields.get("canonical_id", "")
     if not canonical_id:
-        raise IdentityError("canonical_id: is required")
+        raise IdentityError("canonical_id: is required", field="canonical_id")
     if tx.entity_by_id(namespace_id, canonical_id) is None:
-        raise IdentityError(f'canonical_id: no identity entity with id "{canonical_id}" in this namespace')
+        raise IdentityError(
+            f'canonical_id: no identity entity with id "{canonical_id}" in this namespace',
+            field="canonical_id",
+        )
     accessor, issuer, external_id = _resolve_mount(tx, namespace_id, {**fields, "name": name})
     if tx.alias_by_issuer(namespace_id, issuer, external_id) is not None:
         raise IdentityError("alias already exists for issuer and external_id")
     if tx.alias_by_mount_name(namespace_id, accessor, name) is not None:
-        raise IdentityError(f'name: an alias named "{name}" already exists for this mount accessor')
+        raise IdentityError(f'name: an alias named "{name}" already exists for this mount accessor', field="name")
     now = rfc3339_now()
     alias = Alias(
         id=str(uuid.uuid4()),
@@ -170,21 +184,22 @@ def create_alias(tx, namespace_id: str, fields: Mapping[str, Any]) -> Alias:  # 
 def update_alias(tx, alias: Alias, fields: Mapping[str, Any]) -> Alias:  # noqa: ANN001
     """`issuer` and `external_id` are immutable: if sent they must equal the stored values."""
     if "issuer" in fields and normalize_issuer(fields["issuer"]) != alias.issuer:
-        raise IdentityError("issuer: cannot be changed after the alias is created")
+        raise IdentityError("issuer: cannot be changed after the alias is created", field="issuer")
     if "external_id" in fields and fields["external_id"] != alias.external_id:
-        raise IdentityError("external_id: cannot be changed after the alias is created")
+        raise IdentityError("external_id: cannot be changed after the alias is created", field="external_id")
     if "mount_accessor" in fields and fields["mount_accessor"] != alias.mount_accessor:
-        raise IdentityError("mount_accessor: cannot be changed after the alias is created")
+        raise IdentityError("mount_accessor: cannot be changed after the alias is created", field="mount_accessor")
     if "canonical_id" in fields and fields["canonical_id"] != alias.canonical_id:
         if tx.entity_by_id(alias.namespace_id, fields["canonical_id"]) is None:
             raise IdentityError(
-                f'canonical_id: no identity entity with id "{fields["canonical_id"]}" in this namespace'
+                f'canonical_id: no identity entity with id "{fields["canonical_id"]}" in this namespace',
+                field="canonical_id",
             )
         alias.canonical_id = fields["canonical_id"]
     if "name" in fields and fields["name"] != alias.name:
         name = _name(fields["name"])
         if tx.alias_by_mount_name(alias.namespace_id, alias.mount_accessor, name) is not None:
-            raise IdentityError(f'name: an alias named "{name}" already exists for this mount accessor')
+            raise IdentityError(f'name: an alias named "{name}" already exists for this mount accessor', field="name")
         alias.name = name
     if "custom_metadata" in fields:
         alias.custom_metadata = dict(fields["custom_metadata"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DEFAULT_CEILING_POLICIES = ("default", "default-ceiling")
+from vaultguard.rules.registry import DEFAULT_CEILING_POLICIES  # noqa: F401 - re-exported
 
 
 @dataclass

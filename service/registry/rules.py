@@ -11,18 +11,21 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ..authz.names import canonical_policy_names as normalize_policy_names  # the one rule; the provider imports it here
+from vaultguard.rules.names import canonical_policy_names
+from vaultguard.rules.registry import MAX_DISPLAY_NAME, stored_ceiling
+
 from ..clock import rfc3339_now
 from ..identity.model import Entity
-from .model import DEFAULT_CEILING_POLICIES, Registration
-
-MAX_DISPLAY_NAME = 512
+from .model import Registration
 
 
 class RegistryError(ValueError):
-    def __init__(self, message: str, status: int = 400):
+    """A refused request; `field` names the request field it is about, when there is one."""
+
+    def __init__(self, message: str, status: int = 400, *, field: str | None = None):
         super().__init__(message)
         self.status = status
+        self.field = field
 
 
 class RegistryTx(Protocol):
@@ -34,53 +37,49 @@ class RegistryTx(Protocol):
     def update_registration(self, reg: Registration) -> None: ...
 
 
-def stored_ceiling(declared: list[str], no_default_ceiling_policy: bool) -> list[str]:
-    """The ceiling list as stored: the declared policies, then `default`, `default-ceiling` unless opted out."""
-    policies = normalize_policy_names(declared)
-    if not no_default_ceiling_policy:
-        policies += [p for p in DEFAULT_CEILING_POLICIES if p not in policies]
-    return policies
-
-
 def _validate_display_name(name: str) -> str:
     if not name or not name.strip():
-        raise RegistryError('display_name: must not be empty')
+        raise RegistryError('display_name: must not be empty', field="display_name")
     if len(name) > MAX_DISPLAY_NAME:
-        raise RegistryError(f"display_name: longer than {MAX_DISPLAY_NAME} characters")
+        raise RegistryError(f"display_name: longer than {MAX_DISPLAY_NAME} characters", field="display_name")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise RegistryError("display_name: must not contain control characters")
+        raise RegistryError("display_name: must not contain control characters", field="display_name")
     return name
 
 
 def _check_entity(tx: RegistryTx, namespace_id: str, entity_id: str, current_id: str | None) -> None:
     if not entity_id:
-        raise RegistryError("entity_id: is required")
+        raise RegistryError("entity_id: is required", field="entity_id")
     if tx.entity_by_id(namespace_id, entity_id) is None:
-        raise RegistryError(f'entity_id: no identity entity with id "{entity_id}" in this namespace')
+        raise RegistryError(f'entity_id: no identity entity with id "{entity_id}" in this namespace', field="entity_id")
     holder = tx.registration_by_entity(namespace_id, entity_id)
     if holder is not None and holder.id != current_id:
         raise RegistryError(
             f'entity_id: entity "{entity_id}" already has agent registration "{holder.id}" '
-            f'("{holder.display_name}"); an entity can have only one'
+            f'("{holder.display_name}"); an entity can have only one',
+            field="entity_id",
         )
 
 
 def _check_name_free(tx: RegistryTx, namespace_id: str, name: str, current_id: str | None) -> None:
     holder = tx.registration_by_name(namespace_id, name)
     if holder is not None and holder.id != current_id:
-        raise RegistryError(f'display_name: "{name}" is already used by agent registration "{holder.id}"')
+        raise RegistryError(
+            f'display_name: "{name}" is already used by agent registration "{holder.id}"',
+            field="display_name",
+        )
 
 
 def _check_ceiling(policies: list[str]) -> None:
     if "root" in policies:
-        raise RegistryError('ceiling_policies: "root" cannot be a ceiling policy')
+        raise RegistryError('ceiling_policies: "root" cannot be a ceiling policy', field="ceiling_policies")
 
 
 def create(tx: RegistryTx, namespace_id: str, fields: Mapping[str, Any]) -> Registration:
     """`register` without an id: a new record (DECISIONS.md#d10: a taken display_name is an error, never an adopt)."""
     name = _validate_display_name(fields.get("display_name", ""))
     entity_id = fields.get("entity_id", "")
-    declared = normalize_policy_names(fields.get("ceiling_policies", []))
+    declared = canonical_policy_names(fields.get("ceiling_policies", []))
     _check_ceiling(declared)
     _check_name_free(tx, namespace_id, name, None)
     _check_entity(tx, namespace_id, entity_id, None)
@@ -107,7 +106,7 @@ def replace(tx: RegistryTx, existing: Registration, fields: Mapping[str, Any]) -
     """Full replace of the mutable fields (DECISIONS.md#d10): omitted optional fields return to their defaults."""
     name = _validate_display_name(fields.get("display_name", existing.display_name))
     entity_id = fields.get("entity_id", "")
-    declared = normalize_policy_names(fields.get("ceiling_policies", []))
+    declared = canonical_policy_names(fields.get("ceiling_policies", []))
     _check_ceiling(declared)
     _check_name_free(tx, existing.namespace_id, name, existing.id)
     _check_entity(tx, existing.namespace_id, entity_id, existing.id)

@@ -30,10 +30,20 @@ def unique(prefix: str) -> str:
 
 
 def errors(resp) -> list[str]:  # noqa: ANN001
-    """The `errors` of a Vault error response (asserting that it has that shape)."""
+    """The `errors` of a Vault error response (asserting that it has that shape: Vault's `errors`, and for a
+    validation error the `field_errors` that say which field each message is about)."""
     body = resp.json()
-    assert set(body) == {"errors"}, body
+    assert set(body) in ({"errors"}, {"errors", "field_errors"}), body
+    for about in body.get("field_errors", []):
+        assert set(about) == {"field", "error"} and about["error"] in body["errors"], body
+        assert about["field"] and all(isinstance(step, str | int) for step in about["field"]), body
     return body["errors"]
+
+
+def field_errors(resp) -> dict[str, list]:  # noqa: ANN001
+    """Each message of an error response about one request field, with that field's path."""
+    errors(resp)
+    return {about["error"]: about["field"] for about in resp.json().get("field_errors", [])}
 
 
 def error_text(resp) -> str:  # noqa: ANN001

@@ -9,7 +9,7 @@ import json
 
 import pytest
 import requests
-from api_objects import create_entity, create_profile, errors, jwks_profile, registration, rsa_pem
+from api_objects import create_entity, create_profile, errors, field_errors, jwks_profile, registration, rsa_pem
 
 MiB = 1024 * 1024
 LIMIT = 32 * MiB
@@ -194,6 +194,28 @@ def test_a_wrong_type_is_400_naming_the_field_and_the_expected_type(api, path, b
     resp = api.post(path, json=body)
     assert resp.status_code == 400
     assert errors(resp) == [message]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (ENT, {"metadata": {"k": 1}}, ["metadata", "k"]),
+        (ENT, {"policies": ["a", 1]}, ["policies", 1]),
+        (REG, {"display_name": "a\x01b", "entity_id": "e"}, ["display_name"]),
+        ("identity/entity-alias", {"name": "a", "canonical_id": "missing", "mount_accessor": "m"}, ["canonical_id"]),
+        (PROF, jwks_profile(audiences=["a", " b"]), ["audiences", 1]),
+        (PROF, jwks_profile(supported_algorithms=["RS256", "HS256"]), ["supported_algorithms", 1]),
+        (PROF, {"issuer_id": "https://i.example", "use_jwks": False, "public_keys": [{"key_id": "k", "pem": "x"}]},
+         ["public_keys", 0, "pem"]),
+        ("sys/policies/acl/pol", {"policy": 'path "a" { capabilities = ["reed"] }'}, ["policy"]),
+    ],
+)  # fmt: skip
+def test_a_validation_error_says_which_field_it_is_about_as_data(api, path, body, field):
+    """Beside Vault's `errors`, `field_errors` gives each message's field path (clients such as the
+    Terraform provider point at the attribute from it, without reading the text)."""
+    resp = api.post(path, json=body)
+    assert resp.status_code == 400, resp.text
+    assert list(field_errors(resp).values()) == [field], resp.text
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from api_objects import (
     unique,
 )
 
-from vaultguard.service.identity.namespaces import RESERVED_NAMES
+from vaultguard.rules.names import RESERVED_NAMES
 
 
 def test_a_namespace_is_created_read_and_listed(api, server):

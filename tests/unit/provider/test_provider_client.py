@@ -208,6 +208,23 @@ def test_error_statuses_become_typed_errors_carrying_the_servers_messages(
     assert f"HTTP {status}" in str(caught.value)
 
 
+def test_the_fields_a_validation_error_is_about_are_read_from_field_errors(vault: FakeVault) -> None:
+    body = {
+        "errors": ["a", "b", "c"],
+        "field_errors": [
+            {"field": ["public_keys", 1, "pem"], "error": "a"},
+            {"field": "not a path", "error": "b"},
+            {"field": [], "error": "c"},
+        ],
+    }
+    vault.on("PUT", "x", (400, body))
+
+    with pytest.raises(InvalidRequest) as caught:
+        make_client(vault.url).write("x", {})
+
+    assert caught.value.field_paths == [["public_keys", 1, "pem"]]  # malformed entries are ignored
+
+
 def test_a_token_that_is_refused_fails_on_first_use_with_the_servers_message(vault: FakeVault) -> None:
     vault.on("GET", "auth/token/lookup-self", (403, {"errors": ["permission denied"]}))
 

@@ -26,6 +26,7 @@ from vaultguard.provider.framework import (
     Unique,
     VaultResource,
     api_error,
+    attribute_of_schema,
     check,
     check_exclusive,
     render_path,
@@ -235,28 +236,32 @@ def test_api_error_is_unable_to_verb_type_with_the_servers_messages() -> None:
     assert path is None
 
 
-def test_api_error_points_at_the_one_attribute_a_400_names() -> None:
+def test_api_error_points_at_the_attribute_of_the_one_field_a_400_is_about() -> None:
     diags = Diagnostics()
-    exc = InvalidRequest(400, ["jwks_uri must use https"])
+    exc = InvalidRequest(400, ["public_keys[1] (key_id \"k\"): not a key"], field_paths=[["public_keys", 1, "pem"]])
 
-    api_error(diags, "create", "vault_x", exc, schema=PROFILE)
+    api_error(diags, "create", "vault_x", exc, attribute_of=attribute_of_schema(PROFILE))
 
-    assert errors(diags)[0][2] == ["jwks_uri"]
+    assert errors(diags)[0][2] == ["public_keys", (1,), "pem"]
 
 
-def test_api_error_points_nowhere_when_several_attributes_are_named() -> None:
+def test_api_error_reads_no_text_and_points_nowhere_without_one_field() -> None:
     diags = Diagnostics()
-    exc = InvalidRequest(400, ["jwks_uri and public_keys are mutually exclusive"])
+    about_two = InvalidRequest(400, ["a", "b"], field_paths=[["jwks_uri"], ["public_keys"]])
+    unknown = InvalidRequest(400, ["c"], field_paths=[["no_such_attribute"]])
+    text_only = InvalidRequest(400, ["jwks_uri must use https"])
 
-    api_error(diags, "create", "vault_x", exc, schema=PROFILE)
+    for exc in (about_two, unknown, text_only):
+        api_error(diags, "create", "vault_x", exc, attribute_of=attribute_of_schema(PROFILE))
 
-    assert errors(diags)[0][2] is None
+    assert [e[2] for e in errors(diags)] == [None, None, None]
 
 
 def test_api_error_explicit_path_wins() -> None:
     diags = Diagnostics()
+    exc = InvalidRequest(400, ["bad"], field_paths=[["jwks_uri"]])
 
-    api_error(diags, "update", "vault_x", InvalidRequest(400, ["bad"]), path=["issuer_id"], schema=PROFILE)
+    api_error(diags, "update", "vault_x", exc, path=["issuer_id"], attribute_of=attribute_of_schema(PROFILE))
 
     assert errors(diags)[0][2] == ["issuer_id"]
 

@@ -11,7 +11,6 @@ from vaultguard.provider.provider import VaultProvider
 from vaultguard.provider.resources.identity_entity_alias import (
     SCHEMA,
     IdentityEntityAliasResource,
-    IssuerString,
     from_api,
     reconcile,
     to_api,
@@ -52,7 +51,7 @@ def test_an_alias_needs_an_issuer_or_a_mount_accessor_and_external_id_needs_the_
 
 
 def test_issuers_that_normalize_alike_are_equal():
-    issuer = IssuerString()
+    issuer = {a.name: a for a in SCHEMA.attributes}["issuer"].type
     assert issuer.semantically_equal("https://IdP.example.com/", "https://idp.example.com")
     assert not issuer.semantically_equal("https://idp.example.com/a", "https://idp.example.com")
     assert not issuer.semantically_equal(None, "https://idp.example.com")

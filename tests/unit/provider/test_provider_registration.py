@@ -233,7 +233,11 @@ def test_a_record_that_cannot_be_read_back_still_reaches_state(vault: FakeVault)
 
 def test_a_taken_display_name_says_how_to_import(vault: FakeVault) -> None:
     message = f'display_name: "agent" is already used by agent registration "{REG_ID}"'
-    vault.on("POST", "agent-registry/register", (400, {"errors": [message]}))
+    vault.on(
+        "POST",
+        "agent-registry/register",
+        (400, {"errors": [message], "field_errors": [{"field": ["display_name"], "error": message}]}),
+    )
     diags = Diagnostics()
 
     state = resource(vault.url).create(

@@ -105,11 +105,13 @@ def test_a_different_value_is_planned_as_written_and_replaces() -> None:
 
 
 def test_equivalent_sets_of_policy_names_keep_the_prior_spelling() -> None:
-    from vaultguard.provider.framework import EquivalentStringSet
-    from vaultguard.provider.servicer import equivalent_to_prior
-    from vaultguard.service.authz.names import normalize_policy_name
+    from tf.types import String
 
-    attrs = {"policies": Attribute("policies", EquivalentStringSet(normalize_policy_name), optional=True)}
+    from vaultguard.provider.framework import EquivalentSet
+    from vaultguard.provider.resources.identity_entity import normalize_policies
+    from vaultguard.provider.servicer import equivalent_to_prior
+
+    attrs = {"policies": Attribute("policies", EquivalentSet(String(), normalize_policies), optional=True)}
 
     assert equivalent_to_prior(attrs, {"policies": ["a", "b"]}, {"policies": ["B", " A"]}) == ["policies"]
     assert equivalent_to_prior(attrs, {"policies": ["a", "b"]}, {"policies": ["a", "c"]}) == []

@@ -1,8 +1,10 @@
-"""Policy naming rules, importable without the policy parser (the provider checks names at plan time)."""
+"""Policy names and namespace names: what the service accepts and how it stores them."""
 
 from __future__ import annotations
 
 import re
+
+# ---- policy names ----------------------------------------------------------------------------------------
 
 POLICY_NAME_RULE = 'letters, digits, "-", "_", ".", "@" (starting with a letter or digit); at most 128 characters'
 _POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9_.@-]{0,127}")
@@ -31,3 +33,22 @@ def canonical_policy_names(names: list[str]) -> list[str]:
         if clean:
             seen.setdefault(clean, None)
     return list(seen)
+
+
+# ---- namespace names -------------------------------------------------------------------------------------
+
+# First path segments that start a namespace-relative Vault path; a namespace may not take these names.
+MOUNT_ROOTS = frozenset({"sys", "agent-registry", "identity", "auth", "secret", "cubbyhole"})
+RESERVED_NAMES = MOUNT_ROOTS | {"audit", "root"}
+MAX_DEPTH = 8
+NAME_RULE = 'letters, digits, "-", "_", "." (starting with a letter or digit); at most 64 characters; no "/"'
+_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def namespace_name_problem(name: str) -> str | None:
+    """Why `name` cannot be one namespace segment, or None when it can."""
+    if not isinstance(name, str) or _SEGMENT.fullmatch(name) is None or name in (".", ".."):
+        return f"is not a valid namespace name ({NAME_RULE})"
+    if name in RESERVED_NAMES:
+        return f"is a reserved name ({', '.join(sorted(RESERVED_NAMES))})"
+    return None
