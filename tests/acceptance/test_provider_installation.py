@@ -1,7 +1,8 @@
 """The provider reaches the real Terraform: mirror install, lock file, validate, plan, apply, diagnostics.
 
 A small Vault-shaped HTTP server stands in for the service here, so these tests exercise the provider's
-own plumbing (handshake, configuration, client) whatever state the service is in.
+own plumbing (handshake, configuration, client) whatever state the service is in. Terraform starts the
+provider itself in every command here, from the mirror, as it does for users (no attached process).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from provider_http import FakeVault  # noqa: E402
 from vaultguard.provider.install import terraform_version  # noqa: E402
 from vaultguard.provider.provider import package_version  # noqa: E402
 
-pytestmark = pytest.mark.terraform
+pytestmark = [pytest.mark.terraform, pytest.mark.provider_process]
 
 VERSION = terraform_version(package_version())
 
