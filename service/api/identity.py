@@ -1,4 +1,4 @@
-"""`identity/entity` and `identity/entity-alias` routes (DECISIONS.md#d46)."""
+"""`identity/entity` and `identity/entity-alias` routes (DECISIONS.md#d46); groups are in api/groups.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from fastapi import APIRouter, Request, Response
 
-from ..identity import rules
+from ..identity import groups, rules
 from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
@@ -37,20 +37,34 @@ _CONFLICTS = {
     "uq_entities_name": ("name", "name: an entity with this name already exists"),
     "uq_aliases_issuer_external_id": (None, "alias already exists for issuer and external_id"),
     "uq_aliases_mount_name": ("name", "name: an alias with this name already exists for this mount accessor"),
+    "uq_groups_name": ("name", "name: a group with this name already exists"),
+    "uq_group_aliases_canonical_id": ("canonical_id", "canonical_id: the group already has an alias"),
+    "uq_group_aliases_mount_name": (
+        "name",
+        "name: a group alias with this name already exists for this mount accessor",
+    ),
 }
 
 
-def _save(ctx: Context, action: Callable[[Tx], T]) -> T:
-    """One write transaction; a race loser runs once more so its checks name the winner precisely."""
+def save_identity(ctx: Context, action: Callable[[Tx], T]) -> T:
+    """One write transaction; a race loser runs once more so its checks name the winner, or the object
+    deleted meanwhile, precisely."""
     try:
-        return ctx.store.write_retrying(action)
+        try:
+            return ctx.store.write_retrying(action)
+        except ReferenceViolation:  # a concurrent delete of what the action refers to: its checks say which
+            return ctx.store.write_retrying(action)
     except rules.IdentityError as exc:
         raise ApiError(exc.status, str(exc), fields=[exc.field]) from None
     except UniqueViolation as exc:
         field, message = _CONFLICTS.get(exc.constraint, (None, "conflicting identity object"))
         raise ApiError(400, message, fields=[field]) from None
-    except ReferenceViolation:
-        raise bad_request("the entity is referenced by an agent registration; delete the registration first") from None
+    except ReferenceViolation as exc:
+        if "registration" in exc.constraint:
+            raise bad_request(
+                "the entity is referenced by an agent registration; delete the registration first"
+            ) from None
+        raise bad_request("an identity object the request names was deleted meanwhile") from None
 
 
 # -- entities ---------------------------------------------------------------------------------------
@@ -71,7 +85,7 @@ async def write_entity(request: Request) -> Response:
             raise rules.IdentityError(f'entity with id "{entity_id}" not found', 404)
         return rules.update_entity(tx, entity, values)
 
-    entity = _save(ctx, action)
+    entity = save_identity(ctx, action)
     return respond({"id": entity.id, "name": entity.name, "aliases": None}, warnings=warnings)
 
 
@@ -118,9 +132,10 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
         ctx.authorize("read")
         with ctx.store.read() as tx:
             entity = getattr(tx, lookup)(ctx.namespace.id, value)
-        if entity is None:
-            raise not_found()
-        return respond(entity.to_api())
+            if entity is None:
+                raise not_found()
+            direct, inherited = groups.entity_group_ids(tx, ctx.namespace.id, entity.id)
+        return respond(entity.to_api(direct, inherited))
     if method == "DELETE":
         ctx.authorize("delete")
 
@@ -129,7 +144,7 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
             if entity is not None:
                 rules.delete_entity(tx, entity)
 
-        _save(ctx, remove)
+        save_identity(ctx, remove)
         return respond()
     body = await ctx.body()
     with ctx.store.read() as tx:
@@ -146,7 +161,7 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
             values.pop("name", None)  # the URL names the entity
         return rules.update_entity(tx, entity, values)
 
-    entity = _save(ctx, write)
+    entity = save_identity(ctx, write)
     return respond({"id": entity.id, "name": entity.name, "aliases": None}, warnings=warnings)
 
 
@@ -178,7 +193,7 @@ async def create_alias(request: Request) -> Response:
             raise rules.IdentityError(f'entity alias with id "{alias_id}" not found', 404)
         return rules.update_alias(tx, alias, values)
 
-    alias = _save(ctx, action)
+    alias = save_identity(ctx, action)
     return respond({"id": alias.id, "canonical_id": alias.canonical_id}, warnings=warnings)
 
 
@@ -235,5 +250,5 @@ async def alias_by_id(alias_id: str, request: Request) -> Response:
             raise rules.IdentityError(f'entity alias with id "{alias_id}" not found', 404)
         return rules.update_alias(tx, alias, values)
 
-    alias = _save(ctx, action)
+    alias = save_identity(ctx, action)
     return respond({"id": alias.id, "canonical_id": alias.canonical_id}, warnings=warnings)
