@@ -13,7 +13,7 @@ from ..identity.rules import MAX_NAME, IdentityError
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import not_found, unsupported_operation
+from .errors import ApiError, not_found, unsupported_operation
 from .identity import save_identity
 
 router = APIRouter()
@@ -47,10 +47,7 @@ async def write_group(request: Request) -> Response:
     """Create, or update the group named by `id` or else by `name` (Vault's create-or-update)."""
     ctx = await context(request)
     body = await ctx.body()
-    with ctx.store.read() as tx:
-        exists = bool(body.get("id")) or (
-            isinstance(body.get("name"), str) and tx.group_by_name(ctx.namespace.id, body["name"]) is not None
-        )
+    exists = bool(body.get("id")) or _named_group_exists(ctx, body.get("name"))
     values, warnings = ctx.authorize_body("update" if exists else "create", body, GROUP_WRITE_FIELDS)
     group_id = values.pop("id", "")
 
@@ -66,6 +63,19 @@ async def write_group(request: Request) -> Response:
         return groups.create_group(tx, ctx.namespace.id, values)
 
     return respond(_written(save_identity(ctx, action)), warnings=warnings)
+
+
+def _named_group_exists(ctx: Context, raw: object) -> bool:
+    """Whether the body's `name` names a group (the operation is then `update`). A name that does not parse
+    names none; `authorize_body` refuses it after the ACL check."""
+    try:
+        values, _ = f.parse({"name": raw}, {"name": GROUP_FIELDS["name"]})
+    except ApiError:
+        return False
+    if not values.get("name"):
+        return False
+    with ctx.store.read() as tx:
+        return tx.group_by_name(ctx.namespace.id, values["name"]) is not None
 
 
 @router.get("/v1/identity/group/id")

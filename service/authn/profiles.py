@@ -37,7 +37,7 @@ from .keys import (
 WRITABLE_FIELDS: tuple[str, ...] = (
     "issuer_id", "local", "use_jwks", "jwks_uri", "jwks_ca_pem", "public_keys", "audiences",
     "no_default_policy", "optional_authorization_details", "user_claim", "supported_algorithms", "jwt_type",
-    "clock_skew_leeway", "enabled", "unique_id_claim", "actor_claim",
+    "clock_skew_leeway", "enabled", "unique_id_claim", "actor_claim", "groups_claim",
 )  # fmt: skip
 IMMUTABLE_FIELDS: tuple[str, ...] = ("issuer_id", "local", "unique_id_claim")  # DECISIONS.md#d28 (2.1+)
 
@@ -106,6 +106,9 @@ class Profile:
     enabled: bool = True
     unique_id_claim: str = "jti"
     actor_claim: str = "act.sub"
+    # An extension beyond Vault (docs/agents.md, "Groups from the token"): the claim whose array of strings names
+    # external groups through group aliases on this profile's mount accessor; "" reads no groups from tokens.
+    groups_claim: str = ""
 
     def to_api(self) -> dict[str, Any]:
         """The `data` of a read response (DECISIONS.md#d28, DECISIONS.md#d15).
@@ -133,6 +136,7 @@ class Profile:
             "enabled": self.enabled,
             "unique_id_claim": self.unique_id_claim,
             "actor_claim": self.actor_claim,
+            "groups_claim": self.groups_claim,
         }
 
 
@@ -249,6 +253,7 @@ class _Write:
         v["audiences"] = self._audiences(v["audiences"])
         v["user_claim"] = self._claim_name("user_claim", v["user_claim"])
         v["actor_claim"] = self._actor_claim(v["actor_claim"])
+        v["groups_claim"] = self._groups_claim(v["groups_claim"])
         v["supported_algorithms"] = self._supported_algorithms(v["supported_algorithms"])
         v["jwt_type"] = self._jwt_type(v["jwt_type"])
         v["clock_skew_leeway"] = self._clock_skew_leeway(v["clock_skew_leeway"])
@@ -377,6 +382,15 @@ class _Write:
             )
             return current
         return value
+
+    def _groups_claim(self, current: str) -> str:
+        """A top-level claim name, or "" for none."""
+        if not self.sent("groups_claim"):
+            return current
+        if self.data["groups_claim"] == "":
+            return ""
+        value = self._text("groups_claim", self.data["groups_claim"])
+        return current if value is None else value
 
     def _jwt_type(self, current: str) -> str:
         if not self.sent("jwt_type"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import rfc3339_now
@@ -107,7 +108,7 @@ def _check_nesting(tx, group: Group, member_ids: list[str]) -> None:  # noqa: AN
     if not member_ids:
         return
     tx.lock_group_graph(group.namespace_id)  # the ancestors read below stay true until this transaction ends
-    ancestors = tx.ancestor_group_ids(group.namespace_id, [group.id])
+    ancestors = containing_groups(tx, group.namespace_id, [group.id])
     for member_id in member_ids:
         if member_id in ancestors:
             raise IdentityError(
@@ -117,11 +118,74 @@ def _check_nesting(tx, group: Group, member_ids: list[str]) -> None:  # noqa: AN
             )
 
 
+def containing_groups(tx, namespace_id: str, group_ids: Sequence[str]) -> dict[str, str]:  # noqa: ANN001
+    """Every group containing one of `group_ids` at any depth (not those themselves), each mapped to the
+    member through which it was first reached: breadth first, so along a shortest nesting path."""
+    reached: dict[str, str] = {}
+    seen = set(group_ids)
+    frontier = sorted(seen)
+    while frontier:
+        found = []
+        for member, parent in tx.group_parents(namespace_id, frontier):
+            if parent not in seen:
+                seen.add(parent)
+                reached[parent] = member
+                found.append(parent)
+        frontier = sorted(found)
+    return reached
+
+
 def entity_group_ids(tx, namespace_id: str, entity_id: str) -> tuple[list[str], list[str]]:  # noqa: ANN001
     """(direct, inherited): the groups the entity is a member of, and the other groups containing those."""
     direct = tx.direct_group_ids_of_entity(namespace_id, entity_id)
-    inherited = tx.ancestor_group_ids(namespace_id, direct) - set(direct)
-    return direct, sorted(inherited)
+    return direct, sorted(containing_groups(tx, namespace_id, direct))
+
+
+# -- the groups of one request's subject ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Membership:
+    """The groups a subject is in for one request, and how: "member" (a stored membership), `groups claim
+    "<value>"` (an external group whose alias names a value of the token's groups claim), or `through "<name>"`
+    (it contains that group, at any depth). Groups are read without their member lists."""
+
+    groups: tuple[Group, ...] = ()  # by name
+    via: Mapping[str, str] = field(default_factory=dict)  # group id -> how
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Names exactly what templates and the baseline read from the groups, within one generation."""
+        return tuple(g.id for g in self.groups)
+
+    def policies(self) -> list[str]:
+        return list(dict.fromkeys(p for g in self.groups for p in g.policies))
+
+    def granting(self, policy: str) -> list[str]:
+        """The groups that bring `policy` to the baseline, each with how the subject is in it."""
+        return [f'group "{g.name}" ({self.via[g.id]})' for g in self.groups if policy in g.policies]
+
+
+NO_GROUPS = Membership()
+
+
+def membership(
+    tx, namespace_id: str, entity_id: str, accessor: str = "", claim_values: Sequence[str] = ()  # noqa: ANN001
+) -> Membership:
+    """The subject's groups: its stored memberships, the external groups its groups claim values name
+    through aliases on `accessor` (the token's profile), and every group containing any of those."""
+    via = dict.fromkeys(tx.direct_group_ids_of_entity(namespace_id, entity_id), "member")
+    if claim_values:
+        for value, group_id in tx.group_aliases_named(namespace_id, accessor, claim_values):
+            via.setdefault(group_id, f'groups claim "{value}"')
+    if not via:
+        return NO_GROUPS
+    nested = containing_groups(tx, namespace_id, list(via))
+    found = tx.groups_by_ids(namespace_id, [*via, *nested])
+    names = {g.id: g.name for g in found}
+    for parent, member in nested.items():
+        via[parent] = f'through "{names.get(member, member)}"'
+    return Membership(tuple(sorted(found, key=lambda g: g.name)), {g.id: via[g.id] for g in found})
 
 
 # -- group aliases ----------------------------------------------------------------------------------

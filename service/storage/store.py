@@ -637,24 +637,18 @@ class Tx:
             found.extend(_group(r) for r in rows)
         return sorted(found, key=lambda g: g.id)
 
-    def ancestor_group_ids(self, namespace_id: str, group_ids: Sequence[str]) -> set[str]:
-        """The groups that contain any of `group_ids`, directly or through nesting (not `group_ids`
-        themselves, unless a cycle made one its own ancestor, which the rules never let happen)."""
+    def group_parents(self, namespace_id: str, group_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(member group id, containing group id) for every group directly containing one of `group_ids`."""
         nested = t.group_member_groups
-        ancestors: set[str] = set()
-        frontier = sorted(set(group_ids))
-        while frontier:
-            parents: set[str] = set()
-            for chunk in _chunks(frontier):
-                rows = self._run(
-                    sa.select(nested.c.group_id).where(
-                        nested.c.namespace_id == namespace_id, nested.c.member_group_id.in_(chunk)
-                    )
+        links: list[tuple[str, str]] = []
+        for chunk in _chunks(sorted(set(group_ids))):
+            rows = self._run(
+                sa.select(nested.c.member_group_id, nested.c.group_id).where(
+                    nested.c.namespace_id == namespace_id, nested.c.member_group_id.in_(chunk)
                 )
-                parents.update(r.group_id for r in rows)
-            frontier = sorted(parents - ancestors)
-            ancestors |= parents
-        return ancestors
+            )
+            links.extend((r.member_group_id, r.group_id) for r in rows)
+        return sorted(links)
 
     def direct_group_ids_of_entity(self, namespace_id: str, entity_id: str) -> list[str]:
         members = t.group_member_entities
@@ -715,19 +709,21 @@ class Tx:
         ).first()
         return _group_alias(row) if row else None
 
-    def group_ids_by_alias_names(self, namespace_id: str, mount_accessor: str, names: Sequence[str]) -> list[str]:
-        """The groups whose alias on `mount_accessor` has one of `names` (a token's groups claim)."""
+    def group_aliases_named(
+        self, namespace_id: str, mount_accessor: str, names: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        """(alias name, group id) for each alias on `mount_accessor` with one of `names` (a groups claim)."""
         aliases = t.group_aliases
-        found: list[str] = []
+        found: list[tuple[str, str]] = []
         for chunk in _chunks(sorted(set(names))):
             rows = self._run(
-                sa.select(aliases.c.canonical_id).where(
+                sa.select(aliases.c.name, aliases.c.canonical_id).where(
                     aliases.c.namespace_id == namespace_id,
                     aliases.c.mount_accessor == mount_accessor,
                     aliases.c.name.in_(chunk),
                 )
             )
-            found.extend(r.canonical_id for r in rows)
+            found.extend((r.name, r.canonical_id) for r in rows)
         return sorted(found)
 
     def group_aliases(self, namespace_id: str) -> list[GroupAlias]:

@@ -23,7 +23,7 @@ BASE = "sys/config/oauth-resource-server"
 PROFILE_FIELDS = {
     "config_id", "profile_name", "issuer_id", "local", "use_jwks", "jwks_uri", "jwks_ca_pem", "public_keys",
     "audiences", "no_default_policy", "optional_authorization_details", "user_claim", "supported_algorithms",
-    "jwt_type", "clock_skew_leeway", "enabled", "unique_id_claim", "actor_claim",
+    "jwt_type", "clock_skew_leeway", "enabled", "unique_id_claim", "actor_claim", "groups_claim",
 }  # fmt: skip
 WARN_HTTP_JWKS = "JWKS URI uses HTTP instead of HTTPS. This is insecure and should only be used in development."
 WARN_DISABLED = "Creating a disabled profile. Enable it with enabled=true when ready."
@@ -89,6 +89,7 @@ def test_a_jwks_profile_is_created_with_204_and_reads_back_every_field(api):
         "enabled": True,
         "unique_id_claim": "uti",
         "actor_claim": "act.client_id",
+        "groups_claim": "",
     }
     assert data["jwks_ca_pem"].strip() == ca_certificate_pem().strip()
 
@@ -112,6 +113,7 @@ def test_a_profile_created_with_only_issuer_and_jwks_uri_has_the_documented_defa
         "enabled": True,
         "unique_id_claim": "jti",
         "actor_claim": "act.sub",
+        "groups_claim": "",
     }
 
 
@@ -511,3 +513,13 @@ def test_list_returns_the_profile_names(api, style):
 def test_an_empty_profile_list_is_404(api):
     assert api.list(BASE).status_code == 404
     assert api.list(BASE + "/").status_code == 404
+
+
+def test_groups_claim_is_set_read_back_and_cleared(api):
+    create_profile(api, "groups", **jwks_profile("https://groups.example.com", groups_claim="groups"))
+    assert read(api, "groups")["groups_claim"] == "groups"
+    assert write(api, "groups", {"groups_claim": ""}).status_code == 204
+    assert read(api, "groups")["groups_claim"] == ""
+    resp = write(api, "groups", {"groups_claim": " groups"})
+    assert resp.status_code == 400
+    assert errors(resp) == ['groups_claim " groups" must not start or end with whitespace']

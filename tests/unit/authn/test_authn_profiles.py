@@ -132,6 +132,7 @@ class TestCreate:
                 "enabled": True,
                 "unique_id_claim": "uti",
                 "actor_claim": "act.client_id",
+                "groups_claim": "groups",
             }
         )
         assert dataclasses.asdict(profile) == {
@@ -154,6 +155,7 @@ class TestCreate:
             "enabled": True,
             "unique_id_claim": "uti",
             "actor_claim": "act.client_id",
+            "groups_claim": "groups",
         }
 
     def test_the_config_id_comes_from_the_generator_on_create(self):
@@ -191,6 +193,7 @@ class TestReadShape:
             "enabled": True,
             "unique_id_claim": "jti",
             "actor_claim": "act.sub",
+            "groups_claim": "",
         }
 
     def test_a_static_profile_reads_back_its_keys_and_empty_jwks_fields(self, static_profile, rsa_pem):
@@ -869,6 +872,7 @@ plausible_values = {
     "enabled": st.booleans(),
     "unique_id_claim": claim_names,
     "actor_claim": claim_names,
+    "groups_claim": claim_names,
 }
 updates = st.fixed_dictionaries(
     {}, optional={field: plausible_values[field] | json_values for field in WRITABLE_FIELDS}
