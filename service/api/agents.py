@@ -23,9 +23,8 @@ from ..authz.rar import AuthorizationDetails, canonical_claim
 from ..authz.templates import AliasContext, GroupContext, IdentityContext
 from ..clock import rfc3339
 from ..identity.groups import Membership
-from ..identity.model import Alias, Entity, Namespace
+from ..identity.model import Alias, Entity, Namespace, oauth_accessor
 from ..identity.resolve import Resolution, Unresolved, resolve
-from ..identity.rules import oauth_accessor
 from ..memo import BoundedMemo
 from ..registry.model import Registration
 from .errors import ApiError

@@ -13,7 +13,7 @@ from ..identity.rules import MAX_NAME, IdentityError
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, not_found, unsupported_operation
+from .errors import ApiError, bad_request, not_found, unsupported_operation
 from .identity import save_identity
 
 router = APIRouter()
@@ -149,6 +149,48 @@ async def group_by_id(group_id: str, request: Request) -> Response:
 @router.api_route("/v1/identity/group/name/{name}", methods=["GET", "POST", "PUT", "DELETE"])
 async def group_by_name(name: str, request: Request) -> Response:
     return await _group_route(request, "name", name)
+
+
+# -- lookup ---------------------------------------------------------------------------------------
+
+
+LOOKUP_FIELDS = {
+    "name": f.Field("string", MAX_NAME),
+    "id": f.Field("string", 64),
+    "alias_id": f.Field("string", 64),
+    "alias_name": f.Field("string", 1024),
+    "alias_mount_accessor": f.Field("string", 512),
+}
+
+
+def _looked_up(tx, namespace_id: str, key: str, values: dict):  # noqa: ANN001, ANN202
+    if key == "name":
+        return tx.group_by_name(namespace_id, values["name"])
+    if key == "id":
+        return tx.group_by_id(namespace_id, values["id"])
+    if key == "alias_id":
+        alias = tx.group_alias_by_id(namespace_id, values["alias_id"])
+    else:
+        alias = tx.group_alias_by_mount_name(namespace_id, values["alias_mount_accessor"], values["alias_name"])
+    return tx.group_by_id(namespace_id, alias.canonical_id) if alias is not None else None
+
+
+@router.api_route("/v1/identity/lookup/group", methods=["POST", "PUT"])
+async def lookup_group(request: Request) -> Response:
+    """Vault's group lookup by exactly one of `name`, `id`, `alias_id`, or `alias_name` with
+    `alias_mount_accessor`; 204 when nothing matches."""
+    ctx = await context(request)
+    values, warnings = ctx.authorize_body("update", await ctx.body(), LOOKUP_FIELDS)
+    given = [k for k in ("name", "id", "alias_id", "alias_name") if values.get(k)]
+    if len(given) != 1 or (given == ["alias_name"]) != bool(values.get("alias_mount_accessor")):
+        raise bad_request(
+            "give exactly one of name, id, alias_id, or alias_name together with alias_mount_accessor"
+        )
+    with ctx.store.read() as tx:
+        group = _looked_up(tx, ctx.namespace.id, given[0], values)
+    if group is None:
+        return respond(warnings=warnings)
+    return respond(group.to_api(), warnings=warnings)
 
 
 # -- group aliases ----------------------------------------------------------------------------------

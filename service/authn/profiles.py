@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from vaultguard.rules.oauth import JWT_TYPES, MAX_CLOCK_SKEW_LEEWAY, NAME_MAX_LENGTH, normalize_issuer
 
+from ..identity.model import oauth_accessor
 from .keys import (
     ALGORITHMS,
     InvalidKeyError,
@@ -137,6 +138,7 @@ class Profile:
             "unique_id_claim": self.unique_id_claim,
             "actor_claim": self.actor_claim,
             "groups_claim": self.groups_claim,
+            "mount_accessor": oauth_accessor(self.namespace_id, self.config_id),
         }
 
 

@@ -12,6 +12,11 @@ OAUTH_ALIAS_MOUNT_PATH = "auth/oauth-resource-server/"
 OAUTH_ALIAS_MOUNT_TYPE = "oauth-resource-server"
 
 
+def oauth_accessor(namespace_id: str, config_id: str) -> str:
+    """The mount accessor of an OAuth profile: what its entity and group aliases name."""
+    return f"{ALIAS_ACCESSOR_PREFIX}{namespace_id}_{config_id}"
+
+
 @dataclass
 class Namespace:
     """A namespace; `path` is "" for root and "team-a/" style (trailing slash) otherwise."""

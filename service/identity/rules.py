@@ -15,7 +15,7 @@ from vaultguard.rules.names import canonical_policy_names
 
 from ..authn.profiles import Profile, normalize_issuer
 from ..clock import rfc3339_now
-from .model import ALIAS_ACCESSOR_PREFIX, Alias, Entity
+from .model import Alias, Entity, oauth_accessor
 
 MAX_NAME = 512
 _ACCESSOR = re.compile(r"^oauth-resource-server_(.+)_([^_]+)$")
@@ -28,10 +28,6 @@ class IdentityError(ValueError):
         super().__init__(message)
         self.status = status
         self.field = field
-
-
-def oauth_accessor(namespace_id: str, config_id: str) -> str:
-    return f"{ALIAS_ACCESSOR_PREFIX}{namespace_id}_{config_id}"
 
 
 def valid_name(value: str, field: str = "name") -> str:

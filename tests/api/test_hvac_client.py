@@ -170,6 +170,8 @@ def test_hvac_identity_helpers_manage_groups_nesting_and_group_aliases(api, root
     with pytest.raises(hvac.exceptions.InvalidPath):
         identity.read_group_alias(alias_id)
 
+    assert identity.lookup_group(name="dept")["data"]["id"] == dept
+    assert identity.lookup_group(group_id=dept)["data"]["member_group_ids"] == [team]
     identity.delete_group_by_name("dept")
     identity.delete_group(team)
     with pytest.raises(hvac.exceptions.InvalidPath):

@@ -350,3 +350,34 @@ def test_a_group_alias_is_updated_and_deleted(api, accessor):
     assert api.delete(f"identity/group-alias/id/{alias_id}").status_code == 204
     assert api.get(f"identity/group-alias/id/{alias_id}").status_code == 404
     assert read_group(api, second)["alias"] == {}
+
+
+# -- lookup ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_group_is_looked_up_by_name_id_alias_id_or_alias_name(api, accessor):
+    group_id = create_group(api, "ext", type="external")
+    alias_id = api.post(
+        "identity/group-alias", json={"name": "devs", "mount_accessor": accessor, "canonical_id": group_id}
+    ).json()["data"]["id"]
+    for body in (
+        {"name": "ext"},
+        {"id": group_id},
+        {"alias_id": alias_id},
+        {"alias_name": "devs", "alias_mount_accessor": accessor},
+    ):
+        resp = api.post("identity/lookup/group", json=body)
+        assert resp.status_code == 200, (body, resp.text)
+        assert resp.json()["data"] == read_group(api, group_id)
+    assert api.post("identity/lookup/group", json={"name": "missing"}).status_code == 204
+    assert (
+        api.post("identity/lookup/group", json={"alias_name": "ops", "alias_mount_accessor": accessor}).status_code
+        == 204
+    )
+
+
+@pytest.mark.parametrize("body", [{}, {"name": "a", "id": "b"}, {"alias_name": "devs"}, {"alias_mount_accessor": "x"}])
+def test_a_lookup_needs_exactly_one_criterion(api, body):
+    resp = api.post("identity/lookup/group", json=body)
+    assert resp.status_code == 400
+    assert errors(resp) == ["give exactly one of name, id, alias_id, or alias_name together with alias_mount_accessor"]

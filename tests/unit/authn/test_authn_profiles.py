@@ -194,6 +194,7 @@ class TestReadShape:
             "unique_id_claim": "jti",
             "actor_claim": "act.sub",
             "groups_claim": "",
+            "mount_accessor": "oauth-resource-server_root_cfg-1",
         }
 
     def test_a_static_profile_reads_back_its_keys_and_empty_jwks_fields(self, static_profile, rsa_pem):
@@ -202,7 +203,7 @@ class TestReadShape:
         assert (data["use_jwks"], data["jwks_uri"], data["jwks_ca_pem"]) == (False, "", "")
 
     def test_every_writable_field_is_in_the_read_response(self, jwks_profile):
-        assert set(WRITABLE_FIELDS) | {"profile_name", "config_id"} == set(jwks_profile.to_api())
+        assert set(WRITABLE_FIELDS) | {"profile_name", "config_id", "mount_accessor"} == set(jwks_profile.to_api())
 
     def test_what_was_read_can_be_written_back_unchanged(self, static_profile, update):
         data = static_profile.to_api()
