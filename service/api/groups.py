@@ -9,12 +9,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from ..identity import groups
+from ..identity.model import GroupAlias
 from ..identity.rules import MAX_NAME, IdentityError
+from ..storage.store import Tx
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, bad_request, not_found, unsupported_operation
-from .identity import save_identity
+from .errors import ApiError, bad_request, not_found
+from .identity import delete_item, read_item, save_identity, update_item
 
 router = APIRouter()
 
@@ -104,25 +106,20 @@ async def _list_groups(ctx: Context, by: str) -> Response:
 async def _group_route(request: Request, key: str, value: str) -> Response:
     ctx = await context(request)
     lookup = "group_by_id" if key == "id" else "group_by_name"
+
+    def render(tx: Tx) -> dict | None:
+        group = getattr(tx, lookup)(ctx.namespace.id, value)
+        return group.to_api() if group is not None else None
+
+    def remove(tx: Tx) -> None:
+        group = getattr(tx, lookup)(ctx.namespace.id, value)
+        if group is not None:
+            tx.delete_group(group.id)
+
     if request.method == "GET":
-        if ctx.is_list:  # LIST is a collection operation: never list the collection under an item's ACL path
-            raise unsupported_operation()
-        ctx.authorize("read")
-        with ctx.store.read() as tx:
-            group = getattr(tx, lookup)(ctx.namespace.id, value)
-        if group is None:
-            raise not_found()
-        return respond(group.to_api())
+        return read_item(ctx, render)
     if request.method == "DELETE":
-        ctx.authorize("delete")
-
-        def remove(tx):  # noqa: ANN001, ANN202
-            group = getattr(tx, lookup)(ctx.namespace.id, value)
-            if group is not None:
-                tx.delete_group(group.id)
-
-        save_identity(ctx, remove)
-        return respond()
+        return delete_item(ctx, remove)
     body = await ctx.body()
     with ctx.store.read() as tx:
         exists = getattr(tx, lookup)(ctx.namespace.id, value) is not None
@@ -236,31 +233,22 @@ async def list_group_aliases(request: Request) -> Response:
 @router.api_route("/v1/identity/group-alias/id/{alias_id}", methods=["GET", "POST", "PUT", "DELETE"])
 async def group_alias_by_id(alias_id: str, request: Request) -> Response:
     ctx = await context(request)
+
+    def find(tx: Tx) -> GroupAlias | None:
+        return tx.group_alias_by_id(ctx.namespace.id, alias_id)
+
+    def render(tx: Tx) -> dict | None:
+        alias = find(tx)
+        return alias.to_api() if alias is not None else None
+
+    def remove(tx: Tx) -> None:
+        if find(tx) is not None:
+            tx.delete_group_alias(alias_id)
+
     if request.method == "GET":
-        if ctx.is_list:
-            raise unsupported_operation()
-        ctx.authorize("read")
-        with ctx.store.read() as tx:
-            alias = tx.group_alias_by_id(ctx.namespace.id, alias_id)
-        if alias is None:
-            raise not_found()
-        return respond(alias.to_api())
+        return read_item(ctx, render)
     if request.method == "DELETE":
-        ctx.authorize("delete")
-
-        def remove(tx):  # noqa: ANN001, ANN202
-            if tx.group_alias_by_id(ctx.namespace.id, alias_id) is not None:
-                tx.delete_group_alias(alias_id)
-
-        save_identity(ctx, remove)
-        return respond()
-    body = await ctx.body()
-    values, warnings = ctx.authorize_body("update", body, GROUP_ALIAS_FIELDS)
-
-    def action(tx):  # noqa: ANN001, ANN202
-        alias = tx.group_alias_by_id(ctx.namespace.id, alias_id)
-        if alias is None:
-            raise IdentityError(f'group alias with id "{alias_id}" not found', 404)
-        return groups.update_group_alias(tx, alias, values)
-
-    return respond(_alias_written(save_identity(ctx, action)), warnings=warnings)
+        return delete_item(ctx, remove)
+    missing = f'group alias with id "{alias_id}" not found'
+    alias, warnings = await update_item(ctx, GROUP_ALIAS_FIELDS, find, groups.update_group_alias, missing)
+    return respond(_alias_written(alias), warnings=warnings)

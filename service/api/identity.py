@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 
 from ..identity import groups, rules
+from ..identity.model import Alias
 from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
@@ -65,6 +66,41 @@ def save_identity(ctx: Context, action: Callable[[Tx], T]) -> T:
                 "the entity is referenced by an agent registration; delete the registration first"
             ) from None
         raise bad_request("an identity object the request names was deleted meanwhile") from None
+
+
+def read_item(ctx: Context, render: Callable[[Tx], dict | None]) -> Response:
+    """GET on one object's path: its read data from `render`, or 404 when it returns None. LIST there is
+    refused: a collection is never listed under an item's ACL path."""
+    if ctx.is_list:
+        raise unsupported_operation()
+    ctx.authorize("read")
+    with ctx.store.read() as tx:
+        data = render(tx)
+    if data is None:
+        raise not_found()
+    return respond(data)
+
+
+def delete_item(ctx: Context, remove: Callable[[Tx], None]) -> Response:
+    """DELETE on one object's path: `remove` deletes it if it exists; 204 either way, as in Vault."""
+    ctx.authorize("delete")
+    save_identity(ctx, remove)
+    return respond()
+
+
+async def update_item(
+    ctx: Context, fields: dict, find: Callable[[Tx], Any], update: Callable, missing: str
+) -> tuple[Any, list[str]]:
+    """POST on an existing object's path: (the updated object, warnings); 404 naming it when it is gone."""
+    values, warnings = ctx.authorize_body("update", await ctx.body(), fields)
+
+    def action(tx: Tx):  # noqa: ANN202
+        found = find(tx)
+        if found is None:
+            raise rules.IdentityError(missing, 404)
+        return update(tx, found, values)
+
+    return save_identity(ctx, action), warnings
 
 
 # -- entities ---------------------------------------------------------------------------------------
@@ -126,26 +162,22 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
     method = request.method
     lookup = "entity_by_id" if key == "id" else "entity_by_name"
     if method == "GET":
-        # LIST is a collection operation: never list the collection under an item's ACL path
-        if ctx.is_list:
-            raise unsupported_operation()
-        ctx.authorize("read")
-        with ctx.store.read() as tx:
+
+        def render(tx: Tx) -> dict | None:
             entity = getattr(tx, lookup)(ctx.namespace.id, value)
             if entity is None:
-                raise not_found()
-            direct, inherited = groups.entity_group_ids(tx, ctx.namespace.id, entity.id)
-        return respond(entity.to_api(direct, inherited))
-    if method == "DELETE":
-        ctx.authorize("delete")
+                return None
+            return entity.to_api(*groups.entity_group_ids(tx, ctx.namespace.id, entity.id))
 
-        def remove(tx):  # noqa: ANN001, ANN202
+        return read_item(ctx, render)
+    if method == "DELETE":
+
+        def remove(tx: Tx) -> None:
             entity = getattr(tx, lookup)(ctx.namespace.id, value)
             if entity is not None:
                 rules.delete_entity(tx, entity)
 
-        save_identity(ctx, remove)
-        return respond()
+        return delete_item(ctx, remove)
     body = await ctx.body()
     with ctx.store.read() as tx:
         exists = getattr(tx, lookup)(ctx.namespace.id, value) is not None
@@ -225,30 +257,22 @@ async def _list_aliases(ctx: Context) -> Response:
 @router.api_route("/v1/identity/entity-alias/id/{alias_id}", methods=["GET", "POST", "PUT", "DELETE"])
 async def alias_by_id(alias_id: str, request: Request) -> Response:
     ctx = await context(request)
+
+    def find(tx: Tx) -> Alias | None:
+        return tx.alias_by_id(ctx.namespace.id, alias_id)
+
+    def render(tx: Tx) -> dict | None:
+        alias = find(tx)
+        return alias.to_api() if alias is not None else None
+
+    def remove(tx: Tx) -> None:
+        if find(tx) is not None:
+            tx.delete_alias(alias_id)
+
     if request.method == "GET":
-        # LIST is a collection operation: never list the collection under an item's ACL path
-        if ctx.is_list:
-            raise unsupported_operation()
-        ctx.authorize("read")
-        with ctx.store.read() as tx:
-            alias = tx.alias_by_id(ctx.namespace.id, alias_id)
-        if alias is None:
-            raise not_found()
-        return respond(alias.to_api())
+        return read_item(ctx, render)
     if request.method == "DELETE":
-        ctx.authorize("delete")
-        with ctx.store.write() as tx:
-            if tx.alias_by_id(ctx.namespace.id, alias_id) is not None:
-                tx.delete_alias(alias_id)
-        return respond()
-    body = await ctx.body()
-    values, warnings = ctx.authorize_body("update", body, ALIAS_FIELDS)
-
-    def action(tx):  # noqa: ANN001, ANN202
-        alias = tx.alias_by_id(ctx.namespace.id, alias_id)
-        if alias is None:
-            raise rules.IdentityError(f'entity alias with id "{alias_id}" not found', 404)
-        return rules.update_alias(tx, alias, values)
-
-    alias = save_identity(ctx, action)
+        return delete_item(ctx, remove)
+    missing = f'entity alias with id "{alias_id}" not found'
+    alias, warnings = await update_item(ctx, ALIAS_FIELDS, find, rules.update_alias, missing)
     return respond({"id": alias.id, "canonical_id": alias.canonical_id}, warnings=warnings)

@@ -303,20 +303,14 @@ def _group(row: sa.Row) -> Group:
 
 
 def _group_alias(row: sa.Row) -> GroupAlias:
-    return GroupAlias(
-        id=row.id,
-        namespace_id=row.namespace_id,
-        canonical_id=row.canonical_id,
-        name=row.name,
-        mount_accessor=row.mount_accessor,
-        creation_time=row.creation_time,
-        last_update_time=row.last_update_time,
-    )
+    return GroupAlias(**row._mapping)  # the columns are the fields
 
 
-def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(ids), _IN_CHUNK):
-        yield ids[start : start + _IN_CHUNK]
+def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    """`ids` sorted, without repeats, in pieces small enough for one IN (...) list each."""
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), _IN_CHUNK):
+        yield unique[start : start + _IN_CHUNK]
 
 
 def _registration(row: sa.Row) -> Registration:
@@ -528,13 +522,13 @@ class Tx:
 
     def existing_entity_ids(self, namespace_id: str, entity_ids: Sequence[str]) -> set[str]:
         """Those of `entity_ids` that name an entity of this namespace."""
-        found: set[str] = set()
-        for chunk in _chunks(sorted(set(entity_ids))):
-            rows = self._run(
-                sa.select(t.entities.c.id).where(t.entities.c.namespace_id == namespace_id, t.entities.c.id.in_(chunk))
-            )
-            found.update(r.id for r in rows)
-        return found
+        entities = t.entities
+        return {
+            r.id
+            for chunk in _chunks(entity_ids)
+            for r in self._run(sa.select(entities.c.id).where(entities.c.namespace_id == namespace_id,
+                                                              entities.c.id.in_(chunk)))
+        }  # fmt: skip
 
     def insert_entity(self, entity: Entity) -> None:
         self._write(t.entities.insert().values(**_entity_values(entity)))
@@ -629,26 +623,23 @@ class Tx:
 
     def groups_by_ids(self, namespace_id: str, group_ids: Sequence[str]) -> list[Group]:
         """These groups, without members, in id order; ids of other namespaces are ignored."""
-        found: list[Group] = []
-        for chunk in _chunks(sorted(set(group_ids))):
-            rows = self._run(
-                sa.select(t.groups).where(t.groups.c.namespace_id == namespace_id, t.groups.c.id.in_(chunk))
-            )
-            found.extend(_group(r) for r in rows)
+        found = [
+            _group(r)
+            for chunk in _chunks(group_ids)
+            for r in self._run(sa.select(t.groups).where(t.groups.c.namespace_id == namespace_id,
+                                                         t.groups.c.id.in_(chunk)))
+        ]  # fmt: skip
         return sorted(found, key=lambda g: g.id)
 
     def group_parents(self, namespace_id: str, group_ids: Sequence[str]) -> list[tuple[str, str]]:
         """(member group id, containing group id) for every group directly containing one of `group_ids`."""
         nested = t.group_member_groups
-        links: list[tuple[str, str]] = []
-        for chunk in _chunks(sorted(set(group_ids))):
-            rows = self._run(
-                sa.select(nested.c.member_group_id, nested.c.group_id).where(
-                    nested.c.namespace_id == namespace_id, nested.c.member_group_id.in_(chunk)
-                )
-            )
-            links.extend((r.member_group_id, r.group_id) for r in rows)
-        return sorted(links)
+        return sorted(
+            (r.member_group_id, r.group_id)
+            for chunk in _chunks(group_ids)
+            for r in self._run(sa.select(nested.c.member_group_id, nested.c.group_id).where(
+                nested.c.namespace_id == namespace_id, nested.c.member_group_id.in_(chunk)))
+        )  # fmt: skip
 
     def direct_group_ids_of_entity(self, namespace_id: str, entity_id: str) -> list[str]:
         members = t.group_member_entities
@@ -714,17 +705,13 @@ class Tx:
     ) -> list[tuple[str, str]]:
         """(alias name, group id) for each alias on `mount_accessor` with one of `names` (a groups claim)."""
         aliases = t.group_aliases
-        found: list[tuple[str, str]] = []
-        for chunk in _chunks(sorted(set(names))):
-            rows = self._run(
-                sa.select(aliases.c.name, aliases.c.canonical_id).where(
-                    aliases.c.namespace_id == namespace_id,
-                    aliases.c.mount_accessor == mount_accessor,
-                    aliases.c.name.in_(chunk),
-                )
-            )
-            found.extend((r.name, r.canonical_id) for r in rows)
-        return sorted(found)
+        return sorted(
+            (r.name, r.canonical_id)
+            for chunk in _chunks(names)
+            for r in self._run(sa.select(aliases.c.name, aliases.c.canonical_id).where(
+                aliases.c.namespace_id == namespace_id, aliases.c.mount_accessor == mount_accessor,
+                aliases.c.name.in_(chunk)))
+        )  # fmt: skip
 
     def group_aliases(self, namespace_id: str) -> list[GroupAlias]:
         rows = self._run(sa.select(t.group_aliases).where(t.group_aliases.c.namespace_id == namespace_id))
