@@ -198,7 +198,7 @@ def build_caller(
 
 def subject_groups(token: ValidatedToken, namespace_id: str, entity_id: str, directory: AgentDirectory) -> Membership:
     """The groups of the request's subject: stored memberships, and the groups its token's groups claim names
-    through aliases on the profile's mount accessor (docs/agents.md)."""
+    through aliases on the profile's mount accessor (DECISIONS.md#d62)."""
     accessor = oauth_accessor(namespace_id, token.profile.config_id)
     return directory.membership(namespace_id, entity_id, accessor, token.groups)
 

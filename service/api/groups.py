@@ -1,4 +1,4 @@
-"""`identity/group` and `identity/group-alias` routes, as Vault has them (docs/api.md, Identity groups).
+"""`identity/group` and `identity/group-alias` routes, as Vault has them (DECISIONS.md#d46; docs/api.md).
 
 Names and ids in paths are verbatim (access/canonical.py), as for entities: the ACL sees the path that names
 the object, and bodies are checked with the values as they will be stored (`Context.authorize_body`).

@@ -147,7 +147,7 @@ REASONS: Mapping[str, Reason] = _table(
            "a non-empty string", "DECISIONS.md#d9; RFC 8693 §4.1"),
     Reason("groups_invalid", "the profile's groups_claim is present but is not an array of non-empty strings, or "
            f"holds more than {MAX_GROUPS_CLAIM_VALUES} values or a value longer than {MAX_GROUPS_CLAIM_VALUE} "
-           "characters", "docs/agents.md#groups-from-the-token-an-extension-beyond-vault"),
+           "characters", "DECISIONS.md#d62"),
     Reason("authorization_details_invalid", "`authorization_details` is not an array of JSON objects, has "
            f"more than {MAX_AUTHORIZATION_DETAILS} entries or nests deeper than "
            f"{MAX_AUTHORIZATION_DETAILS_DEPTH} levels", "DECISIONS.md#d7; RFC 9396 §2, §9.1; THREATS.md#t16, #t23"),

@@ -107,7 +107,7 @@ class Profile:
     enabled: bool = True
     unique_id_claim: str = "jti"
     actor_claim: str = "act.sub"
-    # An extension beyond Vault (docs/agents.md, "Groups from the token"): the claim whose array of strings names
+    # An extension beyond Vault (DECISIONS.md#d62): the claim whose array of strings names
     # external groups through group aliases on this profile's mount accessor; "" reads no groups from tokens.
     groups_claim: str = ""
 

@@ -3,7 +3,7 @@
 A group's members are in it, and so are the members of its member groups, at any depth: nesting a group
 that already contains this one (directly or through others) would be a cycle, and is refused. External
 groups get their members from the token instead (a group alias names a `groups_claim` value on an OAuth
-profile's mount accessor, docs/agents.md), so entities cannot be added to them by hand.
+profile's mount accessor, DECISIONS.md#d62), so entities cannot be added to them by hand.
 """
 
 from __future__ import annotations
