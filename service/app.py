@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .api import identity, kv, namespaces, policies, profiles, registry, sys, tokens
+from .api import groups, identity, kv, namespaces, policies, profiles, registry, sys, tokens
 from .api.audit import router as audit_hash_router
 from .api.decision_api import router as decision_api_router
 from .api.deps import PolicyCache
@@ -75,7 +75,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     for module in (kv, sys):
         app.include_router(module.router)
     app.include_router(decision_api_router)
-    for module in (tokens, policies, namespaces, identity, registry, profiles):
+    for module in (tokens, policies, namespaces, identity, groups, registry, profiles):
         app.include_router(module.router)
     app.include_router(audit_hash_router)
 

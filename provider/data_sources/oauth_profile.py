@@ -77,6 +77,11 @@ SCHEMA = Schema(
         ),
         Attribute("unique_id_claim", String(), computed=True, description="Claim identifying a token."),
         Attribute("actor_claim", String(), computed=True, description="Claim path naming the acting agent."),
+        Attribute("groups_claim", String(), computed=True,
+                  description="Claim whose values name external groups through group aliases (an extension "
+                  "beyond Vault); empty when unset."),  # fmt: skip
+        Attribute("mount_accessor", String(), computed=True,
+                  description="The profile's mount accessor, which entity and group aliases name."),  # fmt: skip
     ],
 )
 
@@ -105,6 +110,8 @@ def from_api(data: dict[str, Any]) -> State:
         "optional_authorization_details": bool(data.get("optional_authorization_details", False)),
         "unique_id_claim": data.get("unique_id_claim", ""),
         "actor_claim": data.get("actor_claim", ""),
+        "groups_claim": data.get("groups_claim", ""),
+        "mount_accessor": data.get("mount_accessor", ""),
     }
 
 

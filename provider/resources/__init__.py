@@ -10,6 +10,13 @@ from vaultguard.provider.resources.activation_flags import ActivationFlagsResour
 from vaultguard.provider.resources.agent_registration import AgentRegistrationResource
 from vaultguard.provider.resources.identity_entity import IdentityEntityResource
 from vaultguard.provider.resources.identity_entity_alias import IdentityEntityAliasResource
+from vaultguard.provider.resources.identity_group import IdentityGroupResource
+from vaultguard.provider.resources.identity_group_alias import IdentityGroupAliasResource
+from vaultguard.provider.resources.identity_group_lists import (
+    IdentityGroupMemberEntityIdsResource,
+    IdentityGroupMemberGroupIdsResource,
+    IdentityGroupPoliciesResource,
+)
 from vaultguard.provider.resources.namespace import NamespaceResource
 from vaultguard.provider.resources.oauth_profile import OAuthResourceServerConfigProfileResource
 from vaultguard.provider.resources.policy import PolicyResource
@@ -19,6 +26,11 @@ RESOURCES: list[type[Resource]] = [
     AgentRegistrationResource,
     IdentityEntityResource,
     IdentityEntityAliasResource,
+    IdentityGroupResource,
+    IdentityGroupAliasResource,
+    IdentityGroupMemberEntityIdsResource,
+    IdentityGroupMemberGroupIdsResource,
+    IdentityGroupPoliciesResource,
     NamespaceResource,
     OAuthResourceServerConfigProfileResource,
     PolicyResource,

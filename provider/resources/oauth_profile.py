@@ -275,6 +275,22 @@ FIELDS = ResourceSpec(
             rules=[NotBlank()],
             absent_keeps_prior=True,
         ),
+        Field(
+            "groups_claim",
+            String(),
+            "An extension beyond Vault: the token claim (an array of strings) whose values name external identity "
+            'groups through group aliases on this profile\'s mount accessor; `""` reads no groups from tokens.',
+            default="",
+            absent_keeps_prior=True,
+        ),
+        Field(
+            "mount_accessor",
+            String(),
+            "The profile's mount accessor, `oauth-resource-server_<namespace_id>_<config_id>`: what entity and "
+            "group aliases name (an extension beyond Vault).",
+            computed=True,
+            absent_keeps_prior=True,
+        ),
         Field("config_id", String(), "Stable ID of the profile (a UUID).", computed=True),
         Field(
             "id", String(), "Same as `config_id`.", computed=True, read=lambda data: data.get("config_id") or ""

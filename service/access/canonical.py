@@ -8,7 +8,7 @@ names"); the short version:
 - policy names: trimmed and lowercased (as Vault's policy store does), then validated;
 - namespace names: surrounding "/" dropped, then one valid name segment (case kept: names are exact);
 - audit device names (sys/audit-hash): surrounding "/" dropped;
-- every other name or id (entities, aliases, registrations, profiles, config ids): verbatim. Storage
+- every other name or id (entities, groups, aliases, registrations, profiles, config ids): verbatim. Storage
   compares them exactly and no code rewrites them, so the path the ACL sees already names the object.
 """
 

@@ -20,9 +20,10 @@ from ..authz.acl import ACL, AccessRequest
 from ..authz.agent import decide
 from ..authz.decision import Decision, LayerOutcome
 from ..authz.rar import AuthorizationDetails, canonical_claim
-from ..authz.templates import AliasContext, IdentityContext
+from ..authz.templates import AliasContext, GroupContext, IdentityContext
 from ..clock import rfc3339
-from ..identity.model import Alias, Entity, Namespace
+from ..identity.groups import Membership
+from ..identity.model import Alias, Entity, Namespace, oauth_accessor
 from ..identity.resolve import Resolution, Unresolved, resolve
 from ..memo import BoundedMemo
 from ..registry.model import Registration
@@ -42,6 +43,7 @@ class AgentCaller:
     token: ValidatedToken
     raw_token: str
     resolution: Resolution
+    groups: Membership  # the subject's groups, which bring their policies to the baseline
     baseline_policies: tuple[str, ...]
     baseline: ACL
     ceiling: ACL
@@ -131,6 +133,9 @@ class AgentDirectory(Protocol):
     def entity_by_id(self, namespace_id: str, entity_id: str) -> Entity | None: ...
     def registration_by_entity(self, namespace_id: str, entity_id: str) -> Registration | None: ...
     def policy_texts(self, namespace_id: str, names: list[str]) -> dict[str, str]: ...
+    def membership(
+        self, namespace_id: str, entity_id: str, accessor: str, claim_values: tuple[str, ...]
+    ) -> Membership: ...
     def memo(self, key: Hashable, build: Callable[[], Any]) -> Any: ...
 
     generation: int  # changed by every admin write (entities, aliases and policies included)
@@ -151,8 +156,8 @@ def build_caller(
             passed += (LayerOutcome("identity", True, "resolved", ()),)
         raise AgentDenied(Decision.deny(exc.layer, exc.reason, exc.detail, passed)) from None
     subject = resolution.subject
-    default = [] if token.profile.no_default_policy else ["default"]
-    baseline_texts = directory.policy_texts(namespace_id, list(dict.fromkeys(subject.policies + default)))
+    groups = subject_groups(token, namespace_id, subject.id, directory)
+    baseline_texts = directory.policy_texts(namespace_id, baseline_names(token.profile, subject, groups))
     ceiling_texts = directory.policy_texts(namespace_id, resolution.registration.ceiling_policies)
     passed += (
         LayerOutcome("identity", True, "resolved", ()),
@@ -166,11 +171,13 @@ def build_caller(
             aliases={
                 a.mount_accessor: AliasContext(a.id, a.name, {}, dict(a.custom_metadata)) for a in subject.aliases
             },
+            groups=tuple(GroupContext(g.id, g.name, dict(g.metadata)) for g in groups.groups),
         )
 
-    # Templated policies and RAR entries read the entity and its aliases, which change only through admin
-    # writes: the generation names that data exactly (a timestamp would not: two writes in one second).
-    identity_key = (subject.id, directory.generation)
+    # Templated policies and RAR entries read the entity, its aliases and its groups, which change only through
+    # admin writes: the generation names that data exactly (a timestamp would not: two writes in one second).
+    # The groups also depend on the token's groups claim, so their ids are part of the key.
+    identity_key = (subject.id, directory.generation, groups.key)
     details = None
     if token.authorization_details is not None:
         details = cache.details(token.authorization_details, identity, identity_key)
@@ -178,6 +185,7 @@ def build_caller(
         token=token,
         raw_token=raw_token,
         resolution=resolution,
+        groups=groups,
         baseline_policies=tuple(sorted(baseline_texts)),
         baseline=cache.acl(baseline_texts, identity, identity_key),
         ceiling=cache.acl(ceiling_texts, identity, identity_key),
@@ -188,20 +196,35 @@ def build_caller(
     )
 
 
+def subject_groups(token: ValidatedToken, namespace_id: str, entity_id: str, directory: AgentDirectory) -> Membership:
+    """The groups of the request's subject: stored memberships, and the groups its token's groups claim names
+    through aliases on the profile's mount accessor (DECISIONS.md#d62)."""
+    accessor = oauth_accessor(namespace_id, token.profile.config_id)
+    return directory.membership(namespace_id, entity_id, accessor, token.groups)
+
+
+def baseline_names(profile: Profile, subject: Entity, groups: Membership) -> list[str]:
+    """The baseline: the subject entity's policies, its groups' policies, and `default` unless the profile
+    says `no_default_policy`."""
+    default = [] if profile.no_default_policy else ["default"]
+    return list(dict.fromkeys(subject.policies + groups.policies() + default))
+
+
 def caller_for(
     token: ValidatedToken, raw_token: str, namespace_id: str, directory: AgentDirectory, cache: PolicyCache
 ) -> AgentCaller:
     """`build_caller`, memoized for the directory's generation at two levels.
 
     By the exact token presented, so a repeated request reuses its remembered decisions; and by what the
-    decision depends on (profile, subject, actor, authorization_details), because agents fetch a new token
-    often for the same work: a new token of a known agent then skips resolution and compilation.
+    decision depends on (profile, subject, actor, groups claim, authorization_details), because agents fetch a
+    new token often for the same work: a new token of a known agent then skips resolution and compilation.
     """
 
     def from_inputs() -> AgentCaller:
         details = token.authorization_details
         details_text = None if details is None else canonical_claim(details)
-        key = ("agent-inputs", namespace_id, token.profile.config_id, token.subject, token.actor, details_text)
+        key = ("agent-inputs", namespace_id, token.profile.config_id, token.subject, token.actor, token.groups,
+               details_text)  # fmt: skip
         shared = directory.memo(key, lambda: build_caller(token, raw_token, namespace_id, directory, cache))
         return shared.for_token(token, raw_token)
 

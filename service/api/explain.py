@@ -20,7 +20,7 @@ from ..authz import explain as steps
 from ..authz.acl import ACL, AccessRequest
 from ..identity.model import Namespace
 from ..storage.store import Tx
-from .agents import AgentCaller
+from .agents import AgentCaller, baseline_names
 from .check import CheckQuery, CheckResult, DecisionServices
 
 MAX_SHOWN_ISSUERS = 20
@@ -135,8 +135,8 @@ def _presented(
     shown_claims: dict[str, Any] = {}
     if claims is not None:
         names = list(_SHOWN_CLAIMS)
-        if profile is not None and profile.user_claim not in names:
-            names.append(profile.user_claim)
+        if profile is not None:
+            names += [c for c in (profile.user_claim, profile.groups_claim) if c and c not in names]
         shown_claims = {name: claims[name] for name in names if name in claims}
         actor_path = profile.actor_claim if profile is not None else "act.sub"
         actor = _at(claims, actor_path)
@@ -188,11 +188,27 @@ def _describe_agent(by_layer: dict[str, dict], caller: AgentCaller, request: Acc
     )
     if required["status"] == steps.PASSED:  # passed without a record: say why it passed
         required["reason"] = "claim_present" if required["claim_present"] else "claim_optional"
-    default = [] if profile.no_default_policy else ["default"]
-    baseline_named = list(dict.fromkeys(resolution.subject.policies + default))
+    baseline_named = baseline_names(profile, resolution.subject, caller.groups)
     _describe_acl(by_layer["baseline"], caller.baseline, baseline_named, request)
+    _describe_sources(by_layer["baseline"], caller, baseline_named)
     _describe_acl(by_layer["ceiling"], caller.ceiling, list(registration.ceiling_policies), request)
     _describe_rar(by_layer["rar"], caller, token, request)
+
+
+def _describe_sources(step: dict, caller: AgentCaller, named: list[str]) -> None:
+    """Where each baseline policy comes from: the subject entity, its groups (and how it is in each), or
+    `default`; so an operator sees which group granted (or failed to grant) what."""
+    subject, groups = caller.resolution.subject, caller.groups
+    step["groups"] = [
+        {"id": g.id, "name": g.name, "type": g.type, "via": groups.via[g.id], "policies": list(g.policies)}
+        for g in groups.groups
+    ]
+    sources = {}
+    for policy in named:
+        found = ["entity"] if policy in subject.policies else []
+        found += groups.granting(policy)
+        sources[policy] = found or ["default (the profile does not set no_default_policy)"]
+    step["policy_sources"] = sources
 
 
 def _party(role: str, claim: str, external_id: str | None, entity: Any) -> dict[str, Any]:

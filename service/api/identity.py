@@ -1,13 +1,14 @@
-"""`identity/entity` and `identity/entity-alias` routes (DECISIONS.md#d46)."""
+"""`identity/entity` and `identity/entity-alias` routes (DECISIONS.md#d46); groups are in api/groups.py."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 
-from ..identity import rules
+from ..identity import groups, rules
+from ..identity.model import Alias
 from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
@@ -37,20 +38,69 @@ _CONFLICTS = {
     "uq_entities_name": ("name", "name: an entity with this name already exists"),
     "uq_aliases_issuer_external_id": (None, "alias already exists for issuer and external_id"),
     "uq_aliases_mount_name": ("name", "name: an alias with this name already exists for this mount accessor"),
+    "uq_groups_name": ("name", "name: a group with this name already exists"),
+    "uq_group_aliases_canonical_id": ("canonical_id", "canonical_id: the group already has an alias"),
+    "uq_group_aliases_mount_name": (
+        "name",
+        "name: a group alias with this name already exists for this mount accessor",
+    ),
 }
 
 
-def _save(ctx: Context, action: Callable[[Tx], T]) -> T:
-    """One write transaction; a race loser runs once more so its checks name the winner precisely."""
+def save_identity(ctx: Context, action: Callable[[Tx], T]) -> T:
+    """One write transaction; a race loser runs once more so its checks name the winner, or the object
+    deleted meanwhile, precisely."""
     try:
-        return ctx.store.write_retrying(action)
+        try:
+            return ctx.store.write_retrying(action)
+        except ReferenceViolation:  # a concurrent delete of what the action refers to: its checks say which
+            return ctx.store.write_retrying(action)
     except rules.IdentityError as exc:
         raise ApiError(exc.status, str(exc), fields=[exc.field]) from None
     except UniqueViolation as exc:
         field, message = _CONFLICTS.get(exc.constraint, (None, "conflicting identity object"))
         raise ApiError(400, message, fields=[field]) from None
-    except ReferenceViolation:
-        raise bad_request("the entity is referenced by an agent registration; delete the registration first") from None
+    except ReferenceViolation as exc:
+        if "registration" in exc.constraint:
+            raise bad_request(
+                "the entity is referenced by an agent registration; delete the registration first"
+            ) from None
+        raise bad_request("an identity object the request names was deleted meanwhile") from None
+
+
+def read_item(ctx: Context, render: Callable[[Tx], dict | None]) -> Response:
+    """GET on one object's path: its read data from `render`, or 404 when it returns None. LIST there is
+    refused: a collection is never listed under an item's ACL path."""
+    if ctx.is_list:
+        raise unsupported_operation()
+    ctx.authorize("read")
+    with ctx.store.read() as tx:
+        data = render(tx)
+    if data is None:
+        raise not_found()
+    return respond(data)
+
+
+def delete_item(ctx: Context, remove: Callable[[Tx], None]) -> Response:
+    """DELETE on one object's path: `remove` deletes it if it exists; 204 either way, as in Vault."""
+    ctx.authorize("delete")
+    save_identity(ctx, remove)
+    return respond()
+
+
+async def update_item(
+    ctx: Context, fields: dict, find: Callable[[Tx], Any], update: Callable, missing: str
+) -> tuple[Any, list[str]]:
+    """POST on an existing object's path: (the updated object, warnings); 404 naming it when it is gone."""
+    values, warnings = ctx.authorize_body("update", await ctx.body(), fields)
+
+    def action(tx: Tx):  # noqa: ANN202
+        found = find(tx)
+        if found is None:
+            raise rules.IdentityError(missing, 404)
+        return update(tx, found, values)
+
+    return save_identity(ctx, action), warnings
 
 
 # -- entities ---------------------------------------------------------------------------------------
@@ -71,7 +121,7 @@ async def write_entity(request: Request) -> Response:
             raise rules.IdentityError(f'entity with id "{entity_id}" not found', 404)
         return rules.update_entity(tx, entity, values)
 
-    entity = _save(ctx, action)
+    entity = save_identity(ctx, action)
     return respond({"id": entity.id, "name": entity.name, "aliases": None}, warnings=warnings)
 
 
@@ -112,25 +162,22 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
     method = request.method
     lookup = "entity_by_id" if key == "id" else "entity_by_name"
     if method == "GET":
-        # LIST is a collection operation: never list the collection under an item's ACL path
-        if ctx.is_list:
-            raise unsupported_operation()
-        ctx.authorize("read")
-        with ctx.store.read() as tx:
-            entity = getattr(tx, lookup)(ctx.namespace.id, value)
-        if entity is None:
-            raise not_found()
-        return respond(entity.to_api())
-    if method == "DELETE":
-        ctx.authorize("delete")
 
-        def remove(tx):  # noqa: ANN001, ANN202
+        def render(tx: Tx) -> dict | None:
+            entity = getattr(tx, lookup)(ctx.namespace.id, value)
+            if entity is None:
+                return None
+            return entity.to_api(*groups.entity_group_ids(tx, ctx.namespace.id, entity.id))
+
+        return read_item(ctx, render)
+    if method == "DELETE":
+
+        def remove(tx: Tx) -> None:
             entity = getattr(tx, lookup)(ctx.namespace.id, value)
             if entity is not None:
                 rules.delete_entity(tx, entity)
 
-        _save(ctx, remove)
-        return respond()
+        return delete_item(ctx, remove)
     body = await ctx.body()
     with ctx.store.read() as tx:
         exists = getattr(tx, lookup)(ctx.namespace.id, value) is not None
@@ -146,7 +193,7 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
             values.pop("name", None)  # the URL names the entity
         return rules.update_entity(tx, entity, values)
 
-    entity = _save(ctx, write)
+    entity = save_identity(ctx, write)
     return respond({"id": entity.id, "name": entity.name, "aliases": None}, warnings=warnings)
 
 
@@ -178,7 +225,7 @@ async def create_alias(request: Request) -> Response:
             raise rules.IdentityError(f'entity alias with id "{alias_id}" not found', 404)
         return rules.update_alias(tx, alias, values)
 
-    alias = _save(ctx, action)
+    alias = save_identity(ctx, action)
     return respond({"id": alias.id, "canonical_id": alias.canonical_id}, warnings=warnings)
 
 
@@ -210,30 +257,22 @@ async def _list_aliases(ctx: Context) -> Response:
 @router.api_route("/v1/identity/entity-alias/id/{alias_id}", methods=["GET", "POST", "PUT", "DELETE"])
 async def alias_by_id(alias_id: str, request: Request) -> Response:
     ctx = await context(request)
+
+    def find(tx: Tx) -> Alias | None:
+        return tx.alias_by_id(ctx.namespace.id, alias_id)
+
+    def render(tx: Tx) -> dict | None:
+        alias = find(tx)
+        return alias.to_api() if alias is not None else None
+
+    def remove(tx: Tx) -> None:
+        if find(tx) is not None:
+            tx.delete_alias(alias_id)
+
     if request.method == "GET":
-        # LIST is a collection operation: never list the collection under an item's ACL path
-        if ctx.is_list:
-            raise unsupported_operation()
-        ctx.authorize("read")
-        with ctx.store.read() as tx:
-            alias = tx.alias_by_id(ctx.namespace.id, alias_id)
-        if alias is None:
-            raise not_found()
-        return respond(alias.to_api())
+        return read_item(ctx, render)
     if request.method == "DELETE":
-        ctx.authorize("delete")
-        with ctx.store.write() as tx:
-            if tx.alias_by_id(ctx.namespace.id, alias_id) is not None:
-                tx.delete_alias(alias_id)
-        return respond()
-    body = await ctx.body()
-    values, warnings = ctx.authorize_body("update", body, ALIAS_FIELDS)
-
-    def action(tx):  # noqa: ANN001, ANN202
-        alias = tx.alias_by_id(ctx.namespace.id, alias_id)
-        if alias is None:
-            raise rules.IdentityError(f'entity alias with id "{alias_id}" not found', 404)
-        return rules.update_alias(tx, alias, values)
-
-    alias = _save(ctx, action)
+        return delete_item(ctx, remove)
+    missing = f'entity alias with id "{alias_id}" not found'
+    alias, warnings = await update_item(ctx, ALIAS_FIELDS, find, rules.update_alias, missing)
     return respond({"id": alias.id, "canonical_id": alias.canonical_id}, warnings=warnings)

@@ -38,6 +38,7 @@ FIELDS = {
     "enabled": f.Field("bool"),
     "unique_id_claim": f.Field("string", 256),
     "actor_claim": f.Field("string", 256),
+    "groups_claim": f.Field("string", 256),
 }
 BASE = "/v1/sys/config/oauth-resource-server"
 

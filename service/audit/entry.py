@@ -192,7 +192,8 @@ def agent_auth(hasher: Hasher, token: str, caller: Any, decision: Decision | Non
     resolution = caller.resolution
     subject = resolution.subject
     baseline = list(caller.baseline_policies)
-    identity = [p for p in baseline if p in subject.policies]
+    from_identity = set(subject.policies) | set(caller.groups.policies())  # the entity's and its groups'
+    identity = [p for p in baseline if p in from_identity]
     metadata = jwt_metadata(validated.claims, validated.unique_id, validated.audiences,
                             validated.transaction, validated.authorization_details)  # fmt: skip
     if resolution.actor is not None:

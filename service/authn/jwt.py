@@ -63,6 +63,8 @@ MAX_LIFETIME = 86400  # DECISIONS.md#d4: exp - iat over 24 h is refused
 MAX_JSON_DEPTH = 16  # nesting of header/payload JSON (THREATS.md#t16)
 MAX_AUTHORIZATION_DETAILS = 256  # entries (THREATS.md#t16, THREATS.md#t23)
 MAX_AUTHORIZATION_DETAILS_DEPTH = 8  # the array is level 1, an entry level 2
+MAX_GROUPS_CLAIM_VALUES = 256  # values of a profile's groups_claim in one token
+MAX_GROUPS_CLAIM_VALUE = 1024  # characters per value: the longest group alias name
 RESULT_CACHE_SIZE = 10_000
 
 
@@ -143,6 +145,9 @@ REASONS: Mapping[str, Reason] = _table(
     Reason("subject_missing", "the user_claim is absent or empty", "DECISIONS.md#d33; THREATS.md#t11"),
     Reason("actor_invalid", "the actor_claim path is started (its first member exists) but does not lead to "
            "a non-empty string", "DECISIONS.md#d9; RFC 8693 §4.1"),
+    Reason("groups_invalid", "the profile's groups_claim is present but is not an array of non-empty strings, or "
+           f"holds more than {MAX_GROUPS_CLAIM_VALUES} values or a value longer than {MAX_GROUPS_CLAIM_VALUE} "
+           "characters", "DECISIONS.md#d62"),
     Reason("authorization_details_invalid", "`authorization_details` is not an array of JSON objects, has "
            f"more than {MAX_AUTHORIZATION_DETAILS} entries or nests deeper than "
            f"{MAX_AUTHORIZATION_DETAILS_DEPTH} levels", "DECISIONS.md#d7; RFC 9396 §2, §9.1; THREATS.md#t16, #t23"),
@@ -174,6 +179,7 @@ class ValidatedToken:
     actor: str | None  # the value at profile.actor_claim (outermost `act` only, DECISIONS.md#d9); None when absent
     unique_id: str  # DECISIONS.md#d3
     authorization_details: tuple[Mapping[str, Any], ...] | None  # None when the claim is absent
+    groups: tuple[str, ...]  # the values of profile.groups_claim; () when the profile has none or it is absent
     audiences: tuple[str, ...]
     expires_at: int
     issued_at: int | None
@@ -284,7 +290,7 @@ def _fingerprint(profile: Profile) -> tuple[Any, ...]:
         profile.config_id, profile.namespace_id, profile.issuer_id, profile.enabled, profile.use_jwks,
         profile.jwks_uri, profile.jwks_ca_pem, tuple(profile.public_keys), tuple(profile.audiences),
         profile.user_claim, tuple(profile.supported_algorithms), profile.jwt_type, profile.clock_skew_leeway,
-        profile.unique_id_claim, profile.actor_claim,
+        profile.unique_id_claim, profile.actor_claim, profile.groups_claim,
     )  # fmt: skip
 
 
@@ -300,6 +306,7 @@ class _Rules:
     user_claim: str
     unique_id_claim: str
     actor_path: tuple[str, ...]
+    groups_claim: str
     static_keys: KeySet | None  # None in JWKS mode
 
 
@@ -559,6 +566,7 @@ class JWTValidator:
             user_claim=profile.user_claim,
             unique_id_claim=profile.unique_id_claim,
             actor_path=tuple(profile.actor_claim.split(".")),
+            groups_claim=profile.groups_claim,
             static_keys=None if profile.use_jwks else self._static_key_set(profile),
         )
         with self._lock:
@@ -652,6 +660,7 @@ class JWTValidator:
         if type(subject) is not str:
             raise TokenRejected("claim_type_invalid", f"user_claim `{rules.user_claim}` is not a string")
         actor = _actor(claims, rules.actor_path)
+        groups = _groups(claims, rules.groups_claim)
         details = _authorization_details(claims.get("authorization_details", _MISSING))
         txn = claims.get("txn")
 
@@ -664,6 +673,7 @@ class JWTValidator:
             actor=actor,
             unique_id=unique_id,
             authorization_details=details,
+            groups=groups,
             audiences=audiences,
             expires_at=int(exp),
             issued_at=None if iat is None else int(iat),
@@ -780,6 +790,27 @@ def _actor(claims: Mapping[str, Any], path: tuple[str, ...]) -> str | None:
     if type(value) is not str or not value:
         raise TokenRejected("actor_invalid", f"actor_claim `{'.'.join(path)}` is not a non-empty string")
     return value
+
+
+def _groups(claims: Mapping[str, Any], claim: str) -> tuple[str, ...]:
+    """The subject's groups from the token: only the top-level `claim` (the token's own subject), never one
+    inside `act`. Absent: none. Anything but a bounded array of non-empty strings makes the token invalid, so
+    a malformed claim can neither grant nor silently drop groups."""
+    if not claim:
+        return ()
+    raw = claims.get(claim, _MISSING)
+    if raw is _MISSING:
+        return ()
+    if type(raw) is not list:
+        raise TokenRejected("groups_invalid", f"groups_claim `{claim}` is not an array")
+    if len(raw) > MAX_GROUPS_CLAIM_VALUES:
+        raise TokenRejected("groups_invalid", f"groups_claim `{claim}` holds {len(raw)} values; at most "
+                            f"{MAX_GROUPS_CLAIM_VALUES}")  # fmt: skip
+    for index, value in enumerate(raw):
+        if type(value) is not str or not value or len(value) > MAX_GROUPS_CLAIM_VALUE:
+            raise TokenRejected("groups_invalid", f"groups_claim `{claim}` value {index} is not a non-empty string "
+                                f"of at most {MAX_GROUPS_CLAIM_VALUE} characters")  # fmt: skip
+    return tuple(sorted(set(raw)))
 
 
 def _authorization_details(raw: Any) -> tuple[Mapping[str, Any], ...] | None:

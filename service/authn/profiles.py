@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from vaultguard.rules.oauth import JWT_TYPES, MAX_CLOCK_SKEW_LEEWAY, NAME_MAX_LENGTH, normalize_issuer
 
+from ..identity.model import oauth_accessor
 from .keys import (
     ALGORITHMS,
     InvalidKeyError,
@@ -37,7 +38,7 @@ from .keys import (
 WRITABLE_FIELDS: tuple[str, ...] = (
     "issuer_id", "local", "use_jwks", "jwks_uri", "jwks_ca_pem", "public_keys", "audiences",
     "no_default_policy", "optional_authorization_details", "user_claim", "supported_algorithms", "jwt_type",
-    "clock_skew_leeway", "enabled", "unique_id_claim", "actor_claim",
+    "clock_skew_leeway", "enabled", "unique_id_claim", "actor_claim", "groups_claim",
 )  # fmt: skip
 IMMUTABLE_FIELDS: tuple[str, ...] = ("issuer_id", "local", "unique_id_claim")  # DECISIONS.md#d28 (2.1+)
 
@@ -106,6 +107,9 @@ class Profile:
     enabled: bool = True
     unique_id_claim: str = "jti"
     actor_claim: str = "act.sub"
+    # An extension beyond Vault (DECISIONS.md#d62): the claim whose array of strings names
+    # external groups through group aliases on this profile's mount accessor; "" reads no groups from tokens.
+    groups_claim: str = ""
 
     def to_api(self) -> dict[str, Any]:
         """The `data` of a read response (DECISIONS.md#d28, DECISIONS.md#d15).
@@ -133,6 +137,8 @@ class Profile:
             "enabled": self.enabled,
             "unique_id_claim": self.unique_id_claim,
             "actor_claim": self.actor_claim,
+            "groups_claim": self.groups_claim,
+            "mount_accessor": oauth_accessor(self.namespace_id, self.config_id),
         }
 
 
@@ -249,6 +255,7 @@ class _Write:
         v["audiences"] = self._audiences(v["audiences"])
         v["user_claim"] = self._claim_name("user_claim", v["user_claim"])
         v["actor_claim"] = self._actor_claim(v["actor_claim"])
+        v["groups_claim"] = self._groups_claim(v["groups_claim"])
         v["supported_algorithms"] = self._supported_algorithms(v["supported_algorithms"])
         v["jwt_type"] = self._jwt_type(v["jwt_type"])
         v["clock_skew_leeway"] = self._clock_skew_leeway(v["clock_skew_leeway"])
@@ -377,6 +384,15 @@ class _Write:
             )
             return current
         return value
+
+    def _groups_claim(self, current: str) -> str:
+        """A top-level claim name, or "" for none."""
+        if not self.sent("groups_claim"):
+            return current
+        if self.data["groups_claim"] == "":
+            return ""
+        value = self._text("groups_claim", self.data["groups_claim"])
+        return current if value is None else value
 
     def _jwt_type(self, current: str) -> str:
         if not self.sent("jwt_type"):

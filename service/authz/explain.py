@@ -37,8 +37,9 @@ TOKEN_CHECKS: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("lifetime", "`exp` present and not passed; `nbf`/`iat` not in the future; at most 24 h long (DECISIONS.md#d4)",
      frozenset({"exp_missing", "expired", "not_yet_valid", "issued_in_future", "lifetime_too_long"})),
     ("audience", "`aud` holds one of the profile's audiences", frozenset({"audience_mismatch"})),
-    ("claims", "the unique id (DECISIONS.md#d3), user_claim and actor_claim (DECISIONS.md#d9) are usable strings",
-     frozenset({"unique_id_missing", "subject_missing", "actor_invalid", "claim_type_invalid"})),
+    ("claims", "the unique id (DECISIONS.md#d3), user_claim and actor_claim (DECISIONS.md#d9) are usable strings; "
+     "the groups_claim, if present, a bounded array of strings",
+     frozenset({"unique_id_missing", "subject_missing", "actor_invalid", "claim_type_invalid", "groups_invalid"})),
     ("authorization_details", "absent, or an array of at most 256 objects (DECISIONS.md#d7)",
      frozenset({"authorization_details_invalid"})),
 )  # fmt: skip
@@ -48,7 +49,7 @@ LAYER_TITLES = {
     "identity": "subject and actor",
     "registry": "agent registration",
     "rar_required": "authorization_details required",
-    "baseline": "baseline (subject's policies)",
+    "baseline": "baseline (subject's and its groups' policies)",
     "ceiling": "ceiling (agent's registration)",
     "rar": "authorization_details (RAR)",
 }
@@ -194,6 +195,12 @@ def _step_lines(step: Mapping[str, Any]) -> list[str]:
         if step.get("status") in (PASSED, FAILED) and step.get("policies"):
             verb = "granted by" if step["status"] == PASSED else "decided by"
             out.append(f"{verb}: {_names(step['policies'])}")
+        if step.get("groups"):
+            out.append("groups: " + "; ".join(f'{g["name"]} ({g["via"]})' for g in step["groups"]))
+        sources = step.get("policy_sources") or {}
+        for policy in step.get("policies") or ():
+            if policy in sources:
+                out.append(f"{policy} comes from: {', '.join(sources[policy])}")
         return out
     if layer == "rar":
         if step.get("claim_present") is False:

@@ -13,9 +13,9 @@ from typing import Any
 
 from vaultguard.rules.names import canonical_policy_names
 
-from ..authn.profiles import normalize_issuer
+from ..authn.profiles import Profile, normalize_issuer
 from ..clock import rfc3339_now
-from .model import ALIAS_ACCESSOR_PREFIX, Alias, Entity
+from .model import Alias, Entity, oauth_accessor
 
 MAX_NAME = 512
 _ACCESSOR = re.compile(r"^oauth-resource-server_(.+)_([^_]+)$")
@@ -30,11 +30,7 @@ class IdentityError(ValueError):
         self.field = field
 
 
-def oauth_accessor(namespace_id: str, config_id: str) -> str:
-    return f"{ALIAS_ACCESSOR_PREFIX}{namespace_id}_{config_id}"
-
-
-def _name(value: str, field: str = "name") -> str:
+def valid_name(value: str, field: str = "name") -> str:
     if not value.strip():
         raise IdentityError(f"{field}: must not be empty", field=field)
     if len(value) > MAX_NAME:
@@ -44,10 +40,10 @@ def _name(value: str, field: str = "name") -> str:
     return value
 
 
-def _policies(names: list[str]) -> list[str]:
+def valid_policies(names: list[str], holder: str = "an entity") -> list[str]:
     policies = canonical_policy_names(names)
     if "root" in policies:
-        raise IdentityError('policies: "root" cannot be assigned to an entity', field="policies")
+        raise IdentityError(f'policies: "root" cannot be assigned to {holder}', field="policies")
     return policies
 
 
@@ -56,7 +52,7 @@ def _policies(names: list[str]) -> list[str]:
 
 def create_entity(tx, namespace_id: str, fields: Mapping[str, Any]) -> Entity:  # noqa: ANN001
     entity_id = str(uuid.uuid4())
-    name = _name(fields.get("name") or f"entity-{entity_id}")
+    name = valid_name(fields.get("name") or f"entity-{entity_id}")
     if tx.entity_by_name(namespace_id, name) is not None:
         raise IdentityError(f'name: an entity named "{name}" already exists', field="name")
     now = rfc3339_now()
@@ -64,7 +60,7 @@ def create_entity(tx, namespace_id: str, fields: Mapping[str, Any]) -> Entity:  
         id=entity_id,
         namespace_id=namespace_id,
         name=name,
-        policies=_policies(fields.get("policies", [])),
+        policies=valid_policies(fields.get("policies", [])),
         metadata=dict(fields.get("metadata", {})),
         disabled=bool(fields.get("disabled", False)),
         creation_time=now,
@@ -77,12 +73,12 @@ def create_entity(tx, namespace_id: str, fields: Mapping[str, Any]) -> Entity:  
 def update_entity(tx, entity: Entity, fields: Mapping[str, Any]) -> Entity:  # noqa: ANN001
     """Vault merges entity updates: only the fields sent change."""
     if "name" in fields and fields["name"] != entity.name:
-        name = _name(fields["name"])
+        name = valid_name(fields["name"])
         if tx.entity_by_name(entity.namespace_id, name) is not None:
             raise IdentityError(f'name: an entity named "{name}" already exists', field="name")
         entity.name = name
     if "policies" in fields:
-        entity.policies = _policies(fields["policies"])
+        entity.policies = valid_policies(fields["policies"])
     if "metadata" in fields:
         entity.metadata = dict(fields["metadata"])
     if "disabled" in fields:
@@ -135,22 +131,25 @@ def _resolve_mount(tx, namespace_id: str, fields: Mapping[str, Any]) -> tuple[st
     accessor = fields.get("mount_accessor", "")
     if not accessor:
         raise IdentityError("mount_accessor: is required unless issuer is set", field="mount_accessor")
-    match = _ACCESSOR.match(accessor)
-    if (
-        not match
-        or match.group(1) != namespace_id
-        or tx.profile_by_config_id(namespace_id, match.group(2)) is None
-    ):
-        raise IdentityError(
-            f'mount_accessor: "{accessor}" is not a mount accessor in this namespace',
-            field="mount_accessor",
-        )
-    profile = tx.profile_by_config_id(namespace_id, match.group(2))
+    profile = profile_of_accessor(tx, namespace_id, accessor)
     return accessor, profile.issuer_id, fields.get("name", "")
 
 
+def profile_of_accessor(tx, namespace_id: str, accessor: str) -> Profile:  # noqa: ANN001
+    """The OAuth profile whose synthesized mount accessor is `accessor` in this namespace, or a 400."""
+    match = _ACCESSOR.match(accessor)
+    profile = None
+    if match and match.group(1) == namespace_id:
+        profile = tx.profile_by_config_id(namespace_id, match.group(2))
+    if profile is None:
+        raise IdentityError(
+            f'mount_accessor: "{accessor}" is not a mount accessor in this namespace', field="mount_accessor"
+        )
+    return profile
+
+
 def create_alias(tx, namespace_id: str, fields: Mapping[str, Any]) -> Alias:  # noqa: ANN001
-    name = _name(fields.get("name", ""))
+    name = valid_name(fields.get("name", ""))
     canonical_id = fields.get("canonical_id", "")
     if not canonical_id:
         raise IdentityError("canonical_id: is required", field="canonical_id")
@@ -197,7 +196,7 @@ def update_alias(tx, alias: Alias, fields: Mapping[str, Any]) -> Alias:  # noqa:
             )
         alias.canonical_id = fields["canonical_id"]
     if "name" in fields and fields["name"] != alias.name:
-        name = _name(fields["name"])
+        name = valid_name(fields["name"])
         if tx.alias_by_mount_name(alias.namespace_id, alias.mount_accessor, name) is not None:
             raise IdentityError(f'name: an alias named "{name}" already exists for this mount accessor', field="name")
         alias.name = name

@@ -17,6 +17,8 @@ from typing import Any
 
 from ..authn.profiles import Profile
 from ..authn.tokens import TokenRecord
+from ..identity import groups
+from ..identity.groups import Membership
 from ..identity.model import ROOT_NAMESPACE_ID, Alias, Entity, Namespace
 from ..memo import BoundedMemo
 from ..registry.model import Registration
@@ -82,6 +84,18 @@ class DirectoryView:
 
     def policy_texts(self, namespace_id: str, names: list[str]) -> dict[str, str]:
         return self._read("policy_texts", namespace_id, tuple(names))
+
+    def membership(
+        self, namespace_id: str, entity_id: str, accessor: str, claim_values: tuple[str, ...]
+    ) -> Membership:
+        """The subject's groups (identity.groups.membership). In the smaller memo: a key may hold a token's
+        groups claim."""
+
+        def fetch() -> Membership:
+            with self.store.read() as tx:
+                return groups.membership(tx, namespace_id, entity_id, accessor, claim_values)
+
+        return self.memo(("membership", namespace_id, entity_id, accessor, claim_values), fetch)
 
 
 class Directory:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from ..authn.profiles import Profile, PublicKey
 from ..authn.tokens import TokenRecord
 from ..authz.builtin import BUILTIN_POLICIES
-from ..identity.model import ROOT_NAMESPACE_ID, Alias, Entity, Namespace
+from ..identity.model import ROOT_NAMESPACE_ID, Alias, Entity, Group, GroupAlias, Namespace
 from ..registry.model import Registration
 from . import tables as t
 from .changes import NodeGeneration
@@ -62,6 +62,7 @@ class Unavailable(StorageError):
 _GENERATION = sa.select(t.generation.c.value)
 _NEXT_GENERATION = t.generation.update().values(value=t.generation.c.value + 1).returning(t.generation.c.value)
 _NOTIFY = sa.text(f"NOTIFY {CHANNEL}")
+_IN_CHUNK = 500  # ids per IN (...) list: well under every engine's limit on bound parameters
 
 
 def _close_quietly(conn: Any) -> None:
@@ -287,6 +288,31 @@ def _alias(row: sa.Row) -> Alias:
     )
 
 
+def _group(row: sa.Row) -> Group:
+    return Group(
+        id=row.id,
+        namespace_id=row.namespace_id,
+        name=row.name,
+        type=row.type,
+        policies=list(row.policies),
+        metadata=dict(row.metadata),
+        creation_time=row.creation_time,
+        last_update_time=row.last_update_time,
+        modify_index=row.modify_index,
+    )
+
+
+def _group_alias(row: sa.Row) -> GroupAlias:
+    return GroupAlias(**row._mapping)  # the columns are the fields
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    """`ids` sorted, without repeats, in pieces small enough for one IN (...) list each."""
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), _IN_CHUNK):
+        yield unique[start : start + _IN_CHUNK]
+
+
 def _registration(row: sa.Row) -> Registration:
     return Registration(
         id=row.id,
@@ -424,7 +450,7 @@ class Tx:
 
     def namespace_is_empty(self, namespace_id: str) -> bool:
         """No user objects other than built-in policies (Vault refuses to delete a namespace in use)."""
-        for table in (t.entities, t.registrations, t.profiles, t.aliases):
+        for table in (t.entities, t.registrations, t.profiles, t.aliases, t.groups):
             if self._run(sa.select(table).where(table.c.namespace_id == namespace_id).limit(1)).first():
                 return False
         return True
@@ -494,6 +520,16 @@ class Tx:
         rows = self._run(sa.select(t.entities).where(t.entities.c.namespace_id == namespace_id))
         return [_entity(r) for r in rows]
 
+    def existing_entity_ids(self, namespace_id: str, entity_ids: Sequence[str]) -> set[str]:
+        """Those of `entity_ids` that name an entity of this namespace."""
+        entities = t.entities
+        return {
+            r.id
+            for chunk in _chunks(entity_ids)
+            for r in self._run(sa.select(entities.c.id).where(entities.c.namespace_id == namespace_id,
+                                                              entities.c.id.in_(chunk)))
+        }  # fmt: skip
+
     def insert_entity(self, entity: Entity) -> None:
         self._write(t.entities.insert().values(**_entity_values(entity)))
 
@@ -501,8 +537,10 @@ class Tx:
         self._write(t.entities.update().where(t.entities.c.id == entity.id).values(**_entity_values(entity)))
 
     def delete_entity(self, entity_id: str) -> None:
-        # Aliases first: not every engine/connection enforces ON DELETE CASCADE identically.
+        # Aliases and memberships first: not every engine/connection enforces ON DELETE CASCADE identically.
         self._write(t.aliases.delete().where(t.aliases.c.canonical_id == entity_id))
+        members = t.group_member_entities
+        self._write(members.delete().where(members.c.entity_id == entity_id))
         self._write(t.entities.delete().where(t.entities.c.id == entity_id))
 
     # -- aliases -----------------------------------------------------------------------------------
@@ -545,6 +583,148 @@ class Tx:
 
     def delete_alias(self, alias_id: str) -> None:
         self._write(t.aliases.delete().where(t.aliases.c.id == alias_id))
+
+    # -- groups ------------------------------------------------------------------------------------
+
+    def lock_group_graph(self, namespace_id: str) -> None:
+        """Serialize changes to the namespace's membership graph until this transaction ends, so two writers
+        cannot each add half of a cycle (SQLite writers are serialized already; this is for PostgreSQL)."""
+        self._run(sa.select(t.namespaces.c.id).where(t.namespaces.c.id == namespace_id).with_for_update())
+
+    def group_by_id(self, namespace_id: str, group_id: str) -> Group | None:
+        return self._full_group(t.groups.c.id == group_id, namespace_id)
+
+    def group_by_name(self, namespace_id: str, name: str) -> Group | None:
+        return self._full_group(t.groups.c.name == name, namespace_id)
+
+    def _full_group(self, where, namespace_id: str) -> Group | None:  # noqa: ANN001
+        row = self._run(sa.select(t.groups).where(where, t.groups.c.namespace_id == namespace_id)).first()
+        if row is None:
+            return None
+        group = _group(row)
+        entities, nested = t.group_member_entities, t.group_member_groups
+        group.member_entity_ids = sorted(
+            r.entity_id for r in self._run(sa.select(entities.c.entity_id).where(entities.c.group_id == group.id))
+        )
+        group.member_group_ids = sorted(
+            r.member_group_id
+            for r in self._run(sa.select(nested.c.member_group_id).where(nested.c.group_id == group.id))
+        )
+        group.parent_group_ids = sorted(
+            r.group_id for r in self._run(sa.select(nested.c.group_id).where(nested.c.member_group_id == group.id))
+        )
+        group.alias = self.group_alias_by_canonical_id(group.id)
+        return group
+
+    def groups(self, namespace_id: str) -> list[Group]:
+        """Every group of the namespace, without members."""
+        rows = self._run(sa.select(t.groups).where(t.groups.c.namespace_id == namespace_id))
+        return [_group(r) for r in rows]
+
+    def groups_by_ids(self, namespace_id: str, group_ids: Sequence[str]) -> list[Group]:
+        """These groups, without members, in id order; ids of other namespaces are ignored."""
+        found = [
+            _group(r)
+            for chunk in _chunks(group_ids)
+            for r in self._run(sa.select(t.groups).where(t.groups.c.namespace_id == namespace_id,
+                                                         t.groups.c.id.in_(chunk)))
+        ]  # fmt: skip
+        return sorted(found, key=lambda g: g.id)
+
+    def group_parents(self, namespace_id: str, group_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(member group id, containing group id) for every group directly containing one of `group_ids`."""
+        nested = t.group_member_groups
+        return sorted(
+            (r.member_group_id, r.group_id)
+            for chunk in _chunks(group_ids)
+            for r in self._run(sa.select(nested.c.member_group_id, nested.c.group_id).where(
+                nested.c.namespace_id == namespace_id, nested.c.member_group_id.in_(chunk)))
+        )  # fmt: skip
+
+    def direct_group_ids_of_entity(self, namespace_id: str, entity_id: str) -> list[str]:
+        members = t.group_member_entities
+        rows = self._run(
+            sa.select(members.c.group_id).where(
+                members.c.namespace_id == namespace_id, members.c.entity_id == entity_id
+            )
+        )
+        return sorted(r.group_id for r in rows)
+
+    def insert_group(self, group: Group) -> None:
+        self._write(t.groups.insert().values(**_group_values(group)))
+
+    def update_group(self, group: Group) -> None:
+        self._write(t.groups.update().where(t.groups.c.id == group.id).values(**_group_values(group)))
+
+    def set_group_members(self, group: Group, entity_ids: Sequence[str], group_ids: Sequence[str]) -> None:
+        """Replace both member lists of `group` with these (already checked) ids."""
+        entities, nested = t.group_member_entities, t.group_member_groups
+        self._write(entities.delete().where(entities.c.group_id == group.id))
+        self._write(nested.delete().where(nested.c.group_id == group.id))
+        rows = [{"namespace_id": group.namespace_id, "group_id": group.id, "entity_id": e} for e in entity_ids]
+        if rows:
+            self._write(entities.insert().values(rows))
+        rows = [{"namespace_id": group.namespace_id, "group_id": group.id, "member_group_id": g} for g in group_ids]
+        if rows:
+            self._write(nested.insert().values(rows))
+
+    def delete_group(self, group_id: str) -> None:
+        # Memberships (both ways) and the alias first, as for entities.
+        nested = t.group_member_groups
+        self._write(t.group_aliases.delete().where(t.group_aliases.c.canonical_id == group_id))
+        self._write(t.group_member_entities.delete().where(t.group_member_entities.c.group_id == group_id))
+        self._write(nested.delete().where(sa.or_(nested.c.group_id == group_id, nested.c.member_group_id == group_id)))
+        self._write(t.groups.delete().where(t.groups.c.id == group_id))
+
+    # -- group aliases -----------------------------------------------------------------------------
+
+    def group_alias_by_id(self, namespace_id: str, alias_id: str) -> GroupAlias | None:
+        row = self._run(
+            sa.select(t.group_aliases).where(
+                t.group_aliases.c.namespace_id == namespace_id, t.group_aliases.c.id == alias_id
+            )
+        ).first()
+        return _group_alias(row) if row else None
+
+    def group_alias_by_canonical_id(self, group_id: str) -> GroupAlias | None:
+        row = self._run(sa.select(t.group_aliases).where(t.group_aliases.c.canonical_id == group_id)).first()
+        return _group_alias(row) if row else None
+
+    def group_alias_by_mount_name(self, namespace_id: str, mount_accessor: str, name: str) -> GroupAlias | None:
+        row = self._run(
+            sa.select(t.group_aliases).where(
+                t.group_aliases.c.namespace_id == namespace_id,
+                t.group_aliases.c.mount_accessor == mount_accessor,
+                t.group_aliases.c.name == name,
+            )
+        ).first()
+        return _group_alias(row) if row else None
+
+    def group_aliases_named(
+        self, namespace_id: str, mount_accessor: str, names: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        """(alias name, group id) for each alias on `mount_accessor` with one of `names` (a groups claim)."""
+        aliases = t.group_aliases
+        return sorted(
+            (r.name, r.canonical_id)
+            for chunk in _chunks(names)
+            for r in self._run(sa.select(aliases.c.name, aliases.c.canonical_id).where(
+                aliases.c.namespace_id == namespace_id, aliases.c.mount_accessor == mount_accessor,
+                aliases.c.name.in_(chunk)))
+        )  # fmt: skip
+
+    def group_aliases(self, namespace_id: str) -> list[GroupAlias]:
+        rows = self._run(sa.select(t.group_aliases).where(t.group_aliases.c.namespace_id == namespace_id))
+        return [_group_alias(r) for r in rows]
+
+    def insert_group_alias(self, alias: GroupAlias) -> None:
+        self._write(t.group_aliases.insert().values(**asdict(alias)))
+
+    def update_group_alias(self, alias: GroupAlias) -> None:
+        self._write(t.group_aliases.update().where(t.group_aliases.c.id == alias.id).values(**asdict(alias)))
+
+    def delete_group_alias(self, alias_id: str) -> None:
+        self._write(t.group_aliases.delete().where(t.group_aliases.c.id == alias_id))
 
     # -- registrations -----------------------------------------------------------------------------
 
@@ -651,6 +831,20 @@ def _entity_values(e: Entity) -> dict:
         "disabled": e.disabled,
         "creation_time": e.creation_time,
         "last_update_time": e.last_update_time,
+    }
+
+
+def _group_values(g: Group) -> dict:
+    return {
+        "id": g.id,
+        "namespace_id": g.namespace_id,
+        "name": g.name,
+        "type": g.type,
+        "policies": list(g.policies),
+        "metadata": dict(g.metadata),
+        "creation_time": g.creation_time,
+        "last_update_time": g.last_update_time,
+        "modify_index": g.modify_index,
     }
 
 

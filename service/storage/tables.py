@@ -41,6 +41,8 @@ entities = sa.Table(
     sa.Column("creation_time", sa.String(40), nullable=False),
     sa.Column("last_update_time", sa.String(40), nullable=False),
     sa.UniqueConstraint("namespace_id", "name", name="uq_entities_name"),
+    # What group memberships reference, so a membership can only join objects of one namespace.
+    sa.Index("uq_entities_namespace_id_id", "namespace_id", "id", unique=True),
 )
 
 aliases = sa.Table(
@@ -64,6 +66,83 @@ aliases = sa.Table(
     sa.UniqueConstraint("namespace_id", "mount_accessor", "name", name="uq_aliases_mount_name"),
     sa.Index("ix_aliases_canonical_id", "canonical_id"),
 )
+
+# -- identity groups ---------------------------------------------------------------------------------------
+# Every membership row carries the namespace of both ends, so the foreign keys themselves refuse a member
+# from another namespace; deleting an entity or a group deletes its memberships and its alias.
+
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("namespace_id", sa.String(64), sa.ForeignKey("namespaces.id"), nullable=False),
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("policies", sa.JSON, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("creation_time", sa.String(40), nullable=False),
+    sa.Column("last_update_time", sa.String(40), nullable=False),
+    sa.Column("modify_index", sa.Integer, nullable=False),
+    sa.UniqueConstraint("namespace_id", "name", name="uq_groups_name"),
+    sa.CheckConstraint("type IN ('internal', 'external')", name="ck_groups_type"),
+    sa.Index("uq_groups_namespace_id_id", "namespace_id", "id", unique=True),
+)
+
+group_member_entities = sa.Table(
+    "group_member_entities",
+    metadata,
+    sa.Column("namespace_id", sa.String(64), nullable=False),
+    sa.Column("group_id", sa.String(64), primary_key=True),
+    sa.Column("entity_id", sa.String(64), primary_key=True),
+    sa.ForeignKeyConstraint(
+        ["namespace_id", "group_id"], ["groups.namespace_id", "groups.id"],
+        ondelete="CASCADE", name="fk_group_member_entities_group",
+    ),
+    sa.ForeignKeyConstraint(
+        ["namespace_id", "entity_id"], ["entities.namespace_id", "entities.id"],
+        ondelete="CASCADE", name="fk_group_member_entities_entity",
+    ),
+    sa.Index("ix_group_member_entities_entity_id", "entity_id"),
+)  # fmt: skip
+
+# `member_group_id` is a member of `group_id`: its members are in `group_id` too (nesting). Cycles are refused
+# by identity.groups under a lock on the namespace row; a group can never contain itself.
+group_member_groups = sa.Table(
+    "group_member_groups",
+    metadata,
+    sa.Column("namespace_id", sa.String(64), nullable=False),
+    sa.Column("group_id", sa.String(64), primary_key=True),
+    sa.Column("member_group_id", sa.String(64), primary_key=True),
+    sa.ForeignKeyConstraint(
+        ["namespace_id", "group_id"], ["groups.namespace_id", "groups.id"],
+        ondelete="CASCADE", name="fk_group_member_groups_group",
+    ),
+    sa.ForeignKeyConstraint(
+        ["namespace_id", "member_group_id"], ["groups.namespace_id", "groups.id"],
+        ondelete="CASCADE", name="fk_group_member_groups_member",
+    ),
+    sa.CheckConstraint("group_id <> member_group_id", name="ck_group_member_groups_not_self"),
+    sa.Index("ix_group_member_groups_member_group_id", "member_group_id"),
+)  # fmt: skip
+
+# At most one alias per group (external groups only), unique per mount accessor and name.
+group_aliases = sa.Table(
+    "group_aliases",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("namespace_id", sa.String(64), nullable=False),
+    sa.Column("canonical_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(1024), nullable=False),
+    sa.Column("mount_accessor", sa.String(512), nullable=False),
+    sa.Column("creation_time", sa.String(40), nullable=False),
+    sa.Column("last_update_time", sa.String(40), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["namespace_id", "canonical_id"], ["groups.namespace_id", "groups.id"],
+        ondelete="CASCADE", name="fk_group_aliases_group",
+    ),
+    sa.UniqueConstraint("canonical_id", name="uq_group_aliases_canonical_id"),
+    sa.UniqueConstraint("namespace_id", "mount_accessor", "name", name="uq_group_aliases_mount_name"),
+)  # fmt: skip
 
 registrations = sa.Table(
     "registrations",

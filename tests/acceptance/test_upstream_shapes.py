@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from test_oauth_profile import ca_certificate_pem, public_pem
-from tf_steps import apply, assert_empty_plan, fails, ok, state_values
+from tf_steps import apply, assert_empty_plan, data_values, fails, instances, ok, state_values
 
 pytestmark = pytest.mark.terraform
 
@@ -48,21 +48,6 @@ def reimport(terraform: Any, ids: dict[str, str], *, in_namespace: tuple[str, st
     assert f"{len(ids)} imported, 0 added, 0 changed, 0 destroyed" in result.stdout, result.stdout
     (terraform.workdir / "imports.tf").unlink()
     assert_empty_plan(terraform)
-
-
-def instances(terraform: Any, address: str, mode: str = "managed") -> dict[Any, dict[str, Any]]:
-    """The instances of one resource (`type.name`, of `count` or `for_each` too) in the local state file:
-    their attribute values by index key (None for a single instance)."""
-    state = json.loads((terraform.workdir / "terraform.tfstate").read_text())
-    for resource in state.get("resources", []):
-        if resource.get("mode") == mode and f"{resource['type']}.{resource['name']}" == address:
-            return {i.get("index_key"): i["attributes"] for i in resource["instances"]}
-    raise AssertionError(f"{address} not in state")
-
-
-def data_values(terraform: Any, address: str) -> dict[str, Any]:
-    """The attribute values of one data source (`data.type.name`) in the local state file."""
-    return instances(terraform, address.removeprefix("data."), mode="data")[None]
 
 
 def fill(template: str, values: dict[str, str]) -> str:
@@ -912,6 +897,243 @@ def test_upstream_identity_entity_and_alias_shapes(terraform, service, namespace
     assert client.list("identity/entity/id").status_code == 404
 
 
+# ---- vault_identity_group and its companions ---------------------------------------------------------
+# Upstream: website/docs/r/identity_group*.html.md and website/docs/d/identity_group.html.md (every
+# example), vault/resource_identity_group_test.go (testAccIdentityGroupConfig*). The alias hangs on a profile's
+# mount_accessor instead of a vault_auth_backend's accessor (docs/compatibility.md); resource names are made
+# unique where two examples share one.
+
+GROUPS = """\
+# docs "Internal Group" and "External Group"
+resource "vault_identity_group" "internal" {
+  name     = "internal"
+  type     = "internal"
+  policies = ["dev", "test"]
+
+  metadata = {
+    version = "2"
+  }
+}
+
+resource "vault_identity_group" "group" {
+  name     = "external"
+  type     = "external"
+  policies = ["test"]
+
+  metadata = {
+    version = "1"
+  }
+}
+
+# testAccIdentityGroupConfigUpdateMembers
+resource "vault_identity_group" "members" {
+  name     = "members"
+  type     = "internal"
+  policies = ["dev", "test"]
+  metadata = {
+    version = "2"
+  }
+  member_entity_ids = [vault_identity_entity.entity.id]
+  member_group_ids  = [vault_identity_group.other_group.id]
+}
+
+resource "vault_identity_entity" "entity" {
+  name     = "entity"
+  policies = ["dev", "test"]
+  metadata = {
+    version = "2"
+  }
+}
+
+resource "vault_identity_group" "other_group" {
+  name = "other_members"
+}
+
+# identity_group_member_entity_ids docs: "Exclusive Member Entities" and "Non-exclusive Member Entities"
+resource "vault_identity_group" "exclusive_entities" {
+  name                       = "exclusive-entities"
+  type                       = "internal"
+  external_member_entity_ids = true
+  metadata = {
+    version = "2"
+  }
+}
+
+resource "vault_identity_entity" "user" {
+  name = "user"
+}
+
+resource "vault_identity_group_member_entity_ids" "members" {
+  exclusive         = true
+  member_entity_ids = [vault_identity_entity.user.id]
+  group_id          = vault_identity_group.exclusive_entities.id
+}
+
+resource "vault_identity_group" "shared_entities" {
+  name                       = "shared-entities"
+  type                       = "internal"
+  external_member_entity_ids = true
+  metadata = {
+    version = "2"
+  }
+}
+
+resource "vault_identity_entity" "test_user" {
+  name = "test"
+}
+
+resource "vault_identity_entity" "second_test_user" {
+  name = "second_test"
+}
+
+resource "vault_identity_entity" "dev_user" {
+  name = "dev"
+}
+
+resource "vault_identity_group_member_entity_ids" "test" {
+  member_entity_ids = [vault_identity_entity.test_user.id,
+  vault_identity_entity.second_test_user.id]
+  exclusive = false
+  group_id  = vault_identity_group.shared_entities.id
+}
+
+resource "vault_identity_group_member_entity_ids" "others" {
+  member_entity_ids = [vault_identity_entity.dev_user.id]
+  exclusive         = false
+  group_id          = vault_identity_group.shared_entities.id
+}
+
+# identity_group_member_group_ids docs: "Exclusive Member Groups"
+resource "vault_identity_group" "exclusive_groups" {
+  name                      = "exclusive-groups"
+  type                      = "internal"
+  external_member_group_ids = true
+  metadata = {
+    version = "2"
+  }
+}
+
+resource "vault_identity_group" "users" {
+  name = "users"
+  metadata = {
+    version = "2"
+  }
+}
+
+resource "vault_identity_group_member_group_ids" "members" {
+  exclusive        = true
+  member_group_ids = [vault_identity_group.users.id]
+  group_id         = vault_identity_group.exclusive_groups.id
+}
+
+# identity_group_policies docs: "Exclusive Policies" and "Non-exclusive Policies"
+resource "vault_identity_group" "exclusive_policies" {
+  name              = "exclusive-policies"
+  type              = "internal"
+  external_policies = true
+  metadata = {
+    version = "2"
+  }
+}
+
+resource "vault_identity_group_policies" "policies" {
+  policies = [
+    "default",
+    "test",
+  ]
+  exclusive = true
+  group_id  = vault_identity_group.exclusive_policies.id
+}
+
+resource "vault_identity_group" "shared_policies" {
+  name              = "shared-policies"
+  type              = "internal"
+  external_policies = true
+  metadata = {
+    version = "2"
+  }
+}
+
+resource "vault_identity_group_policies" "default" {
+  policies = [
+    "default",
+    "test",
+  ]
+  exclusive = false
+  group_id  = vault_identity_group.shared_policies.id
+}
+
+resource "vault_identity_group_policies" "others" {
+  policies = [
+    "others",
+  ]
+  exclusive = false
+  group_id  = vault_identity_group.shared_policies.id
+}
+
+# identity_group_alias docs, on a profile's accessor
+resource "vault_oauth_resource_server_config_profile" "github" {
+  profile_name = "github"
+  issuer_id    = "https://token.actions.githubusercontent.com"
+  jwks_uri     = "https://token.actions.githubusercontent.com/.well-known/jwks"
+  groups_claim = "teams"
+}
+
+resource "vault_identity_group" "alias_target" {
+  name     = "test"
+  type     = "external"
+  policies = ["test"]
+}
+
+resource "vault_identity_group_alias" "group-alias" {
+  name           = "Github_Team_Slug"
+  mount_accessor = vault_oauth_resource_server_config_profile.github.mount_accessor
+  canonical_id   = vault_identity_group.alias_target.id
+}
+
+# data source docs
+data "vault_identity_group" "group" {
+  group_name = vault_identity_group.users.name
+}
+"""
+
+
+def test_upstream_identity_group_shapes(terraform, service, namespace):
+    client = service.client(namespace)
+    start(terraform, service, namespace, GROUPS)
+    apply(terraform)
+    assert_empty_plan(terraform)
+
+    def group(address):  # noqa: ANN001, ANN202
+        return client.get(f"identity/group/id/{state_values(terraform, address)['id']}").json()["data"]
+
+    assert sorted(group("vault_identity_group.internal")["policies"]) == ["dev", "test"]
+    assert group("vault_identity_group.group")["type"] == "external"
+    members = group("vault_identity_group.members")
+    assert members["member_entity_ids"] == [state_values(terraform, "vault_identity_entity.entity")["id"]]
+    assert members["member_group_ids"] == [state_values(terraform, "vault_identity_group.other_group")["id"]]
+    assert group("vault_identity_group.exclusive_entities")["member_entity_ids"] == [
+        state_values(terraform, "vault_identity_entity.user")["id"]
+    ]
+    assert len(group("vault_identity_group.shared_entities")["member_entity_ids"]) == 3
+    assert group("vault_identity_group.exclusive_groups")["member_group_ids"] == [
+        state_values(terraform, "vault_identity_group.users")["id"]
+    ]
+    assert sorted(group("vault_identity_group.exclusive_policies")["policies"]) == ["default", "test"]
+    assert sorted(group("vault_identity_group.shared_policies")["policies"]) == ["default", "others", "test"]
+    assert group("vault_identity_group.alias_target")["alias"]["name"] == "Github_Team_Slug"
+    assert data_values(terraform, "data.vault_identity_group.group")["metadata"] == {"version": "2"}
+
+    # imports by the upstream ID forms: group and alias by id, the list resources by their group's id
+    addresses = ["vault_identity_group.internal", "vault_identity_group.members",
+                 "vault_identity_group_member_entity_ids.members", "vault_identity_group_member_group_ids.members",
+                 "vault_identity_group_policies.policies", "vault_identity_group_alias.group-alias"]  # fmt: skip
+    reimport(terraform, {address: state_values(terraform, address)["id"] for address in addresses})
+
+    ok(terraform("destroy", "-auto-approve"))
+    assert client.list("identity/group/id").status_code == 404
+
+
 # ---- vault_policy and vault_namespace -----------------------------------------------------------------
 # Upstream: website/docs/r/policy.html.md, vault/resource_policy_test.go (TestResourcePolicy*),
 # website/docs/r/namespace.html.md and vault/resource_namespace_test.go (TestAccNamespace).
@@ -1231,6 +1453,17 @@ data "vault_identity_entity" "entity" {
   entity_name = "entity_12345"
 }
 
+# vault/resource_identity_group_test.go testAccIdentityGroupConfigExternalMembers: member lists on an
+# external group, which upstream ignores
+resource "vault_identity_group" "external_members" {
+  name     = "external-group"
+  type     = "external"
+  policies = ["test"]
+
+  member_entity_ids = ["member entities can't be set for external groups"]
+  member_group_ids  = ["member groups can't be set for external groups"]
+}
+
 # website/docs/r/activation_flags.html.md: a feature this service does not have
 resource "vault_activation_flags" "example" {
   feature = "secrets-sync"
@@ -1264,9 +1497,12 @@ def test_upstream_hcl_refused_here_says_what_is_wrong(terraform, service, namesp
         "Error: Conflicting configuration arguments",
         "policies must not be set when external_policies is true: the entity's policies are then managed "
         "outside this resource.",
+        "Error: Invalid attribute combination",
+        "member_entity_ids must not be set on an external group: its members come from its group alias.",
+        "member_group_ids must not be set on an external group: its members come from its group alias.",
         "Error: Invalid value for feature",
         'feature must be an activation flag of the service ("oauth-resource-server"); got "secrets-sync"',
         "Error: Invalid value for path",
         *(f'path "{bad}" is not a valid namespace name {NAMESPACE_RULE}' for bad in ("team/", "/team", "/team/")),
     )  # fmt: skip
-    assert result.stderr.count("Error: ") == 11, result.stderr
+    assert result.stderr.count("Error: ") == 13, result.stderr

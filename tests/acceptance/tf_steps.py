@@ -97,3 +97,18 @@ def closed_port_address() -> str:
 def point_at_unreachable_service(terraform: Any) -> None:
     """Rewrite the provider block so any contact with the service would fail."""
     terraform.configure_provider(address=closed_port_address(), token="unused", skip_child_token=True)
+
+
+def instances(terraform: Any, address: str, mode: str = "managed") -> dict[Any, dict[str, Any]]:
+    """The instances of one resource (`type.name`, of `count` or `for_each` too) in the local state file:
+    their attribute values by index key (None for a single instance)."""
+    state = json.loads((terraform.workdir / "terraform.tfstate").read_text())
+    for resource in state.get("resources", []):
+        if resource.get("mode") == mode and f"{resource['type']}.{resource['name']}" == address:
+            return {i.get("index_key"): i["attributes"] for i in resource["instances"]}
+    raise AssertionError(f"{address} not in state")
+
+
+def data_values(terraform: Any, address: str) -> dict[str, Any]:
+    """The attribute values of one data source (`data.type.name`) in the local state file."""
+    return instances(terraform, address.removeprefix("data."), mode="data")[None]

@@ -25,12 +25,16 @@ WRITE_ENDPOINTS = {
     "sys/config/oauth-resource-server/prof": [
         "issuer_id", "use_jwks", "jwks_uri", "jwks_ca_pem", "public_keys", "audiences", "user_claim",
         "supported_algorithms", "jwt_type", "clock_skew_leeway", "enabled", "unique_id_claim", "actor_claim",
+        "groups_claim",
     ],
     "identity/entity": ["id", "name", "policies", "metadata", "disabled"],
     "identity/entity/name/ent": ["policies", "metadata", "disabled"],
     "identity/entity-alias": [
         "name", "canonical_id", "mount_accessor", "issuer", "external_id", "custom_metadata",
     ],
+    "identity/group": ["id", "name", "type", "policies", "metadata", "member_entity_ids", "member_group_ids"],
+    "identity/group/name/grp": ["type", "policies", "metadata", "member_entity_ids", "member_group_ids"],
+    "identity/group-alias": ["id", "name", "mount_accessor", "canonical_id"],
     "sys/policies/acl/pol": ["policy"],
     "sys/policy/pol": ["rules"],
     "sys/namespaces/child": ["custom_metadata"],

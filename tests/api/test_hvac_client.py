@@ -140,6 +140,45 @@ def test_hvac_identity_helpers_manage_entities_and_oauth_aliases(api, root, clie
         identity.read_entity_alias(alias_id)
 
 
+def test_hvac_identity_helpers_manage_groups_nesting_and_group_aliases(api, root, client, session):
+    identity = client.secrets.identity
+    alice = identity.create_or_update_entity(name="alice")["data"]["id"]
+    team = identity.create_or_update_group(name="team", policies=["ops"], member_entity_ids=[alice])["data"]["id"]
+    assert identity.read_group(team)["data"]["member_entity_ids"] == [alice]
+    dept = identity.create_or_update_group_by_name(name="dept", member_group_ids=[team])["data"]["id"]
+    assert identity.read_group_by_name("dept")["data"]["member_group_ids"] == [team]
+    identity.update_group(team, name="team", policies=["ops", "dev"], member_entity_ids=[alice])
+    assert identity.read_group(team)["data"]["policies"] == ["ops", "dev"]
+    assert sorted(identity.list_groups()["data"]["keys"]) == sorted([team, dept])
+    assert ("LIST", "/v1/identity/group/id") in session.sent
+    assert identity.list_groups_by_name(method="GET")["data"]["keys"] == ["dept", "team"]
+    entity = identity.read_entity(alice)["data"]
+    assert entity["direct_group_ids"] == [team] and entity["inherited_group_ids"] == [dept]
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="membership cycle"):
+        identity.update_group(team, name="team", member_group_ids=[dept])
+
+    profile = create_profile(api, "idp", **jwks_profile("https://idp.hvac-groups.example.com"))
+    accessor = f"oauth-resource-server_{namespace_id(root, api.namespace)}_{profile['config_id']}"
+    external = identity.create_or_update_group(name="idp-devs", group_type="external")["data"]["id"]
+    alias = identity.create_or_update_group_alias(name="devs", mount_accessor=accessor, canonical_id=external)
+    alias_id = alias["data"]["id"]
+    assert identity.read_group_alias(alias_id)["data"]["canonical_id"] == external
+    identity.update_group_alias(alias_id, name="developers", mount_accessor=accessor, canonical_id=external)
+    assert identity.read_group(external)["data"]["alias"]["name"] == "developers"
+    assert identity.list_group_aliases()["data"]["keys"] == [alias_id]
+    identity.delete_group_alias(alias_id)
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        identity.read_group_alias(alias_id)
+
+    assert identity.lookup_group(name="dept")["data"]["id"] == dept
+    assert identity.lookup_group(group_id=dept)["data"]["member_group_ids"] == [team]
+    identity.delete_group_by_name("dept")
+    identity.delete_group(team)
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        identity.read_group(team)
+    assert identity.read_entity(alice)["data"]["group_ids"] == []
+
+
 def test_hvac_manages_acl_policies(client, session):
     client.sys.create_or_update_acl_policy(name="hvac-policy", policy=HCL)
     assert ("PUT", "/v1/sys/policies/acl/hvac-policy") in session.sent

@@ -13,6 +13,7 @@ from api_objects import (
     error_text,
     errors,
     jwks_profile,
+    namespace_id,
     private_key_pem,
     rsa_pem,
     static_profile,
@@ -23,7 +24,8 @@ BASE = "sys/config/oauth-resource-server"
 PROFILE_FIELDS = {
     "config_id", "profile_name", "issuer_id", "local", "use_jwks", "jwks_uri", "jwks_ca_pem", "public_keys",
     "audiences", "no_default_policy", "optional_authorization_details", "user_claim", "supported_algorithms",
-    "jwt_type", "clock_skew_leeway", "enabled", "unique_id_claim", "actor_claim",
+    "jwt_type", "clock_skew_leeway", "enabled", "unique_id_claim", "actor_claim", "groups_claim",
+    "mount_accessor",
 }  # fmt: skip
 WARN_HTTP_JWKS = "JWKS URI uses HTTP instead of HTTPS. This is insecure and should only be used in development."
 WARN_DISABLED = "Creating a disabled profile. Enable it with enabled=true when ready."
@@ -54,7 +56,7 @@ def refused(resp, *messages: str) -> bool:  # noqa: ANN001
 # -- create and read ----------------------------------------------------------------------------------------
 
 
-def test_a_jwks_profile_is_created_with_204_and_reads_back_every_field(api):
+def test_a_jwks_profile_is_created_with_204_and_reads_back_every_field(api, root):
     body = {
         "issuer_id": "https://token.actions.githubusercontent.com",
         "jwks_uri": "https://token.actions.githubusercontent.com/.well-known/jwks",
@@ -89,13 +91,16 @@ def test_a_jwks_profile_is_created_with_204_and_reads_back_every_field(api):
         "enabled": True,
         "unique_id_claim": "uti",
         "actor_claim": "act.client_id",
+        "groups_claim": "",
+        "mount_accessor": data["mount_accessor"],
     }
+    assert data["mount_accessor"] == f"oauth-resource-server_{namespace_id(root, api.namespace)}_{data['config_id']}"
     assert data["jwks_ca_pem"].strip() == ca_certificate_pem().strip()
 
 
 def test_a_profile_created_with_only_issuer_and_jwks_uri_has_the_documented_defaults(api):
     data = create_profile(api, "defaults", **jwks_profile("https://defaults.example.com"))
-    assert {k: data[k] for k in PROFILE_FIELDS - {"config_id", "jwks_uri"}} == {
+    assert {k: data[k] for k in PROFILE_FIELDS - {"config_id", "jwks_uri", "mount_accessor"}} == {
         "profile_name": "defaults",
         "issuer_id": "https://defaults.example.com",
         "local": False,
@@ -112,6 +117,7 @@ def test_a_profile_created_with_only_issuer_and_jwks_uri_has_the_documented_defa
         "enabled": True,
         "unique_id_claim": "jti",
         "actor_claim": "act.sub",
+        "groups_claim": "",
     }
 
 
@@ -511,3 +517,13 @@ def test_list_returns_the_profile_names(api, style):
 def test_an_empty_profile_list_is_404(api):
     assert api.list(BASE).status_code == 404
     assert api.list(BASE + "/").status_code == 404
+
+
+def test_groups_claim_is_set_read_back_and_cleared(api):
+    create_profile(api, "groups", **jwks_profile("https://groups.example.com", groups_claim="groups"))
+    assert read(api, "groups")["groups_claim"] == "groups"
+    assert write(api, "groups", {"groups_claim": ""}).status_code == 204
+    assert read(api, "groups")["groups_claim"] == ""
+    resp = write(api, "groups", {"groups_claim": " groups"})
+    assert resp.status_code == 400
+    assert errors(resp) == ['groups_claim " groups" must not start or end with whitespace']

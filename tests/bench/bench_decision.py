@@ -6,7 +6,8 @@ Everything is reported as ratios against references measured in the same run:
 
 - cold (a token never seen before) vs a bare PyJWT `decode` of the same token: must be < 1;
 - warm (the same token again, exp re-checked): must be ≤ 5 µs;
-- flatness: 10 vs 100,000 registrations, and 10 vs 10,000 policy paths: each ratio ≤ 1.2.
+- flatness: 10 vs 100,000 registrations, 10 vs 10,000 policy paths, and no groups vs 10,000 groups (nesting
+  depth 10, 1,000 members each, the subject's baseline from ten nested groups): each ratio ≤ 1.2.
 
 Run: `.venv/bin/python tests/bench/bench_decision.py [--quick]`; exits 1 when a target is missed.
 """
@@ -30,7 +31,8 @@ from vaultguard.service.authn.jwt import JWTValidator
 from vaultguard.service.authn.profiles import Profile, PublicKey
 from vaultguard.service.authz.acl import AccessRequest
 from vaultguard.service.authz.builtin import BUILTIN_POLICIES
-from vaultguard.service.identity.model import Alias, Entity
+from vaultguard.service.identity import groups
+from vaultguard.service.identity.model import Alias, Entity, Group
 from vaultguard.service.registry.model import Registration
 
 ISSUER = "https://idp.example.com"
@@ -48,12 +50,48 @@ PROFILE = Profile(
     audiences=(AUDIENCE,),
 )
 REQUEST = AccessRequest("secret/data/team/report", "read")
+GROUP_DEPTH = 10
+GROUP_MEMBERS = 1_000
+
+
+class MemoryGroups:
+    """The group reads `identity.groups.membership` makes, over dicts: `count` groups in chains of
+    GROUP_DEPTH (each group a member of the next), each with GROUP_MEMBERS entities; alice is a member of the
+    first group of the first chain, so her baseline gathers GROUP_DEPTH groups. The last group of each chain
+    grants `team`."""
+
+    def __init__(self, count: int):
+        self.by_id = {}
+        self.parents: dict[str, list[str]] = {}
+        self.member_of: dict[str, list[str]] = {"e-alice": ["g-0"]} if count else {}
+        members = [f"e-member-{m}" for m in range(100_000)]
+        for i in range(count):
+            group_id, last = f"g-{i}", i % GROUP_DEPTH == GROUP_DEPTH - 1
+            self.by_id[group_id] = Group(id=group_id, namespace_id=NS, name=f"group-{i}",
+                                         policies=["team"] if last else [])  # fmt: skip
+            if not last:
+                self.parents[group_id] = [f"g-{i + 1}"]
+            for m in range(GROUP_MEMBERS):
+                self.member_of.setdefault(members[(i * GROUP_MEMBERS + m) % len(members)], []).append(group_id)
+
+    def direct_group_ids_of_entity(self, namespace_id, entity_id):  # noqa: ANN001, ANN201
+        return list(self.member_of.get(entity_id, ()))
+
+    def group_aliases_named(self, namespace_id, accessor, names):  # noqa: ANN001, ANN201
+        return []
+
+    def group_parents(self, namespace_id, group_ids):  # noqa: ANN001, ANN201
+        return [(g, p) for g in group_ids for p in self.parents.get(g, ())]
+
+    def groups_by_ids(self, namespace_id, group_ids):  # noqa: ANN001, ANN201
+        return [self.by_id[g] for g in sorted(set(group_ids)) if g in self.by_id]
 
 
 class MemoryDirectory:
     """The AgentDirectory protocol over dicts: N agents with aliases and registrations."""
 
-    def __init__(self, registrations: int, policy_paths: int):
+    def __init__(self, registrations: int, policy_paths: int, group_count: int = 0):
+        self.groups = MemoryGroups(group_count)
         self.aliases: dict[tuple[str, str], Alias] = {}
         self.entities: dict[str, Entity] = {}
         self.registrations: dict[str, Registration] = {}
@@ -65,7 +103,7 @@ class MemoryDirectory:
             "team": team + '\npath "secret/data/team/*" { capabilities = ["read", "list"] }',
             "ceiling": 'path "secret/data/team/*" { capabilities = ["read"] }',
         }
-        self._add("alice", policies=["team"], registered=False)
+        self._add("alice", policies=[] if group_count else ["team"], registered=False)  # else from her groups
         for i in range(registrations):
             self._add(f"agent-{i}", policies=["team"], registered=True)
 
@@ -95,6 +133,12 @@ class MemoryDirectory:
 
     def policy_texts(self, namespace_id, names):  # noqa: ANN001, ANN201
         return {n: self.policies[n] for n in names if n in self.policies}
+
+    def membership(self, namespace_id, entity_id, accessor, claim_values):  # noqa: ANN001, ANN201
+        return self.memo(
+            ("membership", entity_id, accessor, claim_values),
+            lambda: groups.membership(self.groups, namespace_id, entity_id, accessor, claim_values),
+        )
 
     def memo(self, key, build):  # noqa: ANN001, ANN201
         if key not in self._memo:
@@ -130,8 +174,8 @@ def per_call(fn, items, rounds: int) -> float:  # noqa: ANN001
     return statistics.median(samples)
 
 
-def measure(registrations: int, policy_paths: int, batch: int, rounds: int) -> dict[str, float]:
-    directory = MemoryDirectory(registrations, policy_paths)
+def measure(registrations: int, policy_paths: int, batch: int, rounds: int, groups: int = 0) -> dict[str, float]:
+    directory = MemoryDirectory(registrations, policy_paths, groups)
     cache = PolicyCache()
     validator = JWTValidator()
 
@@ -161,9 +205,11 @@ def main() -> int:
     base = measure(10, 10, batch, rounds)
     many_regs = measure(100_000, 10, batch, rounds)
     many_paths = measure(10, 10_000, batch, rounds)
+    many_groups = measure(10, 10, batch, rounds, groups=10_000)
     print(f"{'case':<34}{'cold µs':>10}{'warm µs':>10}{'PyJWT decode µs':>18}")
     for name, result in (("10 registrations, 10 paths", base), ("100,000 registrations", many_regs),
-                         ("10,000 policy paths", many_paths)):  # fmt: skip
+                         ("10,000 policy paths", many_paths),
+                         (f"10,000 groups (depth {GROUP_DEPTH})", many_groups)):  # fmt: skip
         print(f"{name:<34}{result['cold']:>10.1f}{result['warm']:>10.2f}{result['pyjwt_decode']:>18.1f}")
     checks = [
         ("cold / PyJWT decode (< 1.0)", base["cold"] / base["pyjwt_decode"], 1.0),
@@ -172,6 +218,8 @@ def main() -> int:
         ("warm 100k / 10 registrations (≤ 1.2)", many_regs["warm"] / base["warm"], 1.2),
         ("cold 10k / 10 policy paths (≤ 1.2)", many_paths["cold"] / base["cold"], 1.2),
         ("warm 10k / 10 policy paths (≤ 1.2)", many_paths["warm"] / base["warm"], 1.2),
+        ("cold 10k groups / none (≤ 1.2)", many_groups["cold"] / base["cold"], 1.2),
+        ("warm 10k groups / none (≤ 1.2)", many_groups["warm"] / base["warm"], 1.2),
     ]
     missed = 0
     print()

@@ -80,6 +80,12 @@ def existing_profile(api: vgtest.Client, tf: Terraform) -> dict[str, str]:
     return provider_settings(api, tf)
 
 
+def existing_group(api: vgtest.Client, tf: Terraform) -> dict[str, str]:
+    resp = api.post("identity/group", json={"name": "engineering", "policies": ["engineering-common"]})
+    assert resp.status_code == 200, resp.text
+    return provider_settings(api, tf)
+
+
 PROVIDER_OVERRIDE = """\
 provider "vault" {{
   address   = "{url}"
@@ -131,6 +137,7 @@ def quickstart_settings(api: vgtest.Client, tf: Terraform) -> dict[str, str]:
 
 SETUP: dict[str, Setup] = {
     "data-sources/vault_agent_registration": existing_registration,
+    "data-sources/vault_identity_group": existing_group,
     "data-sources/vault_kv_secret_v2": existing_secret,
     "data-sources/vault_oauth_resource_server_config_profile": existing_profile,
     "provider": provider_override,

@@ -19,7 +19,8 @@ from vaultguard.service.authn.jwt import REASONS, ValidatedToken
 from vaultguard.service.authn.tokens import TokenRecord
 from vaultguard.service.authz.acl import ACLResult
 from vaultguard.service.authz.decision import Decision, LayerOutcome
-from vaultguard.service.identity.model import Entity
+from vaultguard.service.identity.groups import Membership
+from vaultguard.service.identity.model import Entity, Group
 from vaultguard.service.identity.resolve import Resolution
 from vaultguard.service.registry.model import Registration
 
@@ -71,6 +72,7 @@ def agent_caller(actor: bool = True) -> SimpleNamespace:
         issued_at=2_000_000_000,
         not_before=None,
         transaction="txn-9",
+        groups=(),
     )
     human = Entity(id="ent-human", namespace_id="root", name="alice", policies=["kv-reader"])
     bot = Entity(id="ent-bot", namespace_id="root", name="report-bot", policies=["bot-own"])
@@ -78,7 +80,9 @@ def agent_caller(actor: bool = True) -> SimpleNamespace:
     return SimpleNamespace(
         token=token,
         resolution=Resolution(human, bot if actor else None, registration),
-        baseline_policies=("default", "kv-reader"),
+        groups=Membership((Group(id="grp-1", namespace_id="root", name="team", policies=["team-read"]),),
+                          {"grp-1": "member"}),
+        baseline_policies=("default", "kv-reader", "team-read"),
         accessor="acc-123",
         display_name="JWT Token with Unique Identifier: jti-1",
     )
@@ -245,8 +249,8 @@ def test_an_allowed_delegated_agent_request_carries_the_oauth_keys_the_registrat
     ]  # fmt: skip
     assert auth["client_token"] == hmac_of(RAW_JWT) and auth["accessor"] == hmac_of("acc-123")
     assert auth["entity_id"] == "ent-human", "the subject, as Vault shows it"
-    assert auth["policies"] == ["default", "kv-reader"]
-    assert (auth["identity_policies"], auth["token_policies"]) == (["kv-reader"], ["default"])
+    assert auth["policies"] == ["default", "kv-reader", "team-read"]
+    assert (auth["identity_policies"], auth["token_policies"]) == (["kv-reader", "team-read"], ["default"])
     assert auth["token_type"] == "ent" and auth["token_ttl"] == 300
     assert auth["policy_results"] == {
         "allowed": True,

@@ -132,6 +132,7 @@ class TestCreate:
                 "enabled": True,
                 "unique_id_claim": "uti",
                 "actor_claim": "act.client_id",
+                "groups_claim": "groups",
             }
         )
         assert dataclasses.asdict(profile) == {
@@ -154,6 +155,7 @@ class TestCreate:
             "enabled": True,
             "unique_id_claim": "uti",
             "actor_claim": "act.client_id",
+            "groups_claim": "groups",
         }
 
     def test_the_config_id_comes_from_the_generator_on_create(self):
@@ -191,6 +193,8 @@ class TestReadShape:
             "enabled": True,
             "unique_id_claim": "jti",
             "actor_claim": "act.sub",
+            "groups_claim": "",
+            "mount_accessor": "oauth-resource-server_root_cfg-1",
         }
 
     def test_a_static_profile_reads_back_its_keys_and_empty_jwks_fields(self, static_profile, rsa_pem):
@@ -199,7 +203,7 @@ class TestReadShape:
         assert (data["use_jwks"], data["jwks_uri"], data["jwks_ca_pem"]) == (False, "", "")
 
     def test_every_writable_field_is_in_the_read_response(self, jwks_profile):
-        assert set(WRITABLE_FIELDS) | {"profile_name", "config_id"} == set(jwks_profile.to_api())
+        assert set(WRITABLE_FIELDS) | {"profile_name", "config_id", "mount_accessor"} == set(jwks_profile.to_api())
 
     def test_what_was_read_can_be_written_back_unchanged(self, static_profile, update):
         data = static_profile.to_api()
@@ -869,6 +873,7 @@ plausible_values = {
     "enabled": st.booleans(),
     "unique_id_claim": claim_names,
     "actor_claim": claim_names,
+    "groups_claim": claim_names,
 }
 updates = st.fixed_dictionaries(
     {}, optional={field: plausible_values[field] | json_values for field in WRITABLE_FIELDS}

@@ -691,6 +691,36 @@ class TestIdentityClaims:
         assert reason(validator, token(payload=body)) == "actor_invalid"
 
 
+class TestGroupsClaim:
+    def test_the_profiles_groups_claim_is_read_deduplicated_and_sorted(self, validator):
+        profile = static_profile(groups_claim="groups")
+        assert validate(validator, with_claims(groups=["ops", "devs", "ops"]), profile).groups == ("devs", "ops")
+        assert validate(validator, with_claims(groups=[]), profile).groups == ()
+        assert validate(validator, token(), profile).groups == ()  # absent: no groups, still valid
+
+    def test_without_groups_claim_on_the_profile_nothing_is_read(self, validator):
+        assert validate(validator, with_claims(groups=7)).groups == ()
+
+    def test_only_the_top_level_claim_is_read_never_the_actors(self, validator):
+        profile = static_profile(groups_claim="groups")
+        tok = with_claims(act={"sub": "agent", "groups": ["devs"]})
+        assert validate(validator, tok, profile).groups == ()
+
+    @pytest.mark.parametrize(
+        "value",
+        ["devs", {"devs": 1}, 7, None, True, ["devs", 1], ["devs", None], [""], [["devs"]], ["x" * 1025],
+         [f"g{i}" for i in range(257)]],
+    )  # fmt: skip
+    def test_anything_but_a_bounded_array_of_strings_is_refused(self, validator, value):
+        body = json.dumps({**claims(), "groups": value})
+        assert reason(validator, token(payload=body), static_profile(groups_claim="groups")) == "groups_invalid"
+
+    def test_the_limits_themselves_are_accepted(self, validator):
+        values = ["x" * 1024] + [f"g{i}" for i in range(255)]
+        tok = token(payload=json.dumps({**claims(), "groups": values}))
+        assert len(validate(validator, tok, static_profile(groups_claim="groups")).groups) == 256
+
+
 class TestAuthorizationDetails:
     @pytest.mark.parametrize("details", [{"type": "vault:path_access"}, "read", 1, None, True])
     def test_a_claim_that_is_not_an_array_is_refused(self, validator, details):

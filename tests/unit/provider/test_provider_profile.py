@@ -229,7 +229,7 @@ def test_every_field_is_sent_so_a_partial_update_clears_what_was_removed() -> No
     assert set(body) == {
         "issuer_id", "use_jwks", "jwks_uri", "jwks_ca_pem", "public_keys", "audiences", "no_default_policy",
         "optional_authorization_details", "user_claim", "supported_algorithms", "jwt_type", "clock_skew_leeway",
-        "enabled", "unique_id_claim", "actor_claim",
+        "enabled", "unique_id_claim", "actor_claim", "groups_claim",
     }  # fmt: skip
 
 
