@@ -190,6 +190,25 @@ class Client:
         return Client(self.url, token, self.namespace)
 
 
+def slow_polling_replica(pg_database: str, workdir: Path, workers: int) -> Server:
+    """A replica that polls the database only once a minute: whatever it enforces sooner came by NOTIFY."""
+    token = "hvs.replica-" + uuid.uuid4().hex
+    (workdir / "token").write_text(token + "\n")
+    config = workdir / "server.hcl"
+    config.write_text(
+        f"""
+        listener "tcp" {{ address = "127.0.0.1:1" }}
+        storage "sql" {{
+          url                       = "{pg_database}"
+          replica_propagation_bound = "60s"
+        }}
+        initial_root_token_file = "{workdir / "token"}"
+        workers                 = {workers}
+        """
+    )
+    return Server("", workdir, config_file=config, root_token=token).start()
+
+
 def pg_available() -> bool:
     try:
         import psycopg

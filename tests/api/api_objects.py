@@ -8,9 +8,12 @@ from __future__ import annotations
 import datetime
 import functools
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -180,3 +183,19 @@ def child_token(client: vgtest.Client, policies: list[str], **fields: Any) -> st
 def put_policy(client: vgtest.Client, name: str, text: str) -> None:
     resp = client.post(f"sys/policies/acl/{name}", json={"policy": text})
     assert resp.status_code == 204, resp.text
+
+
+def race(sends: list[tuple[vgtest.Client, str, str, Any]]) -> list[requests.Response]:
+    """Send every (client, method, path, body) at the same moment, each on a new connection of its own (so any
+    worker of the client's server may take it); the responses in the same order."""
+    barrier = threading.Barrier(len(sends))
+
+    def send(item: tuple[vgtest.Client, str, str, Any]) -> requests.Response:
+        client, method, path, body = item
+        headers = {"X-Vault-Token": client.token, "X-Vault-Namespace": client.namespace}
+        with requests.Session() as session:
+            barrier.wait()
+            return session.request(method, f"{client.url}/v1/{path}", json=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(len(sends)) as pool:
+        return list(pool.map(send, sends))

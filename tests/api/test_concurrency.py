@@ -6,29 +6,18 @@ never a 500 or a storage error. A change made through one worker is seen by the 
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from api_objects import create_entity, jwks_profile, put_policy, registration
+from api_objects import race as race_all
 
 RACERS = 20
 
 
 def race(api, requests_to_send):  # noqa: ANN001, ANN201
     """Send one request per (method, path, body) at the same moment, each on its own connection."""
-    barrier = threading.Barrier(len(requests_to_send))
-    headers = {"X-Vault-Token": api.token, "X-Vault-Namespace": api.namespace}
-
-    def send(item):  # noqa: ANN001, ANN202
-        method, path, body = item
-        with requests.Session() as session:
-            barrier.wait()
-            return session.request(method, f"{api.url}/v1/{path}", json=body, headers=headers, timeout=60)
-
-    with ThreadPoolExecutor(len(requests_to_send)) as pool:
-        return list(pool.map(send, requests_to_send))
+    return race_all([(api, *item) for item in requests_to_send])
 
 
 def outcome(responses) -> Counter:  # noqa: ANN001

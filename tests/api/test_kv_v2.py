@@ -7,17 +7,16 @@ Every namespace has its own engine (no inheritance). Writes are create or update
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import hvac
 import hvac.exceptions
 import pytest
 import requests
 from api_objects import PERMISSION_DENIED, RFC3339_UTC, child_token, error_text, put_policy, unique
+from api_objects import race as race_all
 
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 VERSION_METADATA_KEYS = {"created_time", "custom_metadata", "deletion_time", "destroyed", "version"}
@@ -840,17 +839,8 @@ RACERS = 12
 
 
 def race(api, requests_to_send):  # noqa: ANN001, ANN201
-    barrier = threading.Barrier(len(requests_to_send))
-    headers = {"X-Vault-Token": api.token, "X-Vault-Namespace": api.namespace}
-
-    def send(item):  # noqa: ANN001, ANN202
-        method, path, body = item
-        with requests.Session() as session:
-            barrier.wait()
-            return session.request(method, f"{api.url}/v1/{path}", json=body, headers=headers, timeout=60)
-
-    with ThreadPoolExecutor(len(requests_to_send)) as pool:
-        return list(pool.map(send, requests_to_send))
+    """Send one request per (method, path, body) at the same moment, each on its own connection."""
+    return race_all([(api, *item) for item in requests_to_send])
 
 
 def test_racing_first_writes_with_cas_zero_have_exactly_one_winner(api):

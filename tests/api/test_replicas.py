@@ -13,6 +13,7 @@ import uuid
 import pytest
 import requests
 from agent_world import build, rar
+from api_objects import create_entity, race
 
 import vgtest
 
@@ -61,32 +62,55 @@ def test_a_revocation_through_one_replica_is_enforced_by_the_other_within_the_bo
     assert [agent_read(first, namespace, token) for _ in range(6)] == [403] * 6, "every worker of the other replica"
 
 
+# ---- racing creates of one name through both replicas ----------------------------------------------------------
+
+RACERS = 12
+
+
+def test_racing_creates_of_one_name_through_two_replicas_have_exactly_one_winner(replicas):
+    """Each replica's workers answer from their own caches, which know nothing of the other replica's write in
+    flight: the database's constraints decide, and every loser gets a 400 naming the rule, never a 500."""
+    first, second = replicas
+    namespace = "r" + uuid.uuid4().hex[:12]
+    assert first.client().post(f"sys/namespaces/{namespace}").status_code == 200
+    clients = [server.client(namespace=namespace) for server in (first, second)]
+    entities = [create_entity(clients[0]) for _ in range(RACERS)]
+    races = {
+        "entity name": (
+            [(clients[i % 2], "POST", "identity/entity", {"name": "contested"}) for i in range(RACERS)],
+            lambda message: message.startswith("name: an entity") and "already exists" in message,
+        ),
+        "registration display name": (
+            [
+                (clients[i % 2], "POST", "agent-registry/register", {"display_name": "contested", "entity_id": e})
+                for i, e in enumerate(entities)
+            ],
+            lambda message: message.startswith('display_name: "contested" is already used by agent registration'),
+        ),
+        "first KV version (cas 0)": (
+            [
+                (clients[i % 2], "POST", "secret/data/contested", {"data": {"i": i}, "options": {"cas": 0}})
+                for i in range(RACERS)
+            ],
+            lambda message: message == "check-and-set parameter did not match the current version",
+        ),
+    }
+    for name, (sends, names_the_rule) in races.items():
+        responses = race(sends)
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [200] + [400] * (RACERS - 1), (name, [r.text for r in responses])
+        for loser in (r for r in responses if r.status_code == 400):
+            [message] = loser.json()["errors"]
+            assert names_the_rule(message), (name, message)
+
+
 # ---- push: NOTIFY on each write, one listener per server ------------------------------------------------------
-
-
-def slow_polling_replica(pg_database: str, workdir, workers: int) -> vgtest.Server:
-    """A replica that polls the database only once a minute: whatever it enforces sooner came by NOTIFY."""
-    token = "hvs.replica-" + uuid.uuid4().hex
-    (workdir / "token").write_text(token + "\n")
-    config = workdir / "server.hcl"
-    config.write_text(
-        f"""
-        listener "tcp" {{ address = "127.0.0.1:1" }}
-        storage "sql" {{
-          url                       = "{pg_database}"
-          replica_propagation_bound = "60s"
-        }}
-        initial_root_token_file = "{workdir / "token"}"
-        workers                 = {workers}
-        """
-    )
-    return vgtest.Server("", workdir, config_file=config, root_token=token).start()
 
 
 @pytest.fixture(scope="module")
 def pushed(pg_database, tmp_path_factory, replicas):
     """A four-worker replica that would poll once a minute, next to the module's two replicas."""
-    server = slow_polling_replica(pg_database, tmp_path_factory.mktemp("replica-push"), workers=4)
+    server = vgtest.slow_polling_replica(pg_database, tmp_path_factory.mktemp("replica-push"), workers=4)
     try:
         yield server
     finally:
