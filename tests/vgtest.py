@@ -150,8 +150,21 @@ class Server:
     def kill(self) -> None:
         self._signal(signal.SIGKILL)
 
+    def worker_pids(self) -> list[int]:
+        """The process ids of the server's worker processes (`--workers N`, N > 1), from /proc (Linux)."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return [pid for pid in map(int, children) if "spawn_main" in _cmdline(pid)]
+
     def client(self, namespace: str = "", token: str | None = None) -> Client:
         return Client(self.url, self.root_token if token is None else token, namespace)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:  # gone meanwhile
+        return ""
 
 
 class Client:
