@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
@@ -192,13 +193,20 @@ def test_a_database_crash_under_load_gives_503s_and_recovers_without_a_restart(i
         assert server.worker_pids() == workers_before, "a worker process died and was replaced"
 
         # Nothing acknowledged is lost: every write answered 200, before or after the crash, reads back as written.
-        client = server.client(namespace=namespace)
         acknowledged = [o for o in outcomes if o.kind == "write" and o.status == 200]
         assert any(o.started > recovered - 1 for o in acknowledged)
-        for o in acknowledged:
-            resp = client.get(o.path)
-            assert resp.status_code == 200, (o.path, resp.text)
-            assert resp.json()["data"]["data"] == o.data, o.path
+        clients = threading.local()
+
+        def read_back(o: Outcome) -> tuple[str, int, dict | None]:
+            if not hasattr(clients, "client"):
+                clients.client = server.client(namespace=namespace)
+            resp = clients.client.get(o.path)
+            return o.path, resp.status_code, resp.json()["data"]["data"] if resp.status_code == 200 else None
+
+        with ThreadPoolExecutor(4) as pool:
+            stored = list(pool.map(read_back, acknowledged))
+        for o, (path, status, data) in zip(acknowledged, stored, strict=True):
+            assert (status, data) == (200, o.data), path
         assert agent_read(server, namespace, token) == 200
 
         # The listeners of both servers reconnect (backoff at most 2 s), and a change through one is pushed to
