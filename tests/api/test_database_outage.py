@@ -9,6 +9,7 @@ The database is a private instance the test starts itself (private_pg), so crash
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -36,7 +37,9 @@ DOWN_FOR = 2.0
 def instance() -> Iterator[PrivatePostgres]:
     reason = unavailable_reason()
     if reason is not None:
-        pytest.skip(f"no private PostgreSQL instance: {reason}")
+        if os.environ.get("VAULTGUARD_REQUIRE_PG") == "1":  # as CI sets it: PostgreSQL tests must run
+            pytest.fail(f"no private PostgreSQL instance: {reason}, and VAULTGUARD_REQUIRE_PG=1")
+        pytest.skip(f"no private PostgreSQL instance: {reason} (VAULTGUARD_REQUIRE_PG=1 fails instead)")
     pg = PrivatePostgres()
     try:
         yield pg.start()
