@@ -13,17 +13,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .access.policy_cache import PolicyCache
 from .api import groups, identity, kv, namespaces, policies, profiles, registry, sys, tokens
-from .api.audit import router as audit_hash_router
+from .api.audit_hash import router as audit_hash_router
+from .api.audit_middleware import AuditMiddleware
 from .api.decision_api import router as decision_api_router
-from .api.deps import PolicyCache
-from .api.errors import ApiError
 from .api.metrics import MetricsMiddleware
 from .api.middleware import VaultPathMiddleware
-from .audit.middleware import AuditLog, AuditMiddleware
+from .audit.log import AuditLog
 from .authn.jwks import JwksCache
 from .authn.jwt import JWTValidator
 from .config import Settings, jwks_fetch_policy
+from .errors import ApiError
 from .storage.changes import NodeGeneration
 from .storage.directory import Directory
 from .storage.sealing import load_keyring, open_data_key

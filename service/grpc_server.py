@@ -1,12 +1,15 @@
 """gRPC front end of the decision API: `vaultguard.decision.v1.DecisionService/Check`.
 
 It runs inside each HTTP worker process, on that worker's event loop, beside the FastAPI app and with the
-same storage, JWT validator, directory and policy cache (several workers share the port through
-SO_REUSEPORT, as they share the HTTP socket). The evaluation is `api.check.check`, the very code behind
-`POST /v1/sys/authorize`; no web framework is involved here.
+same storage, JWT validator, directory, policy cache and audit log (several workers share the port through
+SO_REUSEPORT, as they share the HTTP socket). The caller goes through the access layer (access.layer) as an
+HTTP request does: its token from `x-vault-token` (or `authorization: Bearer`) metadata by the same rule,
+`update` on `sys/authorize` in the request's namespace, a use counted for a limited-use token. The
+evaluation is `decision_query.evaluate_query`, the code behind `POST /v1/sys/authorize`.
 
-The caller authenticates with a token in the `x-vault-token` metadata and needs `update` on `sys/authorize`
-in the request's namespace, the rule of the HTTP route.
+Every call is audited like an HTTP request to `sys/authorize` (request and response entries, with
+`request.transport` = "grpc" and the gRPC status in `response.grpc_status`, and the evaluation entry for the
+agent token asked about); a call that cannot be audited is answered UNAVAILABLE. No web framework here.
 """
 
 from __future__ import annotations
@@ -20,16 +23,23 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from .access.tokens import ConflictingTokens, presented_token
-from .api.check import DECISION_PATH, DecisionServices, asker_may, check, namespace_at, parse_query
-from .api.errors import ApiError
+from . import request_id
+from .access.audit_trail import AccessRecord, write_final_entries
+from .access.callers import AccessServices
+from .access.layer import authorize, caller_token, identify
+from .api.decision_query import DECISION_PATH, evaluate_query, parse_query
+from .audit.log import REQUEST_NOT_SERVED, RESPONSE_WITHHELD, AuditLog
 from .config import Settings
+from .errors import ApiError
 from .storage.store import Unavailable
 
 log = logging.getLogger("vaultguard.grpc")
 
 TOKEN_METADATA = "x-vault-token"
 STOP_GRACE_SECONDS = 2.0
+_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 403: grpc.StatusCode.PERMISSION_DENIED,
+          503: grpc.StatusCode.UNAVAILABLE}  # fmt: skip
+UNAVAILABLE_STORAGE = "storage is temporarily unavailable; retry"
 
 
 def _stubs() -> tuple[Any, Any]:
@@ -44,45 +54,96 @@ def _stubs() -> tuple[Any, Any]:
     return decision_pb2, decision_pb2_grpc
 
 
-class DecisionServicer:
-    """`Check`: authenticate and authorize the caller, read the question, answer it."""
+class Refusal(Exception):
+    """A call answered with an error: the gRPC status, its message, and the HTTP status the audit log shows."""
 
-    def __init__(self, services: DecisionServices, messages: Any):
+    def __init__(self, code: grpc.StatusCode, message: str, status: int):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class DecisionServicer:
+    """`Check`: authenticate and authorize the caller, read the question, answer it; audit all of it."""
+
+    def __init__(self, services: AccessServices, audit: AuditLog, messages: Any, max_token_size: int):
         self.services = services
+        self.audit = audit
         self.messages = messages
+        self.max_token_size = max_token_size
 
     async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC's name
+        record = _record(request, context)
         try:
-            return await self._check(request, context)
+            answer = await self._check(request, context, record)
+        except Refusal as refusal:
+            status, body, answer = refusal.status, {"errors": [refusal.message]}, refusal
+        else:
+            status = 200
+            body = {"allowed": answer.allowed, "reason": answer.reason, "capabilities": list(answer.capabilities)}
+        if record.failed:  # the request entry could not be written: nothing was served
+            await context.abort(grpc.StatusCode.UNAVAILABLE, REQUEST_NOT_SERVED)
+        outcome = write_final_entries(self.audit, record, status, body, include_data=bool(record.token),
+                                      extra={"grpc_status": _code(answer).name})  # fmt: skip
+        if outcome != "ok":
+            message = REQUEST_NOT_SERVED if outcome == "request_failed" else RESPONSE_WITHHELD
+            await context.abort(grpc.StatusCode.UNAVAILABLE, message)
+        if isinstance(answer, Refusal):
+            await context.abort(answer.code, answer.message)
+        return answer
+
+    async def _check(self, request: Any, context: grpc.aio.ServicerContext, record: AccessRecord) -> Any:
+        try:
+            token = caller_token(record, context.invocation_metadata() or (), self.max_token_size)
+            if not token:
+                record.refusal = "token_missing"
+                raise Refusal(grpc.StatusCode.UNAUTHENTICATED, f"missing {TOKEN_METADATA} metadata", 403)
+            namespace, caller = await identify(self.services, record, record.requested_namespace, token)
+            assert caller is not None
+            authorize(self.audit, record, caller, namespace, DECISION_PATH, "update")
+            query, _warnings = parse_query(record.data)
+            result = await evaluate_query(self.services, self.audit, record, namespace, query)
+        except ApiError as exc:
+            raise Refusal(_CODES.get(exc.status, grpc.StatusCode.INTERNAL), "; ".join(exc.errors), exc.status) from None
         except Unavailable as exc:
             log.error("storage unavailable: %s", exc)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "storage is temporarily unavailable; retry")
-
-    async def _check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:  # the rule HTTP uses: x-vault-token, else authorization: Bearer; two different ones refused
-            asker = presented_token(context.invocation_metadata() or ())
-        except ConflictingTokens as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        if not asker:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"missing {TOKEN_METADATA} metadata")
-        namespace = namespace_at(self.services.store, request.namespace)
-        # An unknown namespace answers like a bad token, as over HTTP: which namespaces exist is not said.
-        if namespace is None or not await asker_may(self.services, namespace, asker, "update", DECISION_PATH):
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "permission denied")
-        body: dict[str, Any] = {"token": request.token, "operation": request.operation, "path": request.path}
-        if request.HasField("parameters"):
-            body["parameters"] = json_format.MessageToDict(request.parameters)
-        try:
-            query, _warnings = parse_query(body)
-        except ApiError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(exc.errors))
-        result = await check(self.services, namespace, query)
+            raise Refusal(grpc.StatusCode.UNAVAILABLE, UNAVAILABLE_STORAGE, 503) from None
         return self.messages.CheckResponse(
             allowed=result.decision.allowed, reason=result.decision.reason, capabilities=list(result.capabilities)
         )
 
 
-async def start(settings: Settings, services: DecisionServices) -> grpc.aio.Server:
+def _record(request: Any, context: grpc.aio.ServicerContext) -> AccessRecord:
+    """The call's audit record: a `sys/authorize` update in the request's namespace, from the peer."""
+    host, port = _peer(context.peer() or "")
+    body: dict[str, Any] = {"token": request.token, "operation": request.operation, "path": request.path}
+    if request.HasField("parameters"):
+        body["parameters"] = json_format.MessageToDict(request.parameters)
+    return AccessRecord(
+        id=request_id.start(),
+        transport="grpc",
+        path=DECISION_PATH,
+        requested_namespace=request.namespace.strip("/"),
+        implied_operation="update",
+        remote_address=host,
+        remote_port=port,
+        data=body,
+    )
+
+
+def _peer(peer: str) -> tuple[str, int | None]:
+    """("127.0.0.1", 5000) from gRPC's "ipv4:127.0.0.1:5000" (or "ipv6:[::1]:5000"); unix peers have no port."""
+    kind, _, address = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return address or peer, None
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port) if port.isdigit() else None
+
+
+def _code(answer: Any) -> grpc.StatusCode:
+    return answer.code if isinstance(answer, Refusal) else grpc.StatusCode.OK
+
+
+async def start(settings: Settings, services: AccessServices, audit: AuditLog) -> grpc.aio.Server:
     """Start the gRPC server on `settings.grpc_listen`; raises RuntimeError when it cannot listen."""
     messages, services_module = _stubs()
     options = [
@@ -91,7 +152,8 @@ async def start(settings: Settings, services: DecisionServices) -> grpc.aio.Serv
         ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
     ]
     server = grpc.aio.server(options=options)
-    services_module.add_DecisionServiceServicer_to_server(DecisionServicer(services, messages), server)
+    servicer = DecisionServicer(services, audit, messages, settings.max_token_header_size)
+    services_module.add_DecisionServiceServicer_to_server(servicer, server)
     if settings.grpc_tls_cert_file:
         key = Path(settings.grpc_tls_key_file).read_bytes()
         chain = Path(settings.grpc_tls_cert_file).read_bytes()
@@ -112,7 +174,8 @@ def serve_beside(app: Any) -> None:
     @asynccontextmanager
     async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
         async with inner(asgi_app) as state:
-            server = await start(app.state.settings, DecisionServices.from_state(app.state))
+            shared = app.state
+            server = await start(shared.settings, AccessServices.from_state(shared), shared.audit)
             try:
                 yield state
             finally:

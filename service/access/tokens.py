@@ -5,12 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import ApiError
 
-class ConflictingTokens(ValueError):
-    """The request presents more than one distinct token: answered 400, authenticated as nobody."""
+
+class UnusableToken(ApiError):
+    """The request's token cannot be used at all: answered 400, authenticated as nobody; `reason` names the
+    rule in the audit log (audit.entry.ADMIN_REFUSALS)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(400, message)
+        self.reason = reason
+
+
+class ConflictingTokens(UnusableToken):
+    """The request presents more than one distinct token."""
 
     def __init__(self) -> None:
-        super().__init__("conflicting tokens: the X-Vault-Token and Authorization headers name different tokens")
+        super().__init__(
+            "conflicting_tokens",
+            "conflicting tokens: the X-Vault-Token and Authorization headers name different tokens",
+        )
 
 
 def presented_token(headers: Iterable[tuple[str, Any]]) -> str:
@@ -40,6 +54,17 @@ def presented_token(headers: Iterable[tuple[str, Any]]) -> str:
     return primary or bearer
 
 
-def scope_token(scope: dict[str, Any]) -> str:
-    """`presented_token` for an ASGI scope's raw headers."""
-    return presented_token((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ()))
+def usable_token(headers: Iterable[tuple[str, Any]], max_size: int) -> str:
+    """`presented_token`, refused (UnusableToken, 400) when conflicting or longer than `max_size` bytes
+    (the listener's max_token_header_size; negative: no limit)."""
+    token = presented_token(headers)
+    if max_size >= 0 and len(token) > max_size:
+        raise UnusableToken(
+            "too_large", f"authentication token is larger than the maximum allowed size of {max_size} bytes"
+        )
+    return token
+
+
+def scope_headers(scope: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    """An ASGI scope's raw headers, as text."""
+    return ((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", ()))

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi.responses import JSONResponse, Response
 
 from .. import request_id
+from ..errors import not_found
 
 
 def respond(
@@ -37,8 +38,6 @@ def respond(
 
 def list_response(keys: list[str], key_info: dict[str, Any] | None = None) -> Response:
     """LIST answer; an empty list is a 404 as in Vault (DECISIONS.md#d13)."""
-    from .errors import not_found
-
     if not keys:
         raise not_found()
     data: dict[str, Any] = {"keys": keys}

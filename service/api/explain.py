@@ -14,21 +14,22 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..access.agents import AgentCaller, baseline_names
+from ..access.callers import AccessServices
 from ..authn.jwt import ValidatedToken
 from ..authn.profiles import Profile, normalize_issuer
 from ..authz import explain as steps
 from ..authz.acl import ACL, AccessRequest
 from ..identity.model import Namespace
 from ..storage.store import Tx
-from .agents import AgentCaller, baseline_names
-from .check import CheckQuery, CheckResult, DecisionServices
+from .decision_query import CheckQuery, CheckResult
 
 MAX_SHOWN_ISSUERS = 20
 _SHOWN_CLAIMS = ("iss", "sub", "aud", "jti", "uti", "iat", "nbf", "exp", "txn")
 _SHOWN_HEADER = ("alg", "kid", "typ")
 
 
-def explain(services: DecisionServices, namespace: Namespace, query: CheckQuery, result: CheckResult) -> dict:
+def explain(services: AccessServices, namespace: Namespace, query: CheckQuery, result: CheckResult) -> dict:
     """The report for `query`, already decided as `result` (same Decision, so the verdicts agree)."""
     decision = result.decision
     header, claims = _peek(query.token, services.validator.max_token_bytes)

@@ -14,7 +14,7 @@ from typing import Any
 
 from vaultguard.rules.names import canonical_policy_names
 
-from .errors import ApiError, FieldPath
+from ..errors import ApiError, FieldPath
 
 MAX_STRING = 65_536
 MAX_LIST = 1_000

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from ..errors import ApiError, bad_request, not_found
 from ..identity import groups
 from ..identity.model import GroupAlias
 from ..identity.rules import MAX_NAME, IdentityError
@@ -15,7 +16,6 @@ from ..storage.store import Tx
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, bad_request, not_found
 from .identity import delete_item, read_item, save_identity, update_item
 
 router = APIRouter()

@@ -7,13 +7,13 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 
+from ..errors import ApiError, bad_request, not_found, unsupported_operation
 from ..identity import groups, rules
 from ..identity.model import Alias
 from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, bad_request, not_found, unsupported_operation
 
 router = APIRouter()
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 
+from ..errors import ApiError, bad_request, not_found, unsupported_operation
 from ..secrets import rules
 from ..secrets.model import now_micros
 from ..storage.kv import SecretsRepository, read_version
@@ -22,7 +23,6 @@ from ..storage.store import Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, bad_request, not_found, unsupported_operation
 
 router = APIRouter()
 
@@ -47,7 +47,7 @@ async def _context(request: Request, *, lists: bool = False) -> Context:
 
 
 @contextmanager
-def _judged() -> Iterator[None]:
+def _as_api_errors() -> Iterator[None]:
     """Domain input errors become the HTTP error they name; a stored value that does not open (altered, or
     moved from another row) is a 500 that serves nothing."""
     try:
@@ -70,12 +70,12 @@ def _write(ctx: Context, action: Callable[[SecretsRepository], T]) -> T:
     """Run `action` in one write transaction. Two first writes of one key race to insert it; the loser runs
     once more, now seeing (and locking) the winner's key, so cas and create/update are judged against it."""
 
-    def judged(tx: Tx) -> T:
-        with _judged():
+    def act(tx: Tx) -> T:
+        with _as_api_errors():
             return action(SecretsRepository(tx))
 
     try:
-        return ctx.store.write_retrying(judged)
+        return ctx.store.write_retrying(act)
     except UniqueViolation:
         raise bad_request("a concurrent write to this secret won; retry") from None
 
@@ -128,7 +128,7 @@ def _settings(body: dict[str, Any], *, signed_duration: bool = False) -> dict[st
     else:
         values, _ = f.parse(present, SETTINGS_FIELDS)
     if "max_versions" in values:
-        with _judged():
+        with _as_api_errors():
             rules.check_max_versions(values["max_versions"])
     return values
 
@@ -168,11 +168,11 @@ async def write_config(request: Request) -> Response:
 async def read_data(path: str, request: Request) -> Response:
     ctx = await _context(request)
     ctx.authorize("read")
-    with _judged():
+    with _as_api_errors():
         rules.check_path(path)
         # (most reads name no version; parsing an empty query string is skipped on this hot path)
         number = rules.parse_version(request.query_params.get("version") if request.scope["query_string"] else None)
-    with _judged():
+    with _as_api_errors():
         found = read_version(ctx.store, ctx.namespace.id, path, number)
     if found is None:
         raise not_found()
@@ -191,7 +191,7 @@ async def write_data(path: str, request: Request) -> Response:
     # `data` is stored as sent (encoded, not coerced): parameter constraints see exactly it.
     ctx.authorize(_write_operation(exists), body)
     warnings = _unknown(body, ("data", "options"))
-    with _judged():
+    with _as_api_errors():
         rules.check_path(path)
         data = rules.encode_data(body.get("data"))
         cas = rules.parse_cas(body.get("options"))
@@ -216,7 +216,7 @@ async def patch_data(path: str, request: Request) -> Response:
     ctx.authorize("patch", body)
     _require_merge_patch(request)
     warnings = _unknown(body, ("data", "options"))
-    with _judged():
+    with _as_api_errors():
         rules.check_path(path)
         patch = body.get("data")
         rules.encode_data(patch)  # the patch itself: an object, finite, bounded
@@ -247,7 +247,7 @@ async def delete_latest(path: str, request: Request) -> Response:
     """Soft-delete the current version; 204 also when there is nothing to delete."""
     ctx = await _context(request)
     ctx.authorize("delete")
-    with _judged():
+    with _as_api_errors():
         rules.check_path(path)
 
     def action(repo: SecretsRepository) -> None:
@@ -269,7 +269,7 @@ async def _versions(request: Request, path: str, operation: str) -> Response:
     ctx.authorize("update")
     body = await ctx.body()
     warnings = _unknown(body, ("versions",))
-    with _judged():
+    with _as_api_errors():
         rules.check_path(path)
         numbers = rules.parse_versions(body.get("versions"))
 
@@ -312,7 +312,7 @@ async def destroy_versions(path: str, request: Request) -> Response:
 
 async def _list(ctx: Context, path: str) -> Response:
     ctx.authorize("list")
-    with _judged():
+    with _as_api_errors():
         prefix = rules.list_prefix(path)
     with ctx.store.read() as tx:
         paths = SecretsRepository(tx).paths(ctx.namespace.id, prefix)
@@ -334,7 +334,7 @@ async def read_metadata(path: str, request: Request) -> Response:
     if ctx.is_list:
         return await _list(ctx, path)
     ctx.authorize("read")
-    with _judged():
+    with _as_api_errors():
         rules.check_path(path)
     with ctx.store.read() as tx:
         key = SecretsRepository(tx).key(ctx.namespace.id, path)
@@ -351,11 +351,11 @@ async def write_metadata(path: str, request: Request) -> Response:
     ctx.authorize(_write_operation(exists))
     body = await ctx.body()
     warnings = _unknown(body, (*SETTINGS_FIELDS, "custom_metadata"))
-    with _judged():
+    with _as_api_errors():
         rules.check_path(path)
     values = _settings(body)
     if body.get("custom_metadata") is not None:
-        with _judged():
+        with _as_api_errors():
             values["custom_metadata"] = rules.parse_custom_metadata(body["custom_metadata"])
     if not values:
         return respond(warnings=warnings)
@@ -380,14 +380,14 @@ async def patch_metadata(path: str, request: Request) -> Response:
     _require_merge_patch(request)
     body = await ctx.body()
     warnings = _unknown(body, (*SETTINGS_FIELDS, "custom_metadata"))
-    with _judged():
+    with _as_api_errors():
         rules.check_path(path)
     values: dict[str, Any] = _settings(body)
     for name in (*SETTINGS_FIELDS, "custom_metadata"):
         if name in body and body[name] is None:
             values[name] = None
     if body.get("custom_metadata") is not None:
-        with _judged():
+        with _as_api_errors():
             values["custom_metadata"] = rules.parse_custom_metadata(body["custom_metadata"], patch=True)
 
     def action(repo: SecretsRepository) -> None:
@@ -406,7 +406,7 @@ async def delete_metadata(path: str, request: Request) -> Response:
     """Every version and the metadata, for good; 204 also when absent."""
     ctx = await _context(request)
     ctx.authorize("delete")
-    with _judged():
+    with _as_api_errors():
         rules.check_path(path)
     _write(ctx, lambda repo: repo.delete_key(ctx.namespace.id, path))
     return respond()
@@ -419,12 +419,12 @@ async def delete_metadata(path: str, request: Request) -> Response:
 async def read_subkeys(path: str, request: Request) -> Response:
     ctx = await _context(request)
     ctx.authorize("read")
-    with _judged():
+    with _as_api_errors():
         rules.check_path(path)
         number = rules.parse_version(request.query_params.get("version"))
         depth_text = request.query_params.get("depth")
         depth = 0 if not depth_text else rules.parse_integer("depth", depth_text, minimum=0, maximum=2**31 - 1)
-    with _judged():
+    with _as_api_errors():
         found = read_version(ctx.store, ctx.namespace.id, path, number)
     if found is None:
         raise not_found()

@@ -8,6 +8,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from .audit_middleware import RECORD
+
 REQUESTS = Counter("vaultguard_http_requests", "HTTP requests handled", ["area", "method", "status"])
 LATENCY = Histogram(
     "vaultguard_http_request_seconds",
@@ -67,7 +69,8 @@ class MetricsMiddleware:
             label = area(state.get("vg_path", scope["path"].removeprefix("/v1/")))
             _child(REQUESTS, label, scope["method"], status["code"]).inc()
             _child(LATENCY, label).observe(time.perf_counter() - start)
-            decision = state.get("vg_decision")
+            record = state.get(RECORD)  # the request's AccessRecord
+            decision = record.decision if record is not None else None
             if decision is not None:  # an agent's request; reason codes are a fixed set (authz.decision)
                 _child(AGENT_DECISIONS, "allow" if decision.allowed else "deny", decision.layer, decision.reason).inc()
             # The request's state links its Context and Request back to the scope, a reference cycle; cleared

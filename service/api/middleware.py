@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 from vaultguard.rules.names import MOUNT_ROOTS
 
-from .errors import ApiError
+from ..errors import ApiError
 
 
 def split_namespace(path: str) -> tuple[str, str]:

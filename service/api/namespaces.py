@@ -14,12 +14,12 @@ from fastapi import APIRouter, Request, Response
 from vaultguard.rules.names import MAX_DEPTH
 
 from ..access.canonical import NAMESPACE_NAME
+from ..errors import bad_request, invalid_field, not_found
 from ..identity.model import Namespace
 from ..storage.store import UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import bad_request, invalid_field, not_found
 
 router = APIRouter()
 FIELDS = {"custom_metadata": f.Field("map")}

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Request, Response
 from ..access.canonical import POLICY_NAME
 from ..authz.builtin import UNDELETABLE
 from ..authz.policy import PolicyError, parse_policy
+from ..errors import bad_request, invalid_field, not_found, unsupported_operation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import bad_request, invalid_field, not_found, unsupported_operation
 
 router = APIRouter()
 

@@ -13,11 +13,11 @@ from ..authn.profiles import (
     duplicate_issuer_error,
     normalize_issuer,
 )
+from ..errors import ApiError, bad_request, invalid_field, not_found, unsupported_operation
 from ..storage.store import Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, bad_request, invalid_field, not_found, unsupported_operation
 
 router = APIRouter()
 

@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 
+from ..errors import ApiError, invalid_field, not_found, unsupported_operation
 from ..registry import rules
 from ..registry.model import Registration
 from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
-from .errors import ApiError, invalid_field, not_found, unsupported_operation
 
 router = APIRouter()
 

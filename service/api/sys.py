@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request, Response
 
 from vaultguard.rules.features import ACTIVATION_FLAGS
 
+from ..access.agents import AgentCaller
+from ..errors import bad_request
 from ..version import VAULT_COMPAT_VERSION
 from . import fields as f
-from .agents import AgentCaller
 from .deps import context
 from .envelope import respond
-from .errors import bad_request
 from .metrics import render
 
 router = APIRouter()
@@ -97,8 +97,7 @@ async def capabilities_self(request: Request) -> Response:
         elif ctx.caller.token.is_root:
             caps = ["root"]
         else:
-            relative = ctx.namespace.path[len(ctx.caller.token_namespace.path) :]
-            caps = sorted(ctx.caller.acl.capabilities(relative + path.lstrip("/")))
+            caps = sorted(ctx.caller.acl.capabilities(ctx.caller.acl_path(ctx.namespace, path.lstrip("/"))))
         data[path] = caps
     if len(paths) == 1:
         data["capabilities"] = data[paths[0]]

@@ -6,13 +6,13 @@ import time
 
 from fastapi import APIRouter, Request, Response
 
+from ..access.agents import AgentCaller
 from ..authn.tokens import TokenRecord, new_accessor, new_token, token_hash
 from ..clock import rfc3339
+from ..errors import bad_request, permission_denied
 from . import fields as f
-from .agents import AgentCaller
 from .deps import Context, context, request_token
 from .envelope import respond
-from .errors import bad_request, permission_denied
 
 router = APIRouter()
 

@@ -49,6 +49,7 @@ ADMIN_REFUSALS = {
     "token_namespace_mismatch": "the token does not work in the request's namespace",
     "namespace_not_found": "the request's namespace does not exist",
     "too_large": "the token is larger than the listener's max_token_header_size (DECISIONS.md#d17)",
+    "conflicting_tokens": "the X-Vault-Token and Authorization headers (or metadata) name different tokens",
 }
 
 
@@ -147,11 +148,13 @@ def admin_auth(
     token_namespace_path: str,
     result: ACLResult | None,
     authorized: bool,
+    remaining_uses: int | None = None,
 ) -> dict[str, Any]:
     """An admin token's auth block; `result` is None for root (which the ACL never sees).
 
     `authorized` says whether the route reached its authorization check; before that (or without one)
-    there is no decision to report.
+    there is no decision to report. `remaining_uses` is set for a limited-use token: the uses left after
+    this request consumed one (0: this was its last, and the token is gone).
     """
     metadata: dict[str, Any] = dict(record.meta)
     auth: dict[str, Any] = {
@@ -168,6 +171,8 @@ def admin_auth(
     }
     if record.expire_time is not None:
         auth["token_ttl"] = max(0, int(record.expire_time - record.creation_time))
+    if remaining_uses is not None:
+        auth["remaining_uses"] = remaining_uses
     if not authorized:
         return auth
     if result is None:  # root
@@ -311,6 +316,12 @@ def _policy_ref(name: str, namespace_id: str, namespace_path: str | None) -> dic
 
 def request_entry(auth: dict[str, Any], request: dict[str, Any], error: str = "") -> dict[str, Any]:
     return {"time": timestamp(), "type": "request", "auth": auth, "request": request, "error": error}
+
+
+def evaluation_entry(auth: dict[str, Any], request: dict[str, Any], error: str = "") -> dict[str, Any]:
+    """The decision API's verdict on an agent token: `auth` is the agent's (with the decision), `request`
+    the operation and path asked about, its `id` and `asked_by` those of the asking request."""
+    return {"time": timestamp(), "type": "evaluation", "auth": auth, "request": request, "error": error}
 
 
 def response_entry(

@@ -25,8 +25,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from vaultguard.service.api.agents import caller_for
-from vaultguard.service.api.deps import PolicyCache
+from vaultguard.service.access.agents import caller_for
+from vaultguard.service.access.policy_cache import PolicyCache
 from vaultguard.service.authn.jwt import JWTValidator
 from vaultguard.service.authn.profiles import Profile, PublicKey
 from vaultguard.service.authz.acl import AccessRequest

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from bench.bench_decision import NS, REQUEST, MemoryDirectory, tokens
 
-from vaultguard.service.api.agents import caller_for
-from vaultguard.service.api.deps import PolicyCache
+from vaultguard.service.access.agents import caller_for
+from vaultguard.service.access.policy_cache import PolicyCache
 from vaultguard.service.authn.jwt import JWTValidator
 
 TEMPLATED = 'path "secret/data/{{identity.entity.metadata.team}}/*" { capabilities = ["read"] }'

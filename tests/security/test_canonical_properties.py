@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from vaultguard.service.access.canonical import NAMESPACE_NAME, POLICY_NAME, NotCanonical, canonical_path
 from vaultguard.service.api import fields as f
-from vaultguard.service.api.errors import ApiError
 from vaultguard.service.authz.acl import AccessRequest, compile_acl
 from vaultguard.service.authz.policy import parse_policy
+from vaultguard.service.errors import ApiError
 
 NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_.@"
 names = st.text(NAME_CHARS, min_size=1, max_size=20).filter(lambda n: n[0].isalnum())

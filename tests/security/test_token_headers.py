@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaultguard.service.access.tokens import ConflictingTokens, presented_token
-from vaultguard.service.audit.middleware import _presented_token
+from vaultguard.service.api.audit_middleware import _presented_token
 
 
 def send(api, method: str, path: str, headers: list[tuple[str, str]], body: bytes = b""):  # noqa: ANN001, ANN201

@@ -3,7 +3,7 @@
 import pytest
 
 from vaultguard.service.api import fields as f
-from vaultguard.service.api.errors import ApiError
+from vaultguard.service.errors import ApiError
 
 SCHEMA = {
     "name": f.Field("string", 8),

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from types import SimpleNamespace
 
 import pytest
 
+from vaultguard.service.access.audit_trail import write_request_entry
+from vaultguard.service.access.callers import AdminCaller
+from vaultguard.service.api.audit_middleware import MAX_AUDITED_REQUEST_BODY, AuditMiddleware, access_record
 from vaultguard.service.audit.hashing import Hasher
-from vaultguard.service.audit.middleware import (
-    MAX_AUDITED_REQUEST_BODY,
-    REQUEST_NOT_SERVED,
-    RESPONSE_WITHHELD,
-    AuditFailed,
-    AuditLog,
-    AuditMiddleware,
-    audit_request,
-)
+from vaultguard.service.audit.log import REQUEST_NOT_SERVED, RESPONSE_WITHHELD, AuditFailed, AuditLog
 from vaultguard.service.authn.tokens import TokenRecord
 from vaultguard.service.authz.acl import ACLResult
+from vaultguard.service.identity.model import Namespace
 
 
 class Memory:
@@ -134,8 +129,9 @@ def test_an_answer_whose_response_entry_cannot_be_written_is_withheld():
 
     async def app(request_scope, receive, send):  # noqa: ANN001
         # A route that wrote its request entry at the authorization check, then answered.
-        request = SimpleNamespace(scope=request_scope, app=SimpleNamespace(state=SimpleNamespace(audit=log)))
-        audit_request(request, "read")
+        record = access_record(request_scope)
+        record.decided("read")
+        write_request_entry(log, record)
         await json_app(body={"data": "secret"})(request_scope, receive, send)
 
     log = audit_log(device)
@@ -148,9 +144,10 @@ def test_the_authorization_hook_refuses_the_route_when_the_request_entry_cannot_
     ran_past_the_check = []
 
     async def app(request_scope, receive, send):  # noqa: ANN001
-        request = SimpleNamespace(scope=request_scope, app=SimpleNamespace(state=SimpleNamespace(audit=log)))
+        record = access_record(request_scope)
         try:
-            audit_request(request, "update")
+            record.decided("update")
+            write_request_entry(log, record)
             ran_past_the_check.append(True)
         except AuditFailed as exc:
             await json_app(exc.status, {"errors": exc.errors})(request_scope, receive, send)
@@ -208,15 +205,13 @@ def test_a_403_after_the_check_allowed_is_logged_as_a_route_refusal():
     device = Memory()
 
     async def app(request_scope, receive, send):  # noqa: ANN001
-        request = SimpleNamespace(scope=request_scope, app=SimpleNamespace(state=SimpleNamespace(audit=log)))
-        request_scope["state"]["vg_ctx"] = SimpleNamespace(
-            namespace=SimpleNamespace(id="root", path=""),
-            caller=SimpleNamespace(
-                token=TokenRecord(id_hash="h", accessor="acc", namespace_id="root", policies=["ops"]),
-                token_namespace=SimpleNamespace(id="root", path=""),
-            ),
-        )
-        audit_request(request, "update", ACLResult(True, frozenset({"update"}), ("ops",), "sys/x", "allowed"))
+        record = access_record(request_scope)
+        root = Namespace(id="root", path="")
+        record.namespace = root
+        token = TokenRecord(id_hash="h", accessor="acc", namespace_id="root", policies=["ops"])
+        record.caller = AdminCaller(token, root, acl=None)  # type: ignore[arg-type]
+        record.decided("update", acl_result=ACLResult(True, frozenset({"update"}), ("ops",), "sys/x", "allowed"))
+        write_request_entry(log, record)
         await json_app(403, {"errors": ["permission denied"]})(request_scope, receive, send)
 
     log = audit_log(device)

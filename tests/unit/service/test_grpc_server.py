@@ -14,6 +14,7 @@ from cryptography.x509.oid import NameOID
 
 import vgtest
 from vaultguard.proto.decision.v1 import decision_pb2, decision_pb2_grpc
+from vaultguard.service.audit.log import AuditLog
 from vaultguard.service.config import Settings
 from vaultguard.service.grpc_server import start
 
@@ -49,7 +50,8 @@ def test_a_tls_listener_serves_check_and_refuses_a_caller_without_a_token(tmp_pa
     )
 
     async def scenario():
-        server = await start(settings, services=None)  # the caller is refused before storage is touched
+        # The caller is refused before storage is touched.
+        server = await start(settings, services=None, audit=AuditLog(store=None, devices=[]))
         try:
             credentials = grpc.ssl_channel_credentials(root_certificates=ca)
             async with grpc.aio.secure_channel(address, credentials) as channel:
@@ -70,6 +72,6 @@ def test_a_port_that_cannot_be_bound_is_an_error():
             taken.listen()
             settings = Settings(storage_url="sqlite:///unused.db", grpc_listen=f"127.0.0.1:{taken.getsockname()[1]}")
             with pytest.raises(RuntimeError):
-                await start(settings, services=None)
+                await start(settings, services=None, audit=AuditLog(store=None, devices=[]))
 
     asyncio.run(scenario())

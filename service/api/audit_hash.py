@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from ..access.canonical import AUDIT_DEVICE
+from ..errors import bad_request
 from . import fields as f
 from .deps import context
 from .envelope import respond
-from .errors import bad_request
 
 router = APIRouter()
 FIELDS = {"input": f.Field("string", f.MAX_STRING)}

@@ -3,7 +3,7 @@ decisions (they depend on those layers and the request only), never the other to
 
 from __future__ import annotations
 
-from vaultguard.service.api.agents import AgentCaller
+from vaultguard.service.access.agents import AgentCaller
 from vaultguard.service.authz.acl import AccessRequest
 
 

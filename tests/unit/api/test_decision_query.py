@@ -2,8 +2,8 @@
 
 import pytest
 
-from vaultguard.service.api.check import OPERATIONS, CheckQuery, parse_query
-from vaultguard.service.api.errors import ApiError
+from vaultguard.service.api.decision_query import OPERATIONS, CheckQuery, parse_query
+from vaultguard.service.errors import ApiError
 
 GOOD = {"token": "a.b.c", "operation": "read", "path": "secret/data/x"}
 

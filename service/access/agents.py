@@ -22,15 +22,15 @@ from ..authz.decision import Decision, LayerOutcome
 from ..authz.rar import AuthorizationDetails, canonical_claim
 from ..authz.templates import AliasContext, GroupContext, IdentityContext
 from ..clock import rfc3339
+from ..errors import ApiError
 from ..identity.groups import Membership
 from ..identity.model import Alias, Entity, Namespace, oauth_accessor
 from ..identity.resolve import Resolution, Unresolved, resolve
 from ..memo import BoundedMemo
 from ..registry.model import Registration
-from .errors import ApiError
 
 if TYPE_CHECKING:  # deps imports this module; only the type is needed here
-    from .deps import PolicyCache
+    from .policy_cache import PolicyCache
 
 DISPLAY_NAME_PREFIX = "JWT Token with Unique Identifier: "
 MAX_REMEMBERED_DECISIONS = 64  # per token and storage generation
@@ -236,8 +236,8 @@ async def evaluate_agent(
 ) -> AgentCaller | Decision:
     """Validate and resolve without raising: the agent, or the refusal (token, identity or registry layer).
 
-    The one path every agent token takes: requests to this service (`authenticate_agent`) and the decision
-    API's HTTP and gRPC front ends (`check.check`).
+    The one path every agent token takes: requests to this service (access.callers.resolve_caller) and the decision
+    API's HTTP and gRPC front ends (api.decision_query.evaluate_query).
     """
     try:
         token = await validator.validate_async(raw_token, lambda issuer: directory.find_profile(namespace.id, issuer))
@@ -247,17 +247,3 @@ async def evaluate_agent(
         return caller_for(token, raw_token, namespace.id, directory, cache)
     except AgentDenied as exc:
         return exc.decision
-
-
-async def authenticate_agent(
-    request, namespace: Namespace, raw_token: str, directory: AgentDirectory | None = None  # noqa: ANN001
-) -> AgentCaller:
-    """Validate and resolve; raise AgentDenied (403) with the precise reason kept for the audit log.
-
-    `directory` is the current generation's view when the caller already holds one."""
-    state = request.app.state
-    directory = directory or state.directory.current()
-    outcome = await evaluate_agent(state.jwt_validator, directory, state.policy_cache, namespace, raw_token)
-    if isinstance(outcome, Decision):
-        raise AgentDenied(outcome)
-    return outcome
