@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from .access.policy_cache import PolicyCache
 from .api import groups, identity, kv, namespaces, policies, profiles, registry, sys, tokens
@@ -103,7 +104,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         log.exception("internal error")
         return JSONResponse({"errors": ["internal error"]}, status_code=500)
 
-    app.add_middleware(SecretReadShortcut)  # innermost: sees namespace-relative paths
+    # A trailing "/" no route takes is served by the route without it, in the request's namespace; the
+    # router's own redirect would send the client to a URL without the namespace prefix (docs/api.md).
+    app.router.redirect_slashes = False
+    app.add_middleware(TrailingSlash, routes=app.router.routes)  # innermost: sees namespace-relative paths
+    app.add_middleware(SecretReadShortcut)
     app.add_middleware(VaultPathMiddleware)
     app.add_middleware(AuditMiddleware, audit=app.state.audit)  # outside the path rules: audits their refusals
     app.add_middleware(MetricsMiddleware)  # added last = outermost: sees every response
@@ -121,6 +126,34 @@ def api_error(exc: ApiError) -> JSONResponse:
 def unavailable(exc: Unavailable) -> JSONResponse:
     log.error("storage unavailable: %s", exc)
     return JSONResponse({"errors": ["storage is temporarily unavailable; retry"]}, status_code=503)
+
+
+class TrailingSlash:
+    """`/v1/<path>/` that no route takes, when a route takes `/v1/<path>`: served as `<path>` (the path the
+    ACL check, the route and the audit log then see), never redirected. Vault's paths have no route that
+    differs from another by a trailing slash alone, except LIST paths, which routes declare with their
+    slash and so are never rewritten."""
+
+    def __init__(self, app: Any, routes: list):
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # lifespan events have no path
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path.startswith("/v1/") and path.endswith("/") and not self._taken(scope):
+            trimmed = {**scope, "path": path.rstrip("/")}
+            if self._taken(trimmed):
+                scope["path"] = trimmed["path"]
+                scope["raw_path"] = scope["path"].encode("utf-8", "surrogateescape")
+                state = scope.setdefault("state", {})
+                if "vg_path" in state:
+                    state["vg_path"] = state["vg_path"].rstrip("/")
+        await self.app(scope, receive, send)
+
+    def _taken(self, scope: dict) -> bool:
+        return any(route.matches(scope)[0] != Match.NONE for route in self.routes)
 
 
 class SecretReadShortcut:
