@@ -285,6 +285,46 @@ def token_mint(key_file: str, subject: str, audience: str, **options: Any) -> No
         _fail(str(exc))
 
 
+@main.command("rotate-encryption-key")
+@click.option("--config", "config_file", default=None, help="The server's HCL config file: its storage and keyring.")
+@click.option("--storage", "storage_url", default=None, help="Storage URL, instead of the config file's.")
+@click.option(
+    "--encryption-key-file",
+    default=None,
+    help="The keyring, newest key first (default: the config file's, else VAULTGUARD_ENCRYPTION_KEY).",
+)
+def rotate_encryption_key(config_file: str | None, storage_url: str | None, encryption_key_file: str | None) -> None:
+    """Rewrap the data key under the newest key of the keyring, while the servers keep running.
+
+    Put the new key on the keyring's first line and the old one below it, run this once, then remove the
+    old key from every server's keyring (docs/security.md, "Rotating the key")."""
+    from .storage.sealing import SealError, load_keyring, rotate_data_key_wrapping
+    from .storage.store import StorageError, Store
+
+    try:
+        settings = load_config_file(config_file) if config_file else Settings()
+    except ConfigError as exc:
+        _fail(str(exc))
+    url = storage_url or (settings.storage_url if config_file else "")
+    if not url:
+        _fail("give --config FILE or --storage URL: the database whose data key to rewrap")
+    try:
+        keyring = load_keyring(encryption_key_file or settings.encryption_key_file)
+        store = Store(url)
+        try:
+            was, now = rotate_data_key_wrapping(store, keyring)
+        finally:
+            store.dispose()
+    except SealError as exc:
+        _fail(str(exc), 1)
+    except StorageError as exc:
+        _fail(f"storage {url}: {exc}", 1)
+    if was == now:
+        click.echo(f"the data key is already wrapped by the newest key (key id {now}); nothing to do")
+    else:
+        click.echo(f"the data key is now wrapped by key id {now} (was {was}); the old key can leave the keyrings")
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)

@@ -193,6 +193,24 @@ def prepare_data_key(store: Store, keyring: Keyring) -> Cipher:
                 )
         except UniqueViolation:
             pass  # another process won the race
+    dek, _wrapped_by = _rewrap(store, keyring)
+    cipher = Cipher(dek)
+    _seal_clear_values(store, cipher)
+    return cipher
+
+
+def rotate_data_key_wrapping(store: Store, keyring: Keyring) -> tuple[str, str]:
+    """`vaultguard rotate-encryption-key`: rewrap the data key under the keyring's newest KEK, while servers
+    keep running (they hold the data key itself, which does not change). Returns (the key id that wrapped it,
+    the key id that wraps it now); equal when it was already wrapped by the newest key."""
+    if _read_row(store) is None:
+        raise SealError("the database has no data key yet; start the server once to create it")
+    _dek, was = _rewrap(store, keyring)
+    return was, key_id(keyring.newest)
+
+
+def _rewrap(store: Store, keyring: Keyring) -> tuple[bytes, str]:
+    """The data key, rewrapped under the newest KEK when another one wraps it; and the id that wrapped it."""
     with store.write() as tx:
         row = tx.conn.execute(sa.select(t.data_key).where(t.data_key.c.id == _ROW_ID).with_for_update()).one()
         dek = _unwrap(keyring, row.wrapped_by, row.wrapped)
@@ -202,9 +220,7 @@ def prepare_data_key(store: Store, keyring: Keyring) -> Cipher:
                 .where(t.data_key.c.id == _ROW_ID)
                 .values(wrapped_by=key_id(keyring.newest), wrapped=_wrap(keyring.newest, dek))
             )
-    cipher = Cipher(dek)
-    _seal_clear_values(store, cipher)
-    return cipher
+    return dek, row.wrapped_by
 
 
 def _seal_clear_values(store: Store, cipher: Cipher) -> None:

@@ -12,6 +12,8 @@ data key wrapped by the operator's key-encryption key, on both storage engines.
 from __future__ import annotations
 
 import base64
+import json
+import os
 import secrets
 import subprocess
 import uuid
@@ -169,8 +171,48 @@ def test_rotating_the_key_rewraps_the_data_key_while_a_server_keeps_serving(tmp_
     assert "wrapped by key id" in _refusal(_production(tmp_path, storage, [old], name="stale"))
 
 
+def _rotate(config: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != vgtest.ENCRYPTION_KEY_ENV}
+    return subprocess.run(
+        [vgtest.VAULTGUARD, "rotate-encryption-key", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+
+
+def test_the_rotate_command_rewraps_the_data_key_while_the_server_keeps_serving(tmp_path, storage):
+    old, new = _new_key(), _new_key()
+    running = _production(tmp_path, storage, [old], name="running").start()
+    try:
+        api = running.client()
+        assert api.post("secret/data/a", json={"data": {"v": "before"}}).status_code == 200
+        _production(tmp_path, storage, [new, old], name="rotating")  # writes rotating.hcl and its keyring
+        rotated = _rotate(tmp_path / "rotating.hcl")
+        new_id = key_id(base64.b64decode(new))
+        assert rotated.returncode == 0, rotated.stderr
+        assert f"now wrapped by key id {new_id} (was {key_id(base64.b64decode(old))})" in rotated.stdout
+        assert _db_value(storage, sa.select(t.data_key.c.wrapped_by)) == new_id
+        # The running server, started with the old key only, never stopped serving: it holds the data key.
+        assert api.get("secret/data/a").json()["data"]["data"] == {"v": "before"}
+        assert api.post("secret/data/a", json={"data": {"v": "after"}}).status_code == 200
+        again = _rotate(tmp_path / "rotating.hcl")
+        assert again.returncode == 0 and "nothing to do" in again.stdout
+    finally:
+        running.stop()
+    only_new = _production(tmp_path, storage, [new], name="only-new").start()
+    try:
+        assert only_new.client().get("secret/data/a").json()["data"]["data"] == {"v": "after"}
+    finally:
+        only_new.stop()
+    _production(tmp_path, storage, [_new_key()], name="stranger")
+    refused = _rotate(tmp_path / "stranger.hcl")
+    assert refused.returncode == 1 and f"wrapped by key id {new_id}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_a_ciphertext_moved_to_another_row_does_not_open(tmp_path, storage):
-    srv = _production(tmp_path, storage, [_new_key()]).start()
+    srv = _production(tmp_path, storage, [_new_key()])
+    srv.audit_log = tmp_path / "audit.log"
+    srv.start()
     try:
         api = srv.client()
         api.post("secret/data/mine", json={"data": {"v": "mine"}})
@@ -186,12 +228,26 @@ def test_a_ciphertext_moved_to_another_row_does_not_open(tmp_path, storage):
                 conn.execute(t.kv_versions.update().where(v.path == "theirs", v.version == 1).values(data=theirs))
         finally:
             engine.dispose()
-        for path in ("secret/data/mine", "secret/data/theirs?version=1"):
-            resp = api.get(path)
+        patch = {"Content-Type": "application/merge-patch+json"}
+        attempts = [
+            api.get("secret/data/mine"),
+            api.get("secret/data/theirs?version=1"),
+            api.get("secret/subkeys/mine"),
+            api.request("PATCH", "secret/data/mine", json={"data": {"w": 1}}, headers=patch),
+        ]
+        for resp in attempts:
             assert resp.status_code == 500 and "theirs" not in resp.text
+            assert resp.json() == {"errors": ["a stored secret does not belong to its row or was altered"]}
         assert api.get("secret/data/theirs").json()["data"]["data"] == {"v": "theirs-2"}
+        audited = [json.loads(line) for line in srv.audit_log.read_text().splitlines()]
+        refusals = [e for e in audited if e["type"] == "response" and e["response"]["status_code"] == 500]
+        assert [e["request"]["path"] for e in refusals] == [
+            "secret/data/mine", "secret/data/theirs", "secret/subkeys/mine", "secret/data/mine"
+        ]  # fmt: skip
+        assert all(e["error"] == "a stored secret does not belong to its row or was altered" for e in refusals)
     finally:
         srv.stop()
+    assert "Traceback" not in srv.log.read_text()
 
 
 def test_a_database_written_in_clear_by_an_earlier_version_is_sealed_at_start(tmp_path, storage):
