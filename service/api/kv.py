@@ -98,6 +98,23 @@ def _recheck(ctx: Context, checked_exists: bool, key: Any, parameters: dict | No
         ctx.authorize(_write_operation(key is not None), parameters)
 
 
+def _authorize_metadata(ctx: Context, operation: str, body: dict[str, Any], *, patch: bool = False) -> dict[str, Any]:
+    """The settings and custom_metadata a metadata write stores (a merge patch: with null for what it resets),
+    authorized with exactly those values, so parameter constraints see `"5"` as the 5 stored."""
+
+    def stored(values: dict[str, Any]) -> None:
+        with _as_api_errors():
+            if "max_versions" in values:
+                rules.check_max_versions(values["max_versions"])
+            if body.get("custom_metadata") is not None:
+                values["custom_metadata"] = rules.parse_custom_metadata(body["custom_metadata"], patch=patch)
+        if patch:
+            values.update({name: None for name in (*SETTINGS_FIELDS, "custom_metadata") if body.get(name, 0) is None})
+
+    values, _warnings = ctx.authorize_body(operation, body, SETTINGS_FIELDS, stored)
+    return values
+
+
 def _unknown(body: dict[str, Any], known: tuple[str, ...]) -> list[str]:
     unknown = sorted(k for k in body if k not in known)
     return [f"Endpoint ignored these unrecognized parameters: [{' '.join(unknown)}]"] if unknown else []
@@ -348,15 +365,11 @@ async def write_metadata(path: str, request: Request) -> Response:
     """Set the key's settings and custom_metadata (fields present only); creates the metadata if absent."""
     ctx = await _context(request)
     exists = _key_exists(ctx, path)
-    ctx.authorize(_write_operation(exists))
     body = await ctx.body()
+    values = _authorize_metadata(ctx, _write_operation(exists), body)
     warnings = _unknown(body, (*SETTINGS_FIELDS, "custom_metadata"))
     with _as_api_errors():
         rules.check_path(path)
-    values = _settings(body)
-    if body.get("custom_metadata") is not None:
-        with _as_api_errors():
-            values["custom_metadata"] = rules.parse_custom_metadata(body["custom_metadata"])
     if not values:
         return respond(warnings=warnings)
 
@@ -376,19 +389,12 @@ async def write_metadata(path: str, request: Request) -> Response:
 async def patch_metadata(path: str, request: Request) -> Response:
     """Merge-patch an existing key's settings; null resets a setting or removes a custom_metadata entry."""
     ctx = await _context(request)
-    ctx.authorize("patch")
-    _require_merge_patch(request)
     body = await ctx.body()
+    values = _authorize_metadata(ctx, "patch", body, patch=True)
+    _require_merge_patch(request)
     warnings = _unknown(body, (*SETTINGS_FIELDS, "custom_metadata"))
     with _as_api_errors():
         rules.check_path(path)
-    values: dict[str, Any] = _settings(body)
-    for name in (*SETTINGS_FIELDS, "custom_metadata"):
-        if name in body and body[name] is None:
-            values[name] = None
-    if body.get("custom_metadata") is not None:
-        with _as_api_errors():
-            values["custom_metadata"] = rules.parse_custom_metadata(body["custom_metadata"], patch=True)
 
     def action(repo: SecretsRepository) -> None:
         key = repo.key(ctx.namespace.id, path, lock=True)

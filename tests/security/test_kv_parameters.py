@@ -24,3 +24,42 @@ def test_kv_writes_are_checked_with_the_body_they_store(api) -> None:
 
     assert refused.status_code == 403, refused.text
     assert api.get("secret/data/app").json()["data"]["data"] == {"k": "v"}
+
+
+METADATA_WRITER = """
+path "secret/metadata/*" {
+  capabilities = ["create", "update", "patch", "read"]
+  allowed_parameters = {
+    "max_versions" = [5, 10]
+    "custom_metadata" = []
+  }
+}
+"""
+MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+
+
+def test_metadata_writes_are_checked_with_the_settings_they_store(api) -> None:
+    put_policy(api, "metadata-writer", METADATA_WRITER)
+    writer = api.with_token(child_token(api, ["metadata-writer"]))
+
+    assert writer.post("secret/metadata/app", json={"max_versions": "5"}).status_code == 204
+    for body in ({"max_versions": 3}, {"max_versions": "3"}, {"cas_required": "true"}, {"max_versions": "x"}):
+        refused = writer.post("secret/metadata/app", json=body)
+        assert refused.status_code == 403, (body, refused.text)
+    assert api.get("secret/metadata/app").json()["data"]["max_versions"] == 5
+
+    patched = writer.request("PATCH", "secret/metadata/app", json={"max_versions": "10"}, headers=MERGE_PATCH)
+    assert patched.status_code == 204, patched.text
+    refused = writer.request("PATCH", "secret/metadata/app", json={"max_versions": "3"}, headers=MERGE_PATCH)
+    assert refused.status_code == 403, refused.text
+    reset = writer.request("PATCH", "secret/metadata/app", json={"max_versions": None}, headers=MERGE_PATCH)
+    assert reset.status_code == 403, "a reset stores null, which the policy does not list"
+    assert api.get("secret/metadata/app").json()["data"]["max_versions"] == 10
+
+    labelled = writer.post("secret/metadata/app", json={"max_versions": 10, "custom_metadata": {"team": "blue"}})
+    assert labelled.status_code == 204, labelled.text
+
+
+def test_a_metadata_body_that_does_not_parse_is_a_field_error_for_an_allowed_caller(api) -> None:
+    resp = api.post("secret/metadata/app", json={"max_versions": "many"})
+    assert resp.status_code == 400 and "max_versions" in resp.text
