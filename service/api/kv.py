@@ -2,8 +2,9 @@
 
 Each route authorizes first, on the Vault path and with the operation Vault would use (a write to
 `data/` or `metadata/` is `create` when the key has no metadata yet, `update` otherwise), then judges
-its input, then calls `secrets.rules` inside one storage transaction. Writes and patches of `data/` are
-authorized with the body as sent, so parameter constraints see what is stored (DECISIONS.md#d43).
+its input, then calls `secrets.rules` inside one storage transaction. Writes and patches of `data/` and
+`metadata/` are authorized with the values they store, so parameter constraints see what is stored
+(DECISIONS.md#d43).
 """
 
 from __future__ import annotations
