@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +222,19 @@ def slow_polling_replica(pg_database: str, workdir: Path, workers: int) -> Serve
         """
     )
     return Server("", workdir, config_file=config, root_token=token).start()
+
+
+@contextlib.contextmanager
+def grpc_server(storage_url: str, workdir: Path, **kw: Any) -> Iterator[Server]:
+    """A started two-worker server that also serves the gRPC decision API (the workers share its port, named
+    by `grpc_address`); stopped on exit. `kw` as for Server (e.g. audit_log)."""
+    address = f"127.0.0.1:{free_port()}"
+    srv = Server(storage_url, workdir, workers=2, extra_args=("--grpc-listen", address), **kw).start()
+    srv.grpc_address = address
+    try:
+        yield srv
+    finally:
+        srv.stop()
 
 
 def pg_available() -> bool:

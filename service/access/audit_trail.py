@@ -18,6 +18,7 @@ entry cannot be written is withheld by the transport.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,16 +76,25 @@ def write_request_entry(audit: AuditLog, record: AccessRecord) -> None:
     """The request entry, at the authorization check; raises AuditFailed (503) when no device takes it."""
     if not audit.enabled or record.request_logged:
         return
-    try:
+
+    def entry() -> dict[str, Any]:
         auth, block, error = describe(audit, record, status=None)
-        ok = audit.write(e.request_entry(auth, block, error), memo=record.encoded)
+        return e.request_entry(auth, block, error)
+
+    _write_before_serving(audit, record, "request", entry)
+    record.request_logged = True
+
+
+def _write_before_serving(audit: AuditLog, record: AccessRecord, kind: str, entry: Callable[[], dict]) -> None:
+    """Write the entry `entry` builds, or mark the request failed and raise AuditFailed: nothing is served."""
+    try:
+        ok = audit.write(entry(), memo=record.encoded)
     except Exception:
-        log.exception("audit: building the request entry failed")
+        log.exception("audit: building the %s entry failed", kind)
         ok = False
     if not ok:
         record.failed = True
         raise AuditFailed()
-    record.request_logged = True
 
 
 def write_final_entries(
@@ -133,7 +143,8 @@ def write_evaluation_entry(
     Raises AuditFailed when no device takes it (the answer is then not given)."""
     if not audit.enabled:
         return
-    try:
+
+    def entry() -> dict[str, Any]:
         hasher = audit.hasher()
         if isinstance(outcome, AgentCaller):
             auth = e.agent_auth(hasher, token, outcome, decision)
@@ -155,13 +166,9 @@ def write_evaluation_entry(
         block = e.request_block(hasher, asked, accessor)
         block["asked_by"] = record.path
         error = "" if decision.allowed else "; ".join(decision.caller_error()[1])
-        ok = audit.write(e.evaluation_entry(auth, block, error))
-    except Exception:
-        log.exception("audit: building the evaluation entry failed")
-        ok = False
-    if not ok:
-        record.failed = True
-        raise AuditFailed()
+        return e.evaluation_entry(auth, block, error)
+
+    _write_before_serving(audit, record, "evaluation", entry)
 
 
 def describe(

@@ -163,15 +163,8 @@ def test_unknown_fields_are_ignored_with_a_warning(world):
 def grpc_server(tmp_path_factory):
     """One more server process, started with --grpc-listen (two workers share the gRPC port)."""
     workdir = tmp_path_factory.mktemp("grpc")
-    address = f"127.0.0.1:{vgtest.free_port()}"
-    srv = vgtest.Server(
-        "sqlite:///" + str(workdir / "vaultguard.db"), workdir, workers=2, extra_args=("--grpc-listen", address)
-    ).start()
-    srv.grpc_address = address
-    try:
+    with vgtest.grpc_server("sqlite:///" + str(workdir / "vaultguard.db"), workdir) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -27,15 +27,8 @@ GATEWAY = 'path "sys/authorize" { capabilities = ["update"] }'
 def served(backend_url: str, tmp_path_factory: pytest.TempPathFactory):
     """A server with a gRPC listener and a file audit device, one per storage engine."""
     workdir = tmp_path_factory.mktemp("grpc-audit")
-    address = f"127.0.0.1:{vgtest.free_port()}"
-    srv = vgtest.Server(
-        backend_url, workdir, workers=2, audit_log=workdir / "audit.log", extra_args=("--grpc-listen", address)
-    ).start()
-    srv.grpc_address = address
-    try:
+    with vgtest.grpc_server(backend_url, workdir, audit_log=workdir / "audit.log") as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
