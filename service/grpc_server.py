@@ -148,6 +148,9 @@ async def start(settings: Settings, services: AccessServices, audit: AuditLog) -
     messages, services_module = _stubs()
     options = [
         ("grpc.max_receive_message_length", settings.max_request_size),
+        # Room above the token size limit for the rest of the metadata, so an oversized token reaches the
+        # access layer (a named, audited refusal) instead of gRPC's own unaudited RESOURCE_EXHAUSTED.
+        ("grpc.max_metadata_size", max(settings.max_token_header_size, 8192) + 8192),
         # Each worker listens on the same port; the kernel spreads connections across them.
         ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
     ]

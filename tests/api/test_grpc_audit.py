@@ -177,3 +177,32 @@ def test_http_sys_authorize_writes_the_same_evaluation_entry(world):
     assert len(ids) == 3 and "transport" not in evaluation["request"]
     assert evaluation["auth"]["metadata"]["reason"] == "allowed"
     assert evaluation["auth"]["client_token"] == audit_hash(world.client, agent_token)
+
+
+def test_an_oversized_caller_token_is_refused_and_audited_as_such(world):
+    huge = "hvs." + "x" * 9000  # over the default max_token_header_size (8192)
+    code = refused(world, world.mint(authorization_details=READ_REPORTER), [("x-vault-token", huge)])
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    request, _response = wait_for(world.log, 2)
+    assert request["auth"]["metadata"]["reason"] == "too_large"
+
+
+def test_a_check_that_cannot_be_audited_is_not_answered(backend_url, tmp_path):
+    audit_dir = tmp_path / "audit"
+    audit_dir.mkdir()
+    with vgtest.grpc_server(backend_url, tmp_path, audit_log=audit_dir / "audit.log") as srv:
+        put_policy(srv.client(), "gateway", GATEWAY)
+        caller = child_token(srv.client(), ["gateway"], num_uses=5)
+        with grpc.insecure_channel(srv.grpc_address) as channel:
+            stub = decision_pb2_grpc.DecisionServiceStub(channel)
+            request = decision_pb2.CheckRequest(token="a.b.c", operation="read", path="sys/policy/x")
+            assert stub.Check(request, metadata=[("x-vault-token", caller)], timeout=10).reason
+            # A directory replaced by a file: no device can write (ENOTDIR).
+            for entry in audit_dir.iterdir():
+                entry.unlink()
+            audit_dir.rmdir()
+            audit_dir.write_text("not a directory")
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Check(request, metadata=[("x-vault-token", caller)], timeout=10)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert err.value.details() == "audit logging failed; the request was not served"
