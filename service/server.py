@@ -84,7 +84,13 @@ def _prepare_audit(settings: Settings, store: Store) -> None:
             device_from_settings(spec).probe()
         except DeviceError as exc:
             raise ConfigError(str(exc)) from None
-    load_or_create_key(store)
+    try:
+        load_or_create_key(store)
+    except SealError as exc:
+        raise ConfigError(
+            f"the audit HMAC key (table audit_hmac_key) does not open: {exc}. Restore that table from a backup, "
+            "or delete its row to have a new key made (audit lines hashed with the old key then no longer match)"
+        ) from None
 
 
 def run(settings: Settings) -> None:

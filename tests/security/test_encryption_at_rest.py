@@ -250,6 +250,22 @@ def test_a_ciphertext_moved_to_another_row_does_not_open(tmp_path, storage):
     assert "Traceback" not in srv.log.read_text()
 
 
+def test_an_audit_key_that_does_not_open_refuses_the_start_with_the_fix(tmp_path, storage):
+    srv = _production(tmp_path, storage, [_new_key()])
+    srv.start().stop()
+    engine = create_engine(storage)
+    try:
+        with engine.begin() as conn:
+            key = conn.execute(sa.select(t.audit_hmac_key.c.key)).scalar()
+            altered = key[:-6] + ("AAAA==" if not key.endswith("AAAA==") else "BBBB==")
+            conn.execute(t.audit_hmac_key.update().values(key=altered))
+    finally:
+        engine.dispose()
+    message = _refusal(srv)
+    assert "the audit HMAC key (table audit_hmac_key) does not open" in message
+    assert "delete its row" in message and "Traceback" not in message
+
+
 def test_a_database_written_in_clear_by_an_earlier_version_is_sealed_at_start(tmp_path, storage):
     engine = create_engine(storage)
     clear_value = f"clear-{uuid.uuid4().hex}"
