@@ -98,7 +98,6 @@ class DecisionServicer:
                 record.refusal = "token_missing"
                 raise Refusal(grpc.StatusCode.UNAUTHENTICATED, f"missing {TOKEN_METADATA} metadata", 403)
             namespace, caller = await identify(self.services, record, record.requested_namespace, token)
-            assert caller is not None
             authorize(self.audit, record, caller, namespace, DECISION_PATH, "update")
             query, _warnings = parse_query(record.data)
             result = await evaluate_query(self.services, self.audit, record, namespace, query)

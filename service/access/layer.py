@@ -37,11 +37,11 @@ def caller_token(record: AccessRecord, headers: Iterable[tuple[str, Any]], max_s
 
 
 async def identify(
-    services: AccessServices, record: AccessRecord, namespace_path: str, token: str | None
-) -> tuple[Namespace, AdminCaller | AgentCaller | None]:
-    """The request's namespace ("a/b", "" for root) and the caller presenting `token` there (None for a
-    public request: `token` None). Raises a 403 (CallerRefused, AgentDenied) with the reason recorded."""
-    if token == "":
+    services: AccessServices, record: AccessRecord, namespace_path: str, token: str
+) -> tuple[Namespace, AdminCaller | AgentCaller]:
+    """The request's namespace ("a/b", "" for root) and the caller presenting `token` there. Raises a 403
+    (CallerRefused, AgentDenied) with the reason recorded."""
+    if not token:
         record.refusal = "token_missing"
         raise CallerRefused(record.refusal)
     # Namespaces change only through admin writes, which bump the generation: the view's memo is exact.
@@ -51,17 +51,16 @@ async def identify(
         record.refusal = "namespace_not_found"
         raise CallerRefused(record.refusal)
     record.namespace = namespace
-    if token is None:
-        return namespace, None
     try:
-        record.caller = await resolve_caller(services, view, namespace, token)
+        caller = await resolve_caller(services, view, namespace, token)
     except CallerRefused as exc:
         record.refusal = exc.reason
         raise
     except AgentDenied as exc:
         record.decision = exc.decision
         raise
-    return namespace, record.caller
+    record.caller = caller
+    return namespace, caller
 
 
 def authorize(
