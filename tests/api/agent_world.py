@@ -4,8 +4,10 @@ real signed access tokens for that issuer (current time)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,3 +83,20 @@ def build(client: vgtest.Client, *, ceiling: list[str] | None = None, **registra
     )
     assert resp.status_code == 200, resp.text
     return AgentWorld(client, human, agent, resp.json()["data"]["id"])
+
+
+@contextlib.contextmanager
+def grpc_world(server: vgtest.Server, prefix: str) -> Iterator[AgentWorld]:
+    """`build` in a new namespace of `server` (started by vgtest.grpc_server), with `namespace` and a stub on
+    its gRPC decision API (`stub`)."""
+    import grpc
+
+    from vaultguard.proto.decision.v1 import decision_pb2_grpc
+
+    name = prefix + uuid.uuid4().hex[:10]
+    assert server.client().post(f"sys/namespaces/{name}").status_code == 200
+    world = build(server.client(namespace=name))
+    world.namespace = name
+    with grpc.insecure_channel(server.grpc_address) as channel:
+        world.stub = decision_pb2_grpc.DecisionServiceStub(channel)
+        yield world

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import agent_world
 import grpc
 import pytest
 from agent_world import AUDIENCE, ISSUER, build, rar
@@ -14,7 +15,7 @@ from google.protobuf import struct_pb2
 from security import jwt_forge
 
 import vgtest
-from vaultguard.proto.decision.v1 import decision_pb2, decision_pb2_grpc
+from vaultguard.proto.decision.v1 import decision_pb2
 
 READ_REPORTER = [rar("sys/policy/policy-reader", "read")]
 READER = "sys/policy/policy-reader"
@@ -169,12 +170,7 @@ def grpc_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def grpc_world(grpc_server):
-    name = "g" + uuid.uuid4().hex[:12]
-    assert grpc_server.client().post(f"sys/namespaces/{name}").status_code == 200
-    world = build(grpc_server.client(namespace=name))
-    world.namespace = name
-    with grpc.insecure_channel(grpc_server.grpc_address) as channel:
-        world.stub = decision_pb2_grpc.DecisionServiceStub(channel)
+    with agent_world.grpc_world(grpc_server, "g") as world:
         yield world
 
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import grpc
 import pytest
-from agent_world import AUDIENCE, ISSUER, build, rar
+from agent_world import AUDIENCE, ISSUER, grpc_world, rar
 from api_objects import child_token, put_policy
 from security import jwt_forge
 from test_audit import AuditLog, audit_hash
@@ -33,14 +32,9 @@ def served(backend_url: str, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def world(served):
-    name = "ga" + uuid.uuid4().hex[:10]
-    assert served.client().post(f"sys/namespaces/{name}").status_code == 200
-    world = build(served.client(namespace=name))
-    world.namespace = name
-    put_policy(world.client, "gateway", GATEWAY)
-    put_policy(world.client, "bystander", 'path "sys/policy/*" { capabilities = ["read"] }')
-    with grpc.insecure_channel(served.grpc_address) as channel:
-        world.stub = decision_pb2_grpc.DecisionServiceStub(channel)
+    with grpc_world(served, "ga") as world:
+        put_policy(world.client, "gateway", GATEWAY)
+        put_policy(world.client, "bystander", 'path "sys/policy/*" { capabilities = ["read"] }')
         world.log = AuditLog(served.audit_log)
         yield world
 
