@@ -73,21 +73,27 @@ class TerraformResult(NamedTuple):
     stderr: str
 
 
+def _isolated_environment(home: Path) -> dict[str, str]:
+    """This process's environment without the developer's Vault and Terraform settings, and with its own
+    HOME (no ~/.vault-token, ~/.terraformrc or plugin directories of the developer)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env["HOME"] = str(home)
+    return env
+
+
 class Terraform:
     """Runs the Terraform CLI in `workdir`; call it with CLI arguments: `terraform("plan", "-out=p")`."""
 
     def __init__(self, workdir: Path, cli_config: Path, home: Path, provider: AttachedProvider | None = None):
         self.workdir = workdir
         self.provider = provider
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-        env.update(
+        self.env = _isolated_environment(home)
+        self.env.update(
             TF_CLI_CONFIG_FILE=str(cli_config),
             TF_IN_AUTOMATION="1",
             TF_INPUT="0",
             CHECKPOINT_DISABLE="1",
-            HOME=str(home),  # no ~/.vault-token, ~/.terraformrc or plugin dirs of the developer
         )
-        self.env = env
 
     def __call__(
         self, *args: str, env: Mapping[str, str] | None = None, color: bool = False, timeout: float = 300
@@ -174,8 +180,7 @@ class AttachedProvider:
         return self._value
 
     def _start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-        env["HOME"] = str(self._home)
+        env = _isolated_environment(self._home)
         executable = shutil.which("terraform-provider-vault", path=os.path.dirname(sys.executable))
         self._process = subprocess.Popen(
             [executable or "terraform-provider-vault", "--debug"],
