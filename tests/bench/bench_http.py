@@ -409,7 +409,7 @@ def agent_token(server: vgtest.Server) -> str:
     return token
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
@@ -483,24 +483,24 @@ def main() -> int:
         rate = statistics.median(p.rps for p in phases["KV read (JWT)"]) / 2
         paced_phase = open_loop(server, kv, args.clients, args.connections, rate, paced)
         latencies = paced_phase.latencies
-        p50, p99 = _percentile(latencies, 0.50) * 1000, _percentile(latencies, 0.99) * 1000
+        p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
         ok_p99 = p99 <= P99_TARGET_MS
         print(f"KV read paced at {rate:.0f} req/s (half of the median round's peak) for {paced:.0f} s, "
-              f"{len(latencies)} requests: p50 {p50:.2f} ms, p90 {_percentile(latencies, 0.90) * 1000:.2f} ms, "
+              f"{len(latencies)} requests: p50 {p50:.2f} ms, p90 {percentile(latencies, 0.90) * 1000:.2f} ms, "
               f"p99 {p99:.2f} ms, max {max(latencies) * 1000:.1f} ms; server CPU "
               f"{paced_phase.server_cpu_us:.0f} µs/request")  # fmt: skip
         # The same pace on sys/health: the latency floor of this machine, server and load generator.
         floor = [x * 1000 for x in open_loop(server, health, args.clients, args.connections, rate, paced).latencies]
         print(f"  reference: sys/health paced at the same {rate:.0f} req/s: "
-              f"p50 {_percentile(floor, 0.50):.2f} ms, p99 {_percentile(floor, 0.99):.2f} ms")  # fmt: skip
+              f"p50 {percentile(floor, 0.50):.2f} ms, p99 {percentile(floor, 0.99):.2f} ms")  # fmt: skip
         # Lighter loads, reported only: where along the load the tail grows (a shared 2-core machine is
         # often past its knee at half of peak, because paced requests cost the server more CPU each than
         # back-to-back ones, which it takes in batches).
         for share in (0.25, 0.375):
             lighter = open_loop(server, kv, args.clients, args.connections, rate * 2 * share, paced)
             print(f"  KV read paced at {rate * 2 * share:.0f} req/s ({share:.1%} of the median round's peak): "
-                  f"p50 {_percentile(lighter.latencies, 0.50) * 1000:.2f} ms, "
-                  f"p99 {_percentile(lighter.latencies, 0.99) * 1000:.2f} ms; "
+                  f"p50 {percentile(lighter.latencies, 0.50) * 1000:.2f} ms, "
+                  f"p99 {percentile(lighter.latencies, 0.99) * 1000:.2f} ms; "
                   f"server CPU {lighter.server_cpu_us:.0f} µs/request")  # fmt: skip
         print(f"p99 at half of peak = {p99:.2f} ms (target ≤ {P99_TARGET_MS:.1f} ms)  {_verdict(ok_p99)}")
         return 0 if ok_ratio and ok_p99 else 1

@@ -28,6 +28,8 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+from bench_http import percentile  # noqa: E402 - nearest rank, as the HTTP benchmark reports it
+
 import vgtest  # noqa: E402
 
 P99_TARGET_MS = 100.0
@@ -48,11 +50,6 @@ def wait_until(session: requests.Session, url: str, token: str, status: int, sin
 
 def observe(delays: dict[int, float], index: int, *args: object) -> None:
     delays[index] = wait_until(*args)  # type: ignore[arg-type]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def main() -> int:
