@@ -21,6 +21,7 @@ from .api.audit_middleware import AuditMiddleware
 from .api.decision_api import router as decision_api_router
 from .api.metrics import MetricsMiddleware
 from .api.middleware import VaultPathMiddleware
+from .api.route_table import RouteTable
 from .audit.log import AuditLog
 from .authn.jwks import JwksCache
 from .authn.jwt import JWTValidator
@@ -42,6 +43,14 @@ _NO_FRAMEWORK_TELEMETRY: dict[str, Any] = (
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters
     else {}
 )
+
+
+# The routers in the order their routes are tried: the first route whose path and method both match serves a
+# request, both in the framework's router and in api.route_table.
+ROUTERS = (
+    kv.router, sys.router, decision_api_router, tokens.router, policies.router, namespaces.router,
+    identity.router, groups.router, registry.router, profiles.router, audit_hash_router,
+)  # fmt: skip
 
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
@@ -70,16 +79,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, settings.storage_url))
     app.state.audit = AuditLog.from_settings(settings, app.state.store)
 
-    # The framework tries routes in order, at a cost per route tried (measured: about 15k instructions each),
-    # so the hot paths come first: agents' secret reads, `sys/` (health checks, capabilities), then the
-    # decision API that gateways call on every request they pass. The decision API's paths are literal, so no
-    # later route could have matched them instead.
-    for module in (kv, sys):
-        app.include_router(module.router)
-    app.include_router(decision_api_router)
-    for module in (tokens, policies, namespaces, identity, groups, registry, profiles):
-        app.include_router(module.router)
-    app.include_router(audit_hash_router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -108,7 +109,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     # router's own redirect would send the client to a URL without the namespace prefix (docs/api.md).
     app.router.redirect_slashes = False
     app.add_middleware(TrailingSlash, routes=app.router.routes)  # innermost: sees namespace-relative paths
-    app.add_middleware(SecretReadShortcut)
+    app.add_middleware(DirectDispatch, table=RouteTable(ROUTERS))
     app.add_middleware(VaultPathMiddleware)
     app.add_middleware(AuditMiddleware, audit=app.state.audit)  # outside the path rules: audits their refusals
     app.add_middleware(MetricsMiddleware)  # added last = outermost: sees every response
@@ -156,28 +157,20 @@ class TrailingSlash:
         return any(route.matches(scope)[0] != Match.NONE for route in self.routes)
 
 
-class SecretReadShortcut:
-    """`GET secret/data/<path>` (agents' secret reads, the hot path) goes straight to its route function.
+class DirectDispatch:
+    """Serves each request the route table finds (api.route_table) with its route function, with the
+    errors and audit entries the router's path would give; anything else goes on to the router."""
 
-    FastAPI's routing and dependency resolution cost about a third of such a read; the route function,
-    its errors and its audit entries are the same ones the router would reach. Anything else (LIST, other
-    methods and paths) goes through the router."""
-
-    PREFIX = "/v1/secret/data/"
-
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, table: RouteTable):
         self.app = app
+        self.table = table
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "GET"
-            or not scope["path"].startswith(self.PREFIX)
-            or scope.get("state", {}).get("vg_list")
-        ):
+        found = self.table.find(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if found is None:
             return await self.app(scope, receive, send)
         try:
-            response = await kv.read_data(scope["path"][len(self.PREFIX) :], Request(scope, receive))
+            response = await found.call(scope, receive)
         except ApiError as exc:
             response = api_error(exc)
         except Unavailable as exc:

@@ -154,7 +154,7 @@ def main() -> int:
         else:
             storage = "sqlite:///" + str(workdir / "soak.db")
         server = vgtest.Server(storage, workdir, workers=2).start()
-        token = agent_token(server)
+        token, _world = agent_token(server)
         workers = server.worker_pids()
         soak = Soak(server, token, args.write_rate)
         threads = [threading.Thread(target=soak.read) for _ in range(READERS)]
