@@ -4,11 +4,12 @@ Each scenario is a configuration a team would write, run through the real Terraf
 empty, changed and destroyed, with what Terraform did checked on the server over its HTTP API. Scenarios
 group features so that they share one `terraform init` (each command costs about a second):
 
-- the world: `count`, `for_each` over maps of objects, a local module instantiated with `for_each` and with
-  `count`, dynamic `public_keys` blocks (known and unknown `for_each`), values known only after apply
-  (`terraform_data`), provider aliases per namespace (the namespace itself created in the same run),
-  data sources with unknown arguments, sensitive variables and secrets, `check` blocks, `lifecycle`
-  (`ignore_changes`, `create_before_destroy`), `moved` and `removed` blocks;
+- the world: `count`, `for_each` over maps of objects, a local module instantiated with `for_each`, dynamic
+  `public_keys` blocks (known and unknown `for_each`), values known only after apply (`terraform_data`),
+  namespaces created in the same run, data sources with unknown arguments, sensitive variables and secrets,
+  `check` blocks, `lifecycle` (`ignore_changes`, `create_before_destroy`), `moved` and `removed` blocks;
+- provider aliases per namespace (the namespaces created in the same run), the local module instantiated
+  with `count` through an alias;
 - CLI habits: `-target`, `-replace`, `-refresh-only`, `prevent_destroy`;
 - imports: `terraform import` into a `for_each` instance address, `import {}` blocks with `for_each`;
 - workspaces: one namespace per `terraform.workspace`;
@@ -195,8 +196,8 @@ resource "terraform_data" "late_keys" {
   input = var.late_keys
 }
 
-# A namespace per team, created here, and a provider configuration per namespace. A provider's arguments
-# must be known at plan time, so its namespace is spelled out and what uses it depends on the namespace.
+# A namespace per team, created here; objects go into it through their own `namespace` argument (provider
+# aliases per namespace are the next scenario's).
 resource "vault_namespace" "team" {
   for_each = toset(["a", "b"])
 
@@ -208,21 +209,6 @@ resource "vault_namespace" "team" {
   }
 }
 
-provider "vault" {
-  alias     = "team_a"
-  address   = var.address
-  token     = var.token
-  namespace = "${var.namespace}/team-a"
-}
-
-provider "vault" {
-  alias     = "team_b"
-  address   = var.address
-  token     = var.token
-  namespace = "${var.namespace}/team-b"
-}
-
-# The other way to place objects in a namespace created here: the resource's own `namespace` argument.
 resource "vault_policy" "per_team" {
   for_each = vault_namespace.team
 
@@ -260,47 +246,6 @@ module "agent" {
   subject          = each.value.subject
   ceiling_policies = vault_policy.ceiling[*].name
   issuer           = vault_oauth_resource_server_config_profile.idp.issuer_id
-}
-
-# The same module with count, in team b's namespace through its provider alias.
-resource "vault_oauth_resource_server_config_profile" "team_b" {
-  provider   = vault.team_b
-  depends_on = [vault_namespace.team]
-
-  profile_name = "team-b-idp"
-  issuer_id    = "https://team-b.matrix.example"
-  jwks_uri     = "https://team-b.matrix.example/jwks"
-}
-
-resource "vault_policy" "team_b" {
-  provider   = vault.team_b
-  depends_on = [vault_namespace.team]
-
-  name   = "helper-ceiling"
-  policy = "path \\"secret/data/team-b/*\\" {\\n  capabilities = [\\"read\\"]\\n}\\n"
-}
-
-module "helper" {
-  source = "./modules/agent"
-  count  = 2
-  providers = {
-    vault = vault.team_b
-  }
-  depends_on = [vault_namespace.team]
-
-  name             = "helper-${count.index}"
-  owner            = "team-b"
-  subject          = "helper-${count.index}"
-  ceiling_policies = [vault_policy.team_b.name]
-  issuer           = vault_oauth_resource_server_config_profile.team_b.issuer_id
-}
-
-resource "vault_policy" "team_a" {
-  provider   = vault.team_a
-  depends_on = [vault_namespace.team]
-
-  name   = "team-a-reader"
-  policy = "path \\"secret/data/team-a/*\\" {\\n  capabilities = [\\"read\\"]\\n}\\n"
 }
 
 # Dynamic blocks: keys known at plan time, and keys known only after apply.
@@ -427,7 +372,7 @@ CONTACT = "pager-7731@matrix.example"  # the sensitive variable's value: never p
 
 def test_the_world_configuration_applies_plans_empty_changes_and_destroys(tf, service, namespace):
     client = service.client(namespace)
-    team_a, team_b = service.client(f"{namespace}/team-a"), service.client(f"{namespace}/team-b")
+    team_a = service.client(f"{namespace}/team-a")
     for run in ("r1", "r2"):
         resp = client.post(f"secret/data/{run}/config", json={"data": {"owner": f"owner-{run}"}})
         assert resp.status_code == 200, resp.text
@@ -471,11 +416,7 @@ def test_the_world_configuration_applies_plans_empty_changes_and_destroys(tf, se
     assert (alias["name"], alias["canonical_id"]) == ("alpha@oauth", agents_on_server["alpha"]["entity_id"])
     assert listed(client, "sys/namespaces") == ["team-a/", "team-b/"]
     assert read(client, "sys/namespaces/team-a")["custom_metadata"]["run"] == "r1"
-    assert policies(team_a) == ["team-a-reader", "team-a-writer"]
-    assert sorted(registrations(team_b)) == ["helper-0", "helper-1"]
-    assert entities(team_b) == ["helper-0", "helper-1"]
-    assert profiles(team_b) == ["team-b-idp"]
-    assert policies(team_b) == ["helper-ceiling", "team-b-writer"]
+    assert policies(team_a) == ["team-a-writer"]
     assert tf.output("config_owner") == "owner-r1"
     assert_empty_plan(tf)
 
@@ -522,7 +463,6 @@ def test_the_world_configuration_applies_plans_empty_changes_and_destroys(tf, se
     assert read(client, f"identity/entity/id/{ignored_id}")["metadata"] == {"set_by": "an operator"}
     assert "vault_policy.forgotten" not in state_instances(tf)
     assert read(client, "sys/namespaces/team-b")["custom_metadata"]["run"] == "r2"
-    assert sorted(registrations(team_b)) == ["helper-0", "helper-1"]
     assert_empty_plan(tf)
 
     # -- destroy: everything Terraform manages goes; what `removed` let go stays
@@ -530,6 +470,101 @@ def test_the_world_configuration_applies_plans_empty_changes_and_destroys(tf, se
     assert policies(client) == ["forgotten"]
     assert (registrations(client), entities(client), profiles(client)) == ({}, [], [])
     assert listed(client, "sys/namespaces") == []
+
+
+# ---- provider aliases per namespace ------------------------------------------------------------------------
+
+# A provider configuration per namespace, the namespaces created in the same run. A provider's arguments
+# must be known at plan time, so its namespace is spelled out and what uses it depends on the namespace.
+# (Terraform starts the provider once per configuration: this scenario is kept apart from the world, whose
+# single configuration lets the suite attach Terraform to a running provider.)
+ALIASES = """
+variable "helpers" {
+  type = number
+}
+
+resource "vault_namespace" "team" {
+  for_each = toset(["a", "b"])
+
+  path = "team-${each.key}"
+}
+
+provider "vault" {
+  alias     = "team_a"
+  address   = var.address
+  token     = var.token
+  namespace = "${var.namespace}/team-a"
+}
+
+provider "vault" {
+  alias     = "team_b"
+  address   = var.address
+  token     = var.token
+  namespace = "${var.namespace}/team-b"
+}
+
+# Team b's objects through its provider alias: a profile, a policy and the agent module with count.
+resource "vault_oauth_resource_server_config_profile" "team_b" {
+  provider   = vault.team_b
+  depends_on = [vault_namespace.team]
+
+  profile_name = "team-b-idp"
+  issuer_id    = "https://team-b.matrix.example"
+  jwks_uri     = "https://team-b.matrix.example/jwks"
+}
+
+resource "vault_policy" "team_b" {
+  provider   = vault.team_b
+  depends_on = [vault_namespace.team]
+
+  name   = "helper-ceiling"
+  policy = "path \\"secret/data/team-b/*\\" {\\n  capabilities = [\\"read\\"]\\n}\\n"
+}
+
+module "helper" {
+  source = "./modules/agent"
+  count  = var.helpers
+  providers = {
+    vault = vault.team_b
+  }
+  depends_on = [vault_namespace.team]
+
+  name             = "helper-${count.index}"
+  owner            = "team-b"
+  subject          = "helper-${count.index}"
+  ceiling_policies = [vault_policy.team_b.name]
+  issuer           = vault_oauth_resource_server_config_profile.team_b.issuer_id
+}
+
+resource "vault_policy" "team_a" {
+  provider   = vault.team_a
+  depends_on = [vault_namespace.team]
+
+  name   = "team-a-reader"
+  policy = "path \\"secret/data/team-a/*\\" {\\n  capabilities = [\\"read\\"]\\n}\\n"
+}
+"""
+
+
+def test_provider_aliases_place_objects_in_namespaces_created_in_the_same_run(tf, service, namespace):
+    team_a, team_b = service.client(f"{namespace}/team-a"), service.client(f"{namespace}/team-b")
+    copy_module(tf)
+    tf.write("main.tf", ALIASES)
+    write_vars(tf, helpers=2)
+    ok(tf("init"))
+
+    apply(tf)
+    assert policies(team_a) == ["team-a-reader"]
+    assert sorted(registrations(team_b)) == ["helper-0", "helper-1"]
+    assert registrations(team_b)["helper-1"]["ceiling_policies"][:1] == ["helper-ceiling"]
+    assert entities(team_b) == ["helper-0", "helper-1"]
+    assert profiles(team_b) == ["team-b-idp"]
+    assert policies(team_b) == ["helper-ceiling"]
+    assert (registrations(service.client(namespace)), entities(service.client(namespace))) == ({}, [])
+    assert_empty_plan(tf)
+
+    ok(tf("destroy", "-auto-approve"))
+    assert listed(service.client(namespace), "sys/namespaces") == []
 
 
 # ---- CLI habits: -target, -replace, -refresh-only, prevent_destroy ----------------------------------------
