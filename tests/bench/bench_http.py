@@ -279,7 +279,7 @@ async def _open_loop(port: int, raw: bytes, connections: int, start_at: float, r
             "sent": pacer.sent, "cpu": cpu}  # fmt: skip
 
 
-def _client_process(kind: str, args: tuple, out) -> None:  # noqa: ANN001
+def _client_process(loop, args: tuple, out) -> None:  # noqa: ANN001
     try:
         import uvloop
 
@@ -287,7 +287,7 @@ def _client_process(kind: str, args: tuple, out) -> None:  # noqa: ANN001
     except ImportError:  # plain asyncio works too, only slower
         pass
     try:
-        coroutine = _closed_loop(*args) if kind == "closed" else _open_loop(*args)
+        coroutine = loop(*args)
         out.send(("ok", asyncio.run(coroutine)))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the run
         out.send(("error", repr(exc)))
@@ -295,14 +295,15 @@ def _client_process(kind: str, args: tuple, out) -> None:  # noqa: ANN001
         out.close()
 
 
-def _run_clients(kind: str, processes: int, make_args) -> list[dict]:  # noqa: ANN001
-    """Run `processes` client processes in parallel; they start together 1.5 s from now."""
+def _run_clients(loop, processes: int, make_args) -> list[dict]:  # noqa: ANN001
+    """Run `processes` client processes in parallel, each running the coroutine function `loop` (module level,
+    so a spawned process can import it) with its arguments; they start together 1.5 s from now."""
     ctx = multiprocessing.get_context("spawn")
     start_at = time.time() + 1.5  # enough for every process to import and connect first
     running = []
     for index in range(processes):
         parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_client_process, args=(kind, make_args(index, start_at), child), daemon=True)
+        proc = ctx.Process(target=_client_process, args=(loop, make_args(index, start_at), child), daemon=True)
         proc.start()
         child.close()
         running.append((proc, parent))
@@ -336,9 +337,9 @@ class Phase:
     latencies: list[float]  # seconds (open loop only)
 
 
-def _run_phase(kind: str, server: vgtest.Server, processes: int, make_args) -> tuple[list[dict], float, float]:  # noqa: ANN001
+def run_phase(loop, server: vgtest.Server, processes: int, make_args) -> tuple[list[dict], float, float]:  # noqa: ANN001
     before = _process_group_cpu(server)
-    results = _run_clients(kind, processes, make_args)
+    results = _run_clients(loop, processes, make_args)
     server_cpu = _process_group_cpu(server) - before
     errors = sum(r["errors"] for r in results)
     if errors:
@@ -356,7 +357,7 @@ def closed_loop(server: vgtest.Server, raw: bytes, processes: int, connections: 
         mine = raw[index::processes] if isinstance(raw, list) else raw  # a list: each process its own part
         return (server.port, mine, per_process, start_at, warmup, duration)
 
-    results, server_us, client_us = _run_phase("closed", server, processes, client_args)
+    results, server_us, client_us = run_phase(_closed_loop, server, processes, client_args)
     return Phase(sum(r["count"] for r in results) / duration, server_us, client_us, [])
 
 
@@ -364,8 +365,8 @@ def open_loop(server: vgtest.Server, raw: bytes, processes: int, connections: in
               duration: float) -> Phase:  # fmt: skip
     """Latencies of requests paced at `rate` per second in total (open loop)."""
     per_process = max(1, connections // processes)
-    results, server_us, client_us = _run_phase(
-        "open", server, processes,
+    results, server_us, client_us = run_phase(
+        _open_loop, server, processes,
         lambda _i, start_at: (server.port, raw, per_process, start_at, rate / processes, duration),
     )  # fmt: skip
     latencies = [x for r in results for x in r["latencies"]]
