@@ -174,10 +174,10 @@ def build_caller(
             groups=tuple(GroupContext(g.id, g.name, dict(g.metadata)) for g in groups.groups),
         )
 
-    # Templated policies and RAR entries read the entity, its aliases and its groups, which change only through
-    # admin writes: the generation names that data exactly (a timestamp would not: two writes in one second).
-    # The groups also depend on the token's groups claim, so their ids are part of the key.
-    identity_key = (subject.id, directory.generation, groups.key)
+    # Templated policies and RAR entries are compiled once per identity: the key is everything a template can
+    # read (DECISIONS.md#d54), so a change to any of it compiles anew, and an unrelated admin write does not
+    # (keyed by the generation, every write would compile and keep a new ACL per active agent).
+    identity_key = identity_content(subject, groups)
     details = None
     if token.authorization_details is not None:
         details = cache.details(token.authorization_details, identity, identity_key)
@@ -193,6 +193,18 @@ def build_caller(
         rar_optional=token.profile.optional_authorization_details
         or resolution.registration.optional_authorization_details,
         passed=passed,
+    )
+
+
+def identity_content(subject: Entity, groups: Membership) -> tuple:
+    """What identity templates can read of the subject (templates.IdentityContext), as a hashable value."""
+    return (
+        subject.id,
+        subject.name,
+        tuple(sorted(subject.metadata.items())),
+        tuple(sorted((a.mount_accessor, a.id, a.name, tuple(sorted(a.custom_metadata.items())))
+                     for a in subject.aliases)),
+        tuple((g.id, g.name, tuple(sorted(g.metadata.items()))) for g in groups.groups),
     )
 
 

@@ -153,11 +153,6 @@ class Membership:
     groups: tuple[Group, ...] = ()  # by name
     via: Mapping[str, str] = field(default_factory=dict)  # group id -> how
 
-    @property
-    def key(self) -> tuple[str, ...]:
-        """Names exactly what templates and the baseline read from the groups, within one generation."""
-        return tuple(g.id for g in self.groups)
-
     def policies(self) -> list[str]:
         return list(dict.fromkeys(p for g in self.groups for p in g.policies))
 
