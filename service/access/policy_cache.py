@@ -1,5 +1,5 @@
 """Parsed policies, compiled ACLs and compiled authorization_details, keyed by exactly what they are built
-from (the texts, and for templates the identity's generation), so a change is seen on the next request."""
+from (the texts, and for templates the identity they read), so a change is seen on the next request."""
 
 from __future__ import annotations
 
