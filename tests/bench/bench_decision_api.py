@@ -6,7 +6,9 @@ agent request behind it. One real `vaultguard server --dev` with the gRPC listen
 
 - `POST sys/authorize` over HTTP/1.1 (JSON body, the root token as the asking gateway's);
 - gRPC `Check` (vaultguard.decision.v1.DecisionService) over HTTP/2, the same question and caller;
-- `sys/health` over HTTP/1.1 as the reference.
+- `sys/health` over HTTP/1.1 as the reference;
+- the same `Check` answered by a bare gRPC server (tests/bench/bare_grpc.py: a fixed answer, the same gRPC
+  stack and event loop, nothing else): the floor of the gRPC stack, which bounds what `Check` can reach.
 
 Closed loops with the same number of client processes and requests in flight, in alternating rounds (the
 best round of each counts), as in bench_http.py. Target: gRPC `Check` throughput at least twice
@@ -23,6 +25,8 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,6 +85,19 @@ def grpc_closed_loop(server: vgtest.Server, request: bytes, token: str, processe
     return http.Phase(sum(r["count"] for r in results) / duration, server_us, client_us, [])
 
 
+class BareGrpc:
+    """tests/bench/bare_grpc.py on a free port, in a process group of its own (for its CPU time)."""
+
+    def __init__(self) -> None:
+        self.grpc_address = f"127.0.0.1:{vgtest.free_port()}"
+        script = Path(__file__).with_name("bare_grpc.py")
+        self.proc = subprocess.Popen([sys.executable, str(script), self.grpc_address], start_new_session=True)
+        http.wait_for_port(int(self.grpc_address.rsplit(":", 1)[1]), self.proc)
+
+    def stop(self) -> None:
+        http.stop_group(self.proc)
+
+
 def authorize_request(port: int, root_token: str, question: dict) -> bytes:
     body = json.dumps(question).encode()
     head = ["POST /v1/sys/authorize HTTP/1.1", f"Host: 127.0.0.1:{port}", "X-Vault-Request: true",
@@ -104,7 +121,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vaultguard-bench-decision-"))
     (workdir / "metrics").mkdir()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
-    server = None
+    server = bare = None
     try:
         grpc_address = f"127.0.0.1:{vgtest.free_port()}"
         audit_log = workdir / "audit.log" if args.audit else None
@@ -120,12 +137,14 @@ def main() -> int:
         print(f"server: {args.workers} worker(s), SQLite{', file audit device' if args.audit else ''}; load: "
               f"{args.clients} client processes, {args.connections} requests in flight; {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.1f} before the run")  # fmt: skip
+        bare = BareGrpc()
         measure = {
             "sys/health": lambda: http.closed_loop(server, health, args.clients, args.connections, warmup, duration),
             "sys/authorize": lambda: http.closed_loop(server, authorize, args.clients, args.connections, warmup,
                                                       duration),
             "gRPC Check": lambda: grpc_closed_loop(server, check, server.root_token, args.clients, args.connections,
                                                    warmup, duration),
+            "bare gRPC": lambda: grpc_closed_loop(bare, check, "", args.clients, args.connections, warmup, duration),
         }  # fmt: skip
         phases: dict[str, list[http.Phase]] = {name: [] for name in measure}
         for r in range(rounds):
@@ -135,17 +154,21 @@ def main() -> int:
                 print(f"  round {r + 1}: {name:14s} {phase.rps:7.0f} req/s | CPU per request: server "
                       f"{phase.server_cpu_us:5.0f} µs, load generator {phase.client_cpu_us:4.0f} µs")  # fmt: skip
         peak = {name: max(p.rps for p in runs) for name, runs in phases.items()}
+        cpu = {name: statistics.median(p.server_cpu_us for p in runs) for name, runs in phases.items()}
         for name in measure:
             print(f"peak {name:14s} {peak[name]:7.0f} req/s (best of {rounds}), "
                   f"{peak[name] / peak['sys/health']:.2f} of sys/health")  # fmt: skip
+        print(f"  server CPU per request: sys/authorize {cpu['sys/authorize']:.0f} µs, gRPC Check "
+              f"{cpu['gRPC Check']:.0f} µs, of which the bare gRPC stack's {cpu['bare gRPC']:.0f} µs")  # fmt: skip
         ratio = peak["gRPC Check"] / peak["sys/authorize"]
         ok = ratio >= GRPC_TARGET
         print(f"gRPC Check / sys/authorize throughput = {ratio:.2f} (target ≥ {GRPC_TARGET:.1f})  "
               f"{'PASS' if ok else 'MISS'}")  # fmt: skip
         return 0 if ok else 1
     finally:
-        if server is not None:
-            server.stop()
+        for running in (server, bare):
+            if running is not None:
+                running.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -475,20 +475,30 @@ class BareServer:
         script = Path(__file__).with_name("bare_asgi.py")
         self.proc = subprocess.Popen([sys.executable, str(script), str(self.port), str(workers)],
                                      start_new_session=True)  # fmt: skip
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the bare ASGI server did not start")
+        wait_for_port(self.port, self.proc)
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        stop_group(self.proc)
+
+
+def wait_for_port(port: int, proc: subprocess.Popen) -> None:
+    """Until something accepts connections on 127.0.0.1:`port`; stops `proc` and raises after 30 s."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    stop_group(proc)
+    raise RuntimeError(f"{proc.args} did not start listening on port {port}")
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process group `proc` leads (started with start_new_session), then wait for it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
 
 
 def main() -> int:
