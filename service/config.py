@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import ssl
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -105,12 +106,7 @@ class Settings:
             raise ConfigError(f"storage: unsupported URL scheme {scheme!r}; use sqlite:///PATH or postgresql://HOST/DB")
         if self.workers < 1 or self.workers > 64:
             raise ConfigError("workers must be between 1 and 64")
-        if bool(self.tls_cert_file) != bool(self.tls_key_file):
-            raise ConfigError("listener: tls_cert_file and tls_key_file must be given together")
-        for name in ("tls_cert_file", "tls_key_file"):
-            value = getattr(self, name)
-            if value and not Path(value).is_file():
-                raise ConfigError(f"listener: {name} {value!r} does not exist")
+        _check_tls_pair("listener", self.tls_cert_file, self.tls_key_file)
         _check_audit_devices(self.audit_devices)
         _check_grpc_listener(self)
         if self.dev:
@@ -162,18 +158,32 @@ def _check_grpc_listener(settings: Settings) -> None:
         raise ConfigError(f'grpc_listener address "{address}" must be HOST:PORT with a port 1-65535')
     if int(port) == settings.port:
         raise ConfigError(f'grpc_listener address "{address}" uses the port of the HTTP listener')
-    if bool(settings.grpc_tls_cert_file) != bool(settings.grpc_tls_key_file):
-        raise ConfigError("grpc_listener: tls_cert_file and tls_key_file must be given together")
-    for name in ("grpc_tls_cert_file", "grpc_tls_key_file"):
-        value = getattr(settings, name)
-        if value and not Path(value).is_file():
-            raise ConfigError(f"grpc_listener: {name[5:]} {value!r} does not exist")
+    _check_tls_pair("grpc_listener", settings.grpc_tls_cert_file, settings.grpc_tls_key_file)
     plaintext = not settings.grpc_tls_cert_file and not settings.grpc_tls_disable
     if not settings.dev and plaintext and not _is_loopback(host):
         raise ConfigError(
             f'grpc_listener "{address}" is not loopback: configure tls_cert_file/tls_key_file, '
             "or set tls_disable = true if TLS is terminated in front of the server"
         )
+
+
+def _check_tls_pair(listener: str, cert_file: str, key_file: str) -> None:
+    """Both files or neither; when given, they must load as a PEM certificate chain and its private key, so a
+    listener that could not serve TLS stops the start with its name, not a worker's traceback."""
+    if bool(cert_file) != bool(key_file):
+        raise ConfigError(f"{listener}: tls_cert_file and tls_key_file must be given together")
+    if not cert_file:
+        return
+    for name, value in (("tls_cert_file", cert_file), ("tls_key_file", key_file)):
+        if not Path(value).is_file():
+            raise ConfigError(f"{listener}: {name} {value!r} does not exist")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_file, key_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"{listener}: tls_cert_file {cert_file!r} and tls_key_file {key_file!r} do not load as a PEM "
+            f"certificate chain and its private key ({exc.strerror or exc})"
+        ) from None
 
 
 def _is_loopback(host: str) -> bool:

@@ -1,5 +1,6 @@
 """The gRPC decision API's listener: `grpc_listener {}` in the config file, and the same safety rules as HTTP."""
 
+import re
 import socket
 
 import pytest
@@ -71,3 +72,26 @@ def test_an_address_in_use_is_refused_before_the_workers_start():
         with pytest.raises(ConfigError, match=f"127.0.0.1:{port}"):
             probe_listener(f"127.0.0.1:{port}", "grpc_listener")
     probe_listener(f"127.0.0.1:{port}", "grpc_listener")  # free again
+
+
+@pytest.mark.parametrize("listener", ["listener", "grpc_listener"])
+def test_tls_files_that_do_not_load_stop_the_start_naming_the_listener_and_the_files(tmp_path, listener):
+    """Checked before the workers start: a worker failing on them would show a traceback (for gRPC, one about
+    binding the port) instead of the cause."""
+    from vgtest import self_signed
+
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    cert, key = self_signed(tmp_path)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    _, other_key = self_signed(other_dir)
+    prefix = "grpc_" if listener == "grpc_listener" else ""
+    for cert_file, key_file in ((garbage, garbage), (cert, garbage), (cert, other_key)):
+        files = {f"{prefix}tls_cert_file": str(cert_file), f"{prefix}tls_key_file": str(key_file)}
+        settings = Settings(storage_url="sqlite:///x.db", grpc_listen="127.0.0.1:8201", **files)
+        named = f"{listener}: tls_cert_file '{cert_file}' and tls_key_file '{key_file}' do not load"
+        with pytest.raises(ConfigError, match="^" + re.escape(named)):
+            settings.check()
+    Settings(storage_url="sqlite:///x.db", grpc_listen="127.0.0.1:8201",
+             **{f"{prefix}tls_cert_file": str(cert), f"{prefix}tls_key_file": str(key)}).check()  # fmt: skip
