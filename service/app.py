@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from .access.callers import AccessServices
 from .access.policy_cache import PolicyCache
 from .api import groups, identity, kv, namespaces, policies, profiles, registry, sys, tokens
 from .api.audit_hash import router as audit_hash_router
@@ -78,6 +79,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.jwt_validator = JWTValidator(jwks=jwks, max_token_bytes=token_limit)
     app.state.cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, settings.storage_url))
     app.state.audit = AuditLog.from_settings(settings, app.state.store)
+    # What the access layer reads, shared by this worker's transports (HTTP routes, the decision API, gRPC).
+    app.state.access = AccessServices(store, app.state.directory, app.state.jwt_validator, app.state.policy_cache)
 
     for router in ROUTERS:
         app.include_router(router)

@@ -177,7 +177,7 @@ def serve_beside(app: Any) -> None:
     async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
         async with inner(asgi_app) as state:
             shared = app.state
-            server = await start(shared.settings, AccessServices.from_state(shared), shared.audit)
+            server = await start(shared.settings, shared.access, shared.audit)
             try:
                 yield state
             finally:

@@ -26,17 +26,13 @@ from .policy_cache import PolicyCache
 
 @dataclass(frozen=True)
 class AccessServices:
-    """What resolving and authorizing read: the objects one worker process shares between its transports."""
+    """What resolving and authorizing read: the objects one worker process shares between its transports
+    (`app.state.access`, made by app.create_app)."""
 
     store: Store
     directory: Directory
     validator: JWTValidator
     policy_cache: PolicyCache
-
-    @classmethod
-    def from_state(cls, state: Any) -> AccessServices:
-        """From the application's `app.state` (see app.create_app)."""
-        return cls(state.store, state.directory, state.jwt_validator, state.policy_cache)
 
 
 @dataclass

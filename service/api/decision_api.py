@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from ..access.callers import AccessServices, AdminCaller
+from ..access.callers import AdminCaller
 from ..errors import permission_denied
 from .decision_query import EXPLAIN_PATH, CheckQuery, CheckResult, evaluate_query, parse_query
 from .deps import Context, context
@@ -40,13 +40,13 @@ async def authorize_explain(request: Request) -> Response:
         raise permission_denied()
     query, warnings = parse_query(await ctx.body())
     result = await _evaluate(ctx, query)
-    return respond(explain(AccessServices.from_state(request.app.state), ctx.namespace, query, result),
+    return respond(explain(request.app.state.access, ctx.namespace, query, result),
                    warnings=warnings)  # fmt: skip
 
 
 async def _evaluate(ctx: Context, query: CheckQuery) -> CheckResult:
     state = ctx.request.app.state
-    return await evaluate_query(AccessServices.from_state(state), state.audit, ctx.record, ctx.namespace, query)
+    return await evaluate_query(state.access, state.audit, ctx.record, ctx.namespace, query)
 
 
 def _may_explain(ctx: Context) -> bool:

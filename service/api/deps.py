@@ -13,7 +13,7 @@ from fastapi import Request
 
 from ..access.agents import AgentCaller
 from ..access.audit_trail import AccessRecord
-from ..access.callers import AccessServices, AdminCaller
+from ..access.callers import AdminCaller
 from ..access.canonical import NameRule, NotCanonical, canonical_path
 from ..access.layer import authorize, caller_token, identify
 from ..access.tokens import scope_headers
@@ -126,7 +126,7 @@ async def context(request: Request, *, name: str | None = None, rule: NameRule |
     state = request.app.state
     record = access_record(request.scope)
     token = request_token(request)
-    namespace, caller = await identify(AccessServices.from_state(state), record, record.requested_namespace, token)
+    namespace, caller = await identify(state.access, record, record.requested_namespace, token)
     path = request.scope.get("state", {}).get("vg_path")
     if path is None:  # outside the Vault path middleware (unit tests)
         path = request.url.path[len("/v1/") :]
