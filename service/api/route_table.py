@@ -33,7 +33,7 @@ class TableRoute:
     methods: frozenset[str]
     convertors: dict[str, Convertor]
     endpoint: Endpoint | None  # None: the router must serve it (the route takes more than path parameters)
-    request_param: str
+    request_param: str  # "" when the function takes no request
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class Found:
     async def call(self, scope: dict, receive: Any) -> Response:
         scope["path_params"] = self.params
         assert self.route.endpoint is not None
+        if not self.route.request_param:  # a route that reads nothing of the request
+            return await self.route.endpoint(**self.params)
         return await self.route.endpoint(**self.params, **{self.route.request_param: Request(scope, receive)})
 
 
@@ -54,7 +56,8 @@ def _key(path: str) -> tuple[str, ...]:
 
 
 def _direct_endpoint(route: APIRoute) -> tuple[Endpoint | None, str]:
-    """The route's function when it takes only text path parameters and the request; else (None, "")."""
+    """The route's function when it takes only text path parameters and the request (or not even that), and
+    the name of its request parameter ("" when it has none); else (None, "")."""
     dependant = route.dependant
     takes_more = (
         dependant.query_params
@@ -64,12 +67,14 @@ def _direct_endpoint(route: APIRoute) -> tuple[Endpoint | None, str]:
         or dependant.dependencies
         or dependant.background_tasks_param_name
         or dependant.response_param_name
-        or not dependant.request_param_name
+        or dependant.websocket_param_name
+        or dependant.http_connection_param_name
+        or dependant.security_scopes_param_name
         or any(param.field_info.annotation is not str for param in dependant.path_params)
     )
     if takes_more or route.response_model is not None:
         return None, ""
-    return route.endpoint, dependant.request_param_name
+    return route.endpoint, dependant.request_param_name or ""
 
 
 class RouteTable:
