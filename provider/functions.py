@@ -18,9 +18,8 @@ from typing import Any
 from tf.function import CallContext, FunctionSignature, Parameter, Return
 from tf.types import Bool, List, String
 
-from vaultguard.service.authz.acl import AccessRequest, compile_acl
-from vaultguard.service.authz.coverage import pattern_problem, policy_patterns, reach
-from vaultguard.service.authz.policy import PolicyError, parse_policy
+# The service's ACL engine is imported by the functions that use it: the provider serves its function
+# signatures on every Terraform command, and calls a function only when a configuration does.
 
 _POLICIES = Parameter(
     "policies",
@@ -39,6 +38,10 @@ class FunctionError(ValueError):
 
 
 def _compiled(documents: list[str]) -> tuple[Any, list[str]]:
+    from vaultguard.service.authz.acl import compile_acl
+    from vaultguard.service.authz.coverage import policy_patterns
+    from vaultguard.service.authz.policy import PolicyError, parse_policy
+
     policies = []
     for index, text in enumerate(documents):
         try:
@@ -94,6 +97,8 @@ class PolicyAllows(_VaultFunction):
         acl, _ = _compiled(documents)
         capability = _capability(capability)
         if capability in _OPERATIONS:
+            from vaultguard.service.authz.acl import AccessRequest
+
             return acl.evaluate(AccessRequest(_relative(path), capability)).allowed
         return capability in acl.capabilities(_relative(path))
 
@@ -114,6 +119,8 @@ class PolicyReaches(_VaultFunction):
         )
 
     def evaluate(self, documents: list[str], capability: str, pattern: str) -> bool:
+        from vaultguard.service.authz.coverage import pattern_problem, reach
+
         acl, patterns = _compiled(documents)
         capability = _capability(capability)
         problem = pattern_problem(pattern)

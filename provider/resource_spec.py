@@ -42,7 +42,8 @@ sets a few class attributes and overrides the hooks where it differs. A new reso
 
 Class attributes: `resource_name`, `spec`, `create_path` (None: create at `object_path`), `refuse_existing`
 (create reads first and never adopts an existing object; then `existing_message` says how to import it),
-`read_after_write` (update reads the object back: the server sets values on update), `enterprise` (the
+`read_after_write` (update reads the object back: the server sets values on update), `read_after_create`
+(False: create takes what the plan leaves unknown from the create's answer, without a read), `enterprise` (the
 server must be Vault Enterprise-compatible), `import_attribute` and `import_by` (what an import ID is),
 `noun` (in messages), `warn_summary` (the server's write warnings become Terraform warnings).
 
@@ -323,9 +324,10 @@ class SpecResource(VaultResource):
     - plan (`plan_with_config`): defaults where the configuration leaves a field out; on create every
       computed value not known yet is unknown; then `adjust_plan`;
     - create: `refuse_existing` check, write `to_api(planned)` to `create_path` (or `object_path`), take the
-      new object's keys from the answer (`created_identity`), read it back, and fill in what the plan left
-      unknown. Once the server has created the object its keys reach state even when reading back fails, so
-      a re-run replaces it instead of tripping over it;
+      new object's keys from the answer (`created_identity`), read it back (unless `read_after_create` is
+      False and nothing is left unknown), and fill in what the plan left unknown. Once the server has created
+      the object its keys reach state even when reading back fails, so a re-run replaces it instead of
+      tripping over it;
     - read: the object at `object_path(current)`, or None when it is gone; `state_from_api`, then `after_read`;
     - update: write `to_api(planned)` to `object_path(current)`; read back when `read_after_write`;
     - delete: delete `object_path(current)`;
@@ -343,6 +345,10 @@ class SpecResource(VaultResource):
     import_by: ClassVar[str] = "its id"
     noun: ClassVar[str] = "object"  # in messages: "The server did not return the new <noun>."
     warn_summary: ClassVar[str | None] = None  # the server's write warnings become Terraform warnings
+    # Whether create reads the new object back. False where the server sets no value the plan leaves unknown
+    # beyond what `created_identity` takes from the create's answer: one request less per object. The object
+    # is still read back when something stays unknown.
+    read_after_create: ClassVar[bool] = True
 
     @classmethod
     def get_name(cls) -> str:
@@ -452,6 +458,8 @@ class SpecResource(VaultResource):
             return None
         self._warn(diags, answer)
         created = {**planned, **identity}
+        if not self.read_after_create and all(wholly_known(v) for v in created.values()):
+            return created
         try:
             data = self._read_data(created)
         except ApiError as exc:

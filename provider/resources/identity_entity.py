@@ -126,8 +126,18 @@ class IdentityEntityResource(SpecResource):
     create_path = "identity/entity"
     noun = "entity"
 
+    read_after_create = False  # the server stores what is written; its answer names the new entity
+
     def object_path(self, state: State) -> str:
         return f"identity/entity/id/{path_segment(state['id'])}"
+
+    def created_identity(self, planned: State, answer: Mapping[str, Any] | None) -> State | None:
+        """The new entity's id, and its name when the configuration left it to the server."""
+        identity = super().created_identity(planned, answer)
+        name = ((answer or {}).get("data") or {}).get("name")
+        if identity is not None and planned.get("name") is Unknown and isinstance(name, str) and name:
+            identity["name"] = name
+        return identity
 
     def check_config(self, diags: Diagnostics, config: Config) -> None:
         check_external_policies(diags, config)

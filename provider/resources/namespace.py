@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from tf.iface import ImportContext, State
-from tf.types import Map, String
+from tf.types import Map, String, Unknown
 from tf.utils import AttributePath
 
 from vaultguard.provider.client import join_namespace, path_segment
@@ -106,8 +106,19 @@ class NamespaceResource(SpecResource):
     import_by = "its path, e.g. `team-a` or `team-a/ci`"
     noun = "namespace"
 
+    read_after_create = False  # the create's answer is the new namespace, as a read returns it
+
     def object_path(self, state: State) -> str:
         return f"sys/namespaces/{path_segment(state['path'])}"
+
+    def created_identity(self, planned: State, answer: Mapping[str, Any] | None) -> State | None:
+        """What the plan left unknown, from the answer (nothing when the answer has no namespace in it: then
+        the new namespace is read back)."""
+        data = (answer or {}).get("data")
+        if not data or not data.get("id"):
+            return {}
+        fresh = self.state_from_api(planned, data)
+        return {name: fresh[name] for name, value in planned.items() if value is Unknown}
 
     def existing_message(self, planned: State) -> tuple[str, AttributePath]:
         where = path_fq(planned.get("namespace"), planned["path"])

@@ -47,13 +47,17 @@ from vaultguard.provider.framework import (
 )
 from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource, namespace_field
 from vaultguard.rules.oauth import ALGORITHMS, JWT_TYPES, MAX_CLOCK_SKEW_LEEWAY, NAME_MAX_LENGTH, normalize_issuer
-from vaultguard.service.authn.keys import (
-    InvalidKeyError,
-    load_ca_bundle_pem,
-    load_public_key_pem,
-    normalize_pem,
-)
-from vaultguard.service.authn.profiles import ProfileValidationError, apply_profile_write
+
+# The service's key and profile modules load `cryptography`: imported where used, so a provider process that
+# never validates or writes a profile (most of them) does not pay for it on every Terraform command.
+
+
+def normalize_pem(pem: str) -> str:
+    """The service's normalized form of a PEM text."""
+    from vaultguard.service.authn.keys import normalize_pem
+
+    return normalize_pem(pem)
+
 
 _ALGORITHMS = OneOf(ALGORITHMS)
 _JWT_TYPES = OneOf(JWT_TYPES)
@@ -67,6 +71,8 @@ class PemPublicKey:
     description = "must be a PEM public key the service accepts"
 
     def errors(self, value: Any) -> Iterator[tuple[AttributePath, str]]:
+        from vaultguard.service.authn.keys import InvalidKeyError, load_public_key_pem
+
         try:
             load_public_key_pem(value)
         except InvalidKeyError as exc:
@@ -81,6 +87,8 @@ class CaBundle:
     def errors(self, value: Any) -> Iterator[tuple[AttributePath, str]]:
         if value == "":
             return
+        from vaultguard.service.authn.keys import InvalidKeyError, load_ca_bundle_pem
+
         try:
             load_ca_bundle_pem(value, label="")
         except InvalidKeyError as exc:
@@ -405,6 +413,8 @@ def check_unique_key_ids(diags: Diagnostics, config: Config) -> None:
 
 def check_with_service_rules(diags: Diagnostics, config: Config) -> None:
     """Run the service's own write validation on the configuration (pure code, nothing is contacted)."""
+    from vaultguard.service.authn.profiles import ProfileValidationError, apply_profile_write
+
     planned = {**config, **{k: v for k, v in DEFAULTS.items() if config.get(k) is None}}
     try:
         apply_profile_write(

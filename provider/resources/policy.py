@@ -7,7 +7,7 @@ name lowercased, and state keeps the name as the configuration spells it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from tf.iface import ImportContext, State
@@ -111,6 +111,11 @@ class PolicyResource(SpecResource):
     spec = FIELDS
     import_by = "its name"
     noun = "policy"
+
+    read_after_create = False  # the server stores the text as sent, and the name in its stored form (the id)
+
+    def created_identity(self, planned: State, answer: Mapping[str, Any] | None) -> State | None:
+        return {"id": normalize_name(planned["name"])}
 
     def object_path(self, state: State) -> str:
         return f"sys/policies/acl/{path_segment(normalize_name(state.get('name') or state['id']))}"
