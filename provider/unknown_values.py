@@ -17,6 +17,7 @@ without refinements is always valid for Terraform (it only narrows what Terrafor
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgpack
@@ -42,9 +43,14 @@ class _Rewrite:
         return msgpack.ExtType(code, data)
 
 
+# The first byte of every msgpack extension (fixext 1, 2, 4, 8, 16; ext 8, 16, 32). Bytes without any of them
+# hold no extension, so no unknown: they are passed on without decoding (tf decodes them once, for the resource).
+_EXTENSION_MARKERS = re.compile(rb"[\xc7-\xc9\xd4-\xd8]")
+
+
 def canonical_msgpack(data: bytes) -> bytes:
     """`data` with every unknown in the canonical encoding (the same bytes when there was nothing to do)."""
-    if not data:
+    if not data or _EXTENSION_MARKERS.search(data) is None:
         return data
     rewrite = _Rewrite()
     value = msgpack.unpackb(data, ext_hook=rewrite, raw=False, strict_map_key=False)

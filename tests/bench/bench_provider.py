@@ -298,7 +298,8 @@ def main() -> int:
             for n in sizes:
                 data_tf, timing = applied(root, cli_config, f"data-{n}-{run}", terraform_data(2 * n))
                 note(f"data{n}", timing)
-                vault_tf, timing = applied(root, cli_config, f"vault-{n}-{run}", registrations(server, n, run))
+                config = registrations(server, n, f"{n}-{run}")  # names of their own: one server for all rounds
+                vault_tf, timing = applied(root, cli_config, f"vault-{n}-{run}", config)
                 note(f"vault{n}", timing)
                 line.append(f"terraform_data ×{2 * n} {walls[f'data{n}'][-1]:.2f} s, "
                             f"registration+entity ×{n} {walls[f'vault{n}'][-1]:.2f} s")  # fmt: skip

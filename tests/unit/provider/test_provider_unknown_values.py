@@ -135,3 +135,13 @@ def test_values_without_refined_unknowns_pass_through_byte_for_byte() -> None:
     assert canonical_msgpack(plain) is plain
     assert canonical_msgpack(other_extension) is other_extension
     assert canonical_msgpack(b"") == b""
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 8, 16, 300, 70000])
+def test_an_unknown_in_every_extension_encoding_is_rewritten(size: int) -> None:
+    """Every msgpack extension form (fixext 1 to 16, ext 8, 16 and 32) is looked into, whatever its length."""
+    value = {"a": msgpack.ExtType(0, b"\x01" * size), "b": "known"}
+
+    decoded = msgpack.unpackb(canonical_msgpack(msgpack.packb(value)), ext_hook=lambda c, d: (c, d))
+
+    assert decoded == {"a": (0, b"\x00"), "b": "known"}
