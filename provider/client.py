@@ -13,17 +13,21 @@ need Enterprise call `require_enterprise()`, which reads `sys/seal-status` once.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 if TYPE_CHECKING:  # pragma: no cover
-    import requests
+    import http.client
+    import ssl
 
-# `requests` is imported where a session is made, not here: the provider imports this module before its
-# handshake with Terraform, and requests alone would cost ~100 ms of every provider start.
+# The transport is the standard library's http.client (DECISIONS.md#d63): every provider process Terraform
+# starts for a plan or an apply configures a client, and importing requests cost more than grpc did.
 
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_CHILD_TOKEN_TTL = 1200
@@ -31,6 +35,11 @@ DEFAULT_TOKEN_NAME = "terraform"
 # (connect, read) seconds; Vault's Go client defaults to 60 s for a whole request.
 DEFAULT_TIMEOUT = (10.0, 60.0)
 RETRY_STATUSES = (500, 502, 503, 504)
+BACKOFF_MAX = 10.0
+_OWN_HEADERS = {"x-vault-token", "x-vault-namespace", "x-vault-request", "user-agent", "content-type",
+                "content-length", "host"}  # fmt: skip
+# Idle keep-alive connections kept per client: as many as Terraform's default -parallelism and then some.
+POOL_SIZE = 16
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -150,7 +159,8 @@ class ClientSettings:
     skip_get_vault_version: bool = False
     vault_version_override: str | None = None
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
-    # urllib3 sleeps backoff_factor * 2**(n-1) seconds before the n-th consecutive retry (first is 0).
+    # Seconds slept before the n-th retry of a request: none before the first, backoff_factor * 2**(n-1) after
+    # (at most BACKOFF_MAX), or what a 503's Retry-After asks.
     backoff_factor: float = 0.5
     user_agent: str = "vaultguard-terraform-provider"
 
@@ -176,8 +186,9 @@ def is_enterprise_version(version: str) -> bool:
 
 
 class VaultClient:
-    """A requests.Session bound to one server, token and provider namespace. Safe to share between the
-    gRPC worker threads of one provider process."""
+    """Keep-alive HTTP connections to one server, with one token and provider namespace. Safe to share between
+    the gRPC worker threads of one provider process: each request takes an idle connection (or opens one)
+    and gives it back once the answer is read."""
 
     def __init__(self, settings: ClientSettings):
         self.settings = settings
@@ -187,47 +198,12 @@ class VaultClient:
         self._lock = threading.Lock()
         self._token_ready = False
         self._server_version: str | None = None
-        self.session = self._make_session()
-
-    def _make_session(self) -> requests.Session:
-        import requests
-        from requests.adapters import HTTPAdapter
-        from urllib3.util.retry import Retry
-
-        s = self.settings
-        retry = Retry(
-            total=s.max_retries,
-            connect=s.max_retries,
-            read=s.max_retries,
-            status=s.max_retries,
-            other=0,
-            redirect=0,
-            # Like Vault's Go client, every method is retried: the service commits each admin write in
-            # one transaction, so a 5xx means nothing was written.
-            allowed_methods=None,
-            status_forcelist=RETRY_STATUSES,
-            backoff_factor=s.backoff_factor,
-            backoff_max=10,
-            raise_on_status=False,
-            respect_retry_after_header=True,
-        )
-        session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        # Extra headers first, so they can never replace the token or namespace set per request.
-        session.headers.update({name: value for name, value in s.headers})
-        session.headers["User-Agent"] = s.user_agent
-        session.headers["X-Vault-Request"] = "true"
-        if s.skip_tls_verify:
-            session.verify = False
-        elif s.ca_cert_file:
-            session.verify = s.ca_cert_file
-        elif s.ca_cert_dir:
-            session.verify = s.ca_cert_dir
-        # Proxies and CA bundles from REQUESTS_CA_BUNDLE etc. must not override explicit TLS settings.
-        session.trust_env = not (s.skip_tls_verify or s.ca_cert_file or s.ca_cert_dir)
-        return session
+        self._connections = _Connections(self.address, settings)
+        # Extra headers never replace one the client sets, in any spelling (HTTP header names are
+        # case-insensitive): the token, the namespace, the body's type and length, the host.
+        self._headers = {name: value for name, value in settings.headers if name.lower() not in _OWN_HEADERS}
+        self._headers["User-Agent"] = settings.user_agent
+        self._headers["X-Vault-Request"] = "true"
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -349,7 +325,7 @@ class VaultClient:
 
     def close(self) -> None:
         """Release pooled connections."""
-        self.session.close()
+        self._connections.close()
 
     # ---- plumbing ---------------------------------------------------------------------------
 
@@ -363,47 +339,50 @@ class VaultClient:
     def _send(
         self, method: str, path: str, *, namespace: str | None, token: str, json: Any = None
     ) -> dict[str, Any] | None:
-        import requests
+        """One request, retried after a connection error or a 5xx answer (every method: the service commits
+        each admin write in one transaction, so a 5xx means nothing was written)."""
+        import ssl
 
         path = path.lstrip("/")
-        headers = {"X-Vault-Token": token}
+        headers = {**self._headers, "X-Vault-Token": token}
         if namespace:
             headers["X-Vault-Namespace"] = namespace
-        try:
-            response = self.session.request(
-                method,
-                f"{self.address}/v1/{path}",
-                headers=headers,
-                json=json,
-                timeout=self.settings.timeout,
-                allow_redirects=False,
-            )
-        except requests.exceptions.SSLError as exc:
-            raise self._tls_failure(exc, method, path) from exc
-        except requests.exceptions.RequestException as exc:
-            raise Unreachable(
-                f"could not reach {self.address}: {_root_cause(exc)}", method=method, path=path
-            ) from exc
+        body = None
+        if json is not None:
+            body = _json_dumps(json)
+            headers["Content-Type"] = "application/json"
+        retries, wait = self.settings.max_retries, 0.0
+        for attempt in range(retries + 1):
+            if wait:
+                time.sleep(wait)
+            try:
+                status, retry_after, content = self._connections.request(method, f"/v1/{path}", body, headers)
+            except ssl.SSLError as exc:  # a TLS failure is not retried: it would fail the same way
+                raise self._tls_failure(exc, method, path) from exc
+            except OSError as exc:  # refused, reset, timed out, or an answer that is not HTTP
+                if attempt == retries:
+                    raise Unreachable(
+                        f"could not reach {self.address}: {_root_cause(exc)}", method=method, path=path
+                    ) from exc
+                wait = _backoff(self.settings.backoff_factor, attempt + 1)
+                continue
+            if status not in RETRY_STATUSES or attempt == retries:
+                break
+            wait = retry_after if retry_after is not None else _backoff(self.settings.backoff_factor, attempt + 1)
 
-        if response.status_code >= 400:
-            error_type = _ERROR_BY_STATUS.get(response.status_code, ApiError)
-            messages, field_paths = _error_body(response)
-            raise error_type(
-                response.status_code, messages, method=method, path=path, namespace=namespace, field_paths=field_paths
-            )
-        if response.status_code == 204 or not response.content:
+        if status >= 400:
+            error_type = _ERROR_BY_STATUS.get(status, ApiError)
+            messages, field_paths = _error_body(content)
+            raise error_type(status, messages, method=method, path=path, namespace=namespace, field_paths=field_paths)
+        if status == 204 or not content:
             return None
         try:
-            body = response.json()
+            answer = _json_loads(content)
         except ValueError as exc:
             raise ApiError(
-                response.status_code,
-                ["the server answered with a body that is not JSON"],
-                method=method,
-                path=path,
+                status, ["the server answered with a body that is not JSON"], method=method, path=path
             ) from exc
-        return body if isinstance(body, dict) else {"data": body}
-
+        return answer if isinstance(answer, dict) else {"data": answer}
 
     def _tls_failure(self, exc: BaseException, method: str, path: str) -> Unreachable:
         """The TLS handshake failed: an untrusted certificate, a plain-HTTP server, or something else."""
@@ -421,25 +400,208 @@ class VaultClient:
     def _answers_plain_http(self) -> bool:
         """Whether the https:// address answers a plain HTTP request (OpenSSL's wording for that case
         varies between versions, so ask the server rather than parse the error)."""
-        import requests
+        import http.client
 
+        where = urlsplit(self.address)
+        connection = http.client.HTTPConnection(where.hostname or "", where.port or 443, timeout=3.0)
         try:
-            requests.get(
-                "http://" + self.address.removeprefix("https://") + "/v1/sys/health",
-                timeout=(3.0, 3.0),
-                allow_redirects=False,
-            )
-        except requests.exceptions.RequestException:
+            connection.request("GET", where.path.rstrip("/") + "/v1/sys/health")
+            connection.getresponse().read()
+        except (OSError, http.client.HTTPException):
             return False
+        finally:
+            connection.close()
         return True
 
 
-def _error_body(response: requests.Response) -> tuple[list[str], list[list[str | int]]]:
+def _json_dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _json_loads(content: bytes) -> Any:
+    return json.loads(content)
+
+
+def _backoff(factor: float, retry: int) -> float:
+    """Seconds to wait before the `retry`-th retry (1, 2, ...): none before the first."""
+    return 0.0 if retry <= 1 else min(BACKOFF_MAX, factor * 2 ** (retry - 1))
+
+
+class _Connections:
+    """The keep-alive connections of one client to its server (directly, or through the proxy the
+    environment names), and the TLS settings they use."""
+
+    def __init__(self, address: str, settings: ClientSettings):
+        where = urlsplit(address)
+        self.https = where.scheme == "https"
+        self.host = where.hostname or ""
+        self.port = where.port or (443 if self.https else 80)
+        self.base = where.path.rstrip("/")  # an address may put the API under a path
+        self.connect_timeout, self.read_timeout = settings.timeout
+        self.settings = settings
+        self._tls: ssl.SSLContext | None = None  # made with the first connection: it reads the CA files
+        # Proxies and CA bundles from the environment must not override explicit TLS settings.
+        explicit_tls = settings.skip_tls_verify or settings.ca_cert_file or settings.ca_cert_dir
+        self.proxy = None if explicit_tls else _proxy_from_environment(where.scheme, self.host)
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def request(
+        self, method: str, target: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> tuple[int, float | None, bytes]:
+        """Send one request on an idle connection (or a new one): (status, Retry-After seconds, body).
+        Raises OSError (ssl.SSLError for TLS) when no answer came."""
+        import http.client
+
+        connection, reused = self._take()
+        url = self.base + target
+        if self.proxy is not None and not self.https:
+            # A plain HTTP proxy is sent the whole URL, and its own headers with every request.
+            url = f"http://{self.host}:{self.port}{url}"
+            headers = {**headers, **self.proxy[2]}
+        try:
+            try:
+                connection.request(method, url, body=body, headers=headers)
+                response = connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not reused:
+                    raise
+                # The server closed the idle connection as the request went out: once more, on a new one.
+                connection.close()
+                connection, reused = self._new(), False
+                connection.request(method, url, body=body, headers=headers)
+                response = connection.getresponse()
+            content = response.read()
+        except http.client.HTTPException as exc:
+            connection.close()
+            raise ConnectionError(f"the server's answer is not HTTP: {exc!r}") from exc
+        except BaseException:
+            connection.close()
+            raise
+        if response.will_close:
+            connection.close()
+        else:
+            self._give_back(connection)
+        return response.status, _retry_after(response), content
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    def _take(self) -> tuple[http.client.HTTPConnection, bool]:
+        while True:
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+            if connection is None:
+                return self._new(), False
+            if not _dropped(connection):
+                return connection, True
+            connection.close()
+
+    def _give_back(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < POOL_SIZE:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _new(self) -> http.client.HTTPConnection:
+        import http.client
+
+        host, port = (self.proxy[0], self.proxy[1]) if self.proxy else (self.host, self.port)
+        if self.https:
+            if self._tls is None:
+                self._tls = _tls_context(self.settings)
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                host, port, timeout=self.connect_timeout, context=self._tls
+            )
+            if self.proxy:
+                connection.set_tunnel(self.host, self.port, headers=self.proxy[2])
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=self.connect_timeout)
+        connection.connect()
+        assert connection.sock is not None
+        connection.sock.settimeout(self.read_timeout)
+        return connection
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle keep-alive connection was closed by the server (it then reads as ready: EOF)."""
+    import select
+
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _retry_after(response: http.client.HTTPResponse) -> float | None:
+    """The seconds a 503 answer's Retry-After asks to wait (a number of seconds), or None."""
+    value = response.getheader("Retry-After")
+    if response.status != 503 or not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _tls_context(settings: ClientSettings) -> ssl.SSLContext:
+    """How the server's certificate is checked: not at all (`skip_tls_verify`), against the given CA file or
+    directory, or against the system's CA certificates."""
+    import ssl
+
+    if settings.skip_tls_verify:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    try:
+        if settings.ca_cert_file:
+            return ssl.create_default_context(cafile=settings.ca_cert_file)
+        if settings.ca_cert_dir:
+            return ssl.create_default_context(capath=settings.ca_cert_dir)
+    except OSError as exc:
+        where = settings.ca_cert_file or settings.ca_cert_dir
+        raise OSError(f"cannot read the CA certificates in {where}: {exc.strerror or exc}") from exc
+    return ssl.create_default_context()
+
+
+def _proxy_from_environment(scheme: str, host: str) -> tuple[str, int, dict[str, str]] | None:
+    """The proxy that HTTPS_PROXY / HTTP_PROXY / ALL_PROXY name for this server, unless NO_PROXY exempts
+    it: (host, port, headers for the proxy). None without one."""
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None
+    import urllib.request
+
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass_environment(host, proxies):
+        return None
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    where = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    headers = {}
+    if where.username is not None:
+        import base64
+
+        credentials = f"{unquote(where.username)}:{unquote(where.password or '')}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(credentials).decode()
+    return where.hostname or "", where.port or 80, headers
+
+
+def _error_body(content: bytes) -> tuple[list[str], list[list[str | int]]]:
     """The messages of an error response (Vault's `errors`), and the field paths of its `field_errors`."""
     try:
-        body = response.json()
+        body = _json_loads(content)
     except ValueError:
-        text = response.text.strip()
+        text = content.decode(errors="replace").strip()
         return ([text[:500]] if text else []), []
     if not isinstance(body, dict) or not isinstance(body.get("errors"), list):
         return [], []

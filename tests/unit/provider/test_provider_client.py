@@ -122,15 +122,17 @@ def test_set_namespace_from_token_false_keeps_the_root_namespace(vault: FakeVaul
     assert vault.calls("GET", "x")[0].header("X-Vault-Namespace") is None
 
 
-def test_extra_headers_are_sent_but_cannot_replace_the_token(vault: FakeVault) -> None:
+@pytest.mark.parametrize("spelling", ["X-Vault-Token", "x-vault-token"])
+def test_extra_headers_are_sent_but_cannot_replace_the_token(vault: FakeVault, spelling: str) -> None:
     vault.on("GET", "x", (200, {"data": {}}))
-    client = make_client(vault.url, headers=(("X-Team", "platform"), ("X-Vault-Token", "spoofed")))
+    client = make_client(vault.url, headers=(("X-Team", "platform"), (spelling, "spoofed")))
 
     client.read("x")
 
     read = vault.calls("GET", "x")[0]
     assert read.header("X-Team") == "platform"
     assert read.header("X-Vault-Token") == "child-token"
+    assert "spoofed" not in read.headers.values()
 
 
 def test_write_sends_json_with_put_and_returns_the_body(vault: FakeVault) -> None:
