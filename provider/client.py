@@ -199,6 +199,7 @@ class VaultClient:
         self._token_ready = False
         self._server_version: str | None = None
         self._connections = _Connections(self.address, settings)
+        self._policy_names: dict[str, frozenset[str]] = {}  # by full namespace path (see policy_names)
         # Extra headers never replace one the client sets, in any spelling (HTTP header names are
         # case-insensitive): the token, the namespace, the body's type and length, the host.
         self._headers = {name: value for name, value in settings.headers if name.lower() not in _OWN_HEADERS}
@@ -240,6 +241,20 @@ class VaultClient:
         data = (body or {}).get("data") or {}
         info = data.get("key_info") or {}
         return {str(key): dict(info.get(key) or {}) for key in data.get("keys") or []}
+
+    def policy_names(self, namespace: str | None = None) -> frozenset[str]:
+        """The names of the ACL policies in `namespace` (under the provider's), listed once per client.
+
+        The provider makes a client each time Terraform configures it, that is for every Terraform run; within
+        a run, policies change only through this client's own writes, which forget what was listed. So a
+        refresh of many resources naming policies lists them once, not once per resource.
+        """
+        key = join_namespace(self.namespace, namespace) or ""
+        names = self._policy_names.get(key)
+        if names is None:
+            names = frozenset(self.list("sys/policies/acl", namespace=namespace))
+            self._policy_names[key] = names
+        return names
 
     def delete(self, path: str, *, namespace: str | None = None) -> None:
         """DELETE `path`. An object that is already gone (404) counts as deleted."""
@@ -333,6 +348,8 @@ class VaultClient:
         self, method: str, path: str, *, namespace: str | None, root: bool = False, json: Any = None
     ) -> dict[str, Any] | None:
         self.ensure_token()
+        if method not in ("GET", "LIST") and path.lstrip("/").startswith("sys/policies/"):
+            self._policy_names.clear()
         target = None if root else join_namespace(self.namespace, namespace)
         return self._send(method, path, namespace=target, token=self._token, json=json)
 

@@ -6,7 +6,8 @@ It is checked when the resource is read (every refresh: plan, apply, import), ne
 applying it. By the time a resource is refreshed, every `vault_policy` of the same configuration has been
 applied, in whatever order Terraform ran them, so a name still missing is missing for real, and a policy
 created in the same apply never causes a warning. Never an error: the server accepts the name, and the
-policy may be created later. A token that may not list policies gets no warning.
+policy may be created later. A token that may not list policies gets no warning. The policies are listed once
+per Terraform run and namespace (`VaultClient.policy_names`), not once per resource read.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def warn_missing_policies(diags: Diagnostics, client: VaultClient, state: State,
     if not wanted:
         return
     try:
-        existing = set(client.list("sys/policies/acl", namespace=namespace))
+        existing = client.policy_names(namespace)
     except ApiError:
         return
     where = join_namespace(client.namespace, namespace) or "root"

@@ -170,6 +170,22 @@ def test_list_uses_the_list_method_and_returns_keys(vault: FakeVault) -> None:
     assert make_client(vault.url).list("agent-registry/registration/id") == ["a", "b"]
 
 
+def test_policy_names_are_listed_once_per_namespace_until_this_client_writes_a_policy(vault: FakeVault) -> None:
+    vault.on("LIST", "sys/policies/acl", (200, {"data": {"keys": ["default", "ops"]}}))
+    vault.on("PUT", "sys/policies/acl/new", (204, None))
+    client = make_client(vault.url)
+
+    assert client.policy_names() == {"default", "ops"}
+    assert client.policy_names() == {"default", "ops"}
+    assert client.policy_names("team") == {"default", "ops"}
+    assert len(vault.calls("LIST", "sys/policies/acl")) == 2  # once for each namespace
+
+    vault.on("LIST", "sys/policies/acl", (200, {"data": {"keys": ["default", "new", "ops"]}}))
+    client.write("sys/policies/acl/new", {"policy": ""})
+
+    assert client.policy_names() == {"default", "new", "ops"}
+
+
 def test_list_of_nothing_is_empty(vault: FakeVault) -> None:
     assert make_client(vault.url).list("agent-registry/registration/id") == []
 
