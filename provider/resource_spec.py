@@ -263,6 +263,7 @@ class ResourceSpec:
             attributes=[f.attribute() for f in self.fields if not f.is_block],
             block_types=[f.type for f in self.fields if f.is_block],
         )
+        self.attributes = {a.name: a for a in self.schema.attributes}  # by name, built once
         self.rules: dict[str, Sequence[Validator]] = {f.name: f.rules for f in self.fields if f.rules}
         self.defaults: dict[str, Any] = {f.name: f.default for f in self.fields if f.has_default}
         self._attribute_of_api = {f.api_name: f.name for f in self.fields if f.api_name is not None}
@@ -422,8 +423,7 @@ class SpecResource(VaultResource):
                 planned[f.name] = Unknown
         if prior is not None:
             # The servicer does this too, after any plan; here so that the plan itself is whole.
-            attributes = {a.name: a for a in self.spec.schema.attributes}
-            planned.update({name: prior[name] for name in equivalent_to_prior(attributes, prior, planned)})
+            planned.update({name: prior[name] for name in equivalent_to_prior(self.spec.attributes, prior, planned)})
         return self.adjust_plan(ctx, prior, planned, config)
 
     def _prepare(self) -> None:
