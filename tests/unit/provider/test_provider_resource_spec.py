@@ -147,6 +147,37 @@ def test_create_writes_then_reads_back_and_fills_in_only_the_unknowns(vault: Fak
     assert {c.header("X-Vault-Namespace") for c in vault.requests if c.path.startswith("things")} == {"team"}
 
 
+class AnsweredThingResource(ThingResource):
+    """A thing whose create answer carries every value the server sets."""
+
+    read_after_create = False
+
+    def created_identity(self, planned, answer):
+        data = (answer or {}).get("data") or {}
+        return {k: data[v] for k, v in (("id", "id"), ("ref", "reference"), ("label", "label")) if v in data}
+
+
+@pytest.mark.parametrize(
+    ("answer", "reads"),
+    [
+        ({"id": "i-1", "reference": "r", "label": "L"}, 0),  # nothing left unknown: no read
+        ({"id": "i-1", "reference": "r"}, 1),  # the label is still unknown: read back
+    ],
+)
+def test_create_reads_back_only_what_the_answer_leaves_unknown(vault: FakeVault, answer: dict, reads: int) -> None:
+    vault.on("POST", "things", (200, {"data": answer}))
+    vault.on("GET", "things/id/i-1", (200, {"data": {"id": "i-1", "name": "n", "reference": "r", "label": "L"}}))
+    provider = resource(vault.url).provider
+    planned = resource().plan_with_config(PlanContext(Diagnostics(), TYPE, set()), None, config(name="n"), config())
+    diags = Diagnostics()
+
+    state = AnsweredThingResource(provider).create(CreateContext(diags, TYPE), planned)
+
+    assert not diags.diagnostics
+    assert (state["id"], state["ref"], state["label"]) == ("i-1", "r", "L")
+    assert len(vault.calls("GET", "things/id/i-1")) == reads
+
+
 def test_a_new_object_that_cannot_be_read_back_still_reaches_state(vault: FakeVault) -> None:
     vault.on("POST", "things", (200, {"data": {"id": "i-1"}}))
     vault.on("GET", "things/id/i-1", (403, {"errors": ["permission denied"]}))
