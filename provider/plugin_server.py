@@ -34,6 +34,7 @@ import ssl
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -74,59 +75,107 @@ class ServerIdentity:
 
 
 def generate_server_identity() -> ServerIdentity:
-    """Make a fresh EC P-256 key and a self-signed certificate for `localhost`, in memory only."""
-    import datetime
-    import ipaddress
+    """Make a fresh EC P-256 key and a self-signed certificate for `localhost`, in memory only.
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    The certificate is written in DER here (`_certificate`) rather than with `cryptography.x509`: importing
+    that package's X.509 and serialization modules cost more than anything else on the way to the handshake.
+    The key and the signature still come from `cryptography`.
+    """
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        # Terraform's clock and ours are the same clock, but allow for a coarse-grained one.
-        .not_valid_before(now - datetime.timedelta(seconds=30))
-        .not_valid_after(now + datetime.timedelta(days=_CERT_LIFETIME_DAYS))
+    public = key.public_key().public_numbers()
+    point = b"\x04" + public.x.to_bytes(32, "big") + public.y.to_bytes(32, "big")
+    now = int(time.time())
+    # Terraform's clock and ours are the same clock, but allow for a coarse-grained one.
+    tbs = _certificate(point, not_before=now - 30, not_after=now + _CERT_LIFETIME_DAYS * 86400)
+    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    cert_der = _seq(tbs, _seq(_ECDSA_WITH_SHA256), _bits(signature))
+    # SEC 1 ECPrivateKey (RFC 5915): version 1, the private value, the curve, the public point.
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    key_der = _seq(_int(1), _der(0x04, private), _der(0xA0, _P256), _der(0xA1, _bits(point)))
+    return ServerIdentity(key_pem=_pem("EC PRIVATE KEY", key_der), cert_pem=_pem("CERTIFICATE", cert_der),
+                          cert_der=cert_der)  # fmt: skip
+
+
+# -- the certificate in DER (X.690), only what generate_server_identity writes -----------------------------
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    """One DER element: tag, definite length, contents."""
+    if len(body) < 0x80:
+        return bytes([tag, len(body)]) + body
+    size = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + body
+
+
+def _seq(*items: bytes) -> bytes:
+    return _der(0x30, b"".join(items))
+
+
+def _int(value: int) -> bytes:
+    """A non-negative INTEGER (a leading zero byte when the top bit is set, as DER requires)."""
+    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def _bits(data: bytes) -> bytes:
+    """A BIT STRING of whole bytes."""
+    return _der(0x03, b"\x00" + data)
+
+
+def _oid(dotted: str) -> bytes:
+    first, second, *rest = (int(arc) for arc in dotted.split("."))
+    body = bytearray([40 * first + second])
+    for arc in rest:
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.append(0x80 | (arc & 0x7F))
+        body += bytes(reversed(chunk))
+    return _der(0x06, bytes(body))
+
+
+def _utc(seconds: int) -> bytes:
+    return _der(0x17, time.strftime("%y%m%d%H%M%SZ", time.gmtime(seconds)).encode())
+
+
+def _extension(oid: str, value: bytes, *, critical: bool) -> bytes:
+    return _seq(_oid(oid), *([_der(0x01, b"\xff")] if critical else []), _der(0x04, value))
+
+
+def _pem(label: str, der: bytes) -> bytes:
+    text = base64.b64encode(der).decode()
+    lines = [text[i : i + 64] for i in range(0, len(text), 64)]
+    return (f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n").encode()
+
+
+_P256 = _oid("1.2.840.10045.3.1.7")  # prime256v1
+_ECDSA_WITH_SHA256 = _oid("1.2.840.10045.4.3.2")
+
+
+def _certificate(point: bytes, *, not_before: int, not_after: int) -> bytes:
+    """The TBSCertificate (RFC 5280) of a self-signed P-256 certificate for `localhost` and 127.0.0.1."""
+    name = _seq(_der(0x31, _seq(_oid("2.5.4.3"), _der(0x0C, b"localhost"))))  # CN=localhost
+    serial = int.from_bytes(os.urandom(20), "big") >> 1 | 1  # positive, at most 20 bytes (RFC 5280)
+    extensions = [
         # go-plugin puts this certificate in its root pool as well as expecting it as the leaf.
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=True,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        _extension("2.5.29.19", _seq(_der(0x01, b"\xff")), critical=True),  # basicConstraints: CA
+        # keyUsage: digitalSignature, keyAgreement, keyCertSign (bits 0, 4, 5; the last 2 bits unused)
+        _extension("2.5.29.15", _der(0x03, b"\x02\x8c"), critical=True),
+        _extension("2.5.29.37", _seq(_oid("1.3.6.1.5.5.7.3.1")), critical=False),  # extKeyUsage: serverAuth
         # Terraform dials with ServerName "localhost"; Go checks SANs only, never the CN.
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return ServerIdentity(
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        cert_der=cert.public_bytes(serialization.Encoding.DER),
+        _extension("2.5.29.17", _seq(_der(0x82, b"localhost"), _der(0x87, bytes([127, 0, 0, 1]))), critical=False),
+    ]
+    return _seq(
+        _der(0xA0, _int(2)),  # version 3
+        _int(serial),
+        _seq(_ECDSA_WITH_SHA256),
+        name,
+        _seq(_utc(not_before), _utc(not_after)),
+        name,
+        _seq(_seq(_oid("1.2.840.10045.2.1"), _P256), _bits(point)),  # id-ecPublicKey on P-256
+        _der(0xA3, _seq(*extensions)),
     )
 
 

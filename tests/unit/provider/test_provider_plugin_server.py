@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import json
 import os
 import stat
@@ -14,7 +16,9 @@ from pathlib import Path
 import grpc
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 from provider_plugin_process import (
     ClientIdentity,
     PluginProcess,
@@ -24,7 +28,7 @@ from provider_plugin_process import (
 )
 from tf.gen import grpc_controller_pb2, grpc_controller_pb2_grpc, tfplugin_pb2, tfplugin_pb2_grpc
 
-from vaultguard.provider.plugin_server import handshake_line, reattach_config
+from vaultguard.provider.plugin_server import generate_server_identity, handshake_line, reattach_config
 from vaultguard.provider.provider import PROVIDER_ADDRESS
 
 
@@ -64,6 +68,28 @@ def test_server_key_is_a_strong_key_with_a_localhost_certificate(plugin: PluginP
     assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
         x509.DNSName
     ) == ["localhost"]
+
+
+def test_the_certificate_is_self_signed_and_what_go_plugin_trusts_as_its_own_root() -> None:
+    identity = generate_server_identity()
+    cert = x509.load_der_x509_certificate(identity.cert_der)
+    extensions = {e.oid: e for e in cert.extensions}
+
+    cert.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+    assert cert.issuer == cert.subject == x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    assert x509.load_pem_x509_certificate(identity.cert_pem) == cert
+    constraints = extensions[ExtensionOID.BASIC_CONSTRAINTS]
+    assert constraints.critical and constraints.value.ca
+    usage = extensions[ExtensionOID.KEY_USAGE]
+    assert usage.critical and usage.value.digital_signature and usage.value.key_cert_sign
+    assert list(extensions[ExtensionOID.EXTENDED_KEY_USAGE].value) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    assert extensions[ExtensionOID.SUBJECT_ALTERNATIVE_NAME].value.get_values_for_type(x509.IPAddress) == [
+        ipaddress.IPv4Address("127.0.0.1")
+    ]
+    now = datetime.datetime.now(datetime.UTC)
+    assert cert.not_valid_before_utc < now < cert.not_valid_after_utc
+    key = serialization.load_pem_private_key(identity.key_pem, None)
+    assert key.public_key().public_numbers() == cert.public_key().public_numbers()
 
 
 def test_every_process_makes_a_fresh_key_and_stores_nothing(
