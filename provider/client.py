@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import http.client
     import ssl
 
-# The transport is the standard library's http.client (DECISIONS.md#d63): every provider process Terraform
+# The transport is the standard library's http.client (DECISIONS.md#d64): every provider process Terraform
 # starts for a plan or an apply configures a client, and importing requests cost more than grpc did.
 
 DEFAULT_MAX_RETRIES = 2
