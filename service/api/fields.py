@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vaultguard.rules.names import canonical_policy_names
+from vaultguard.rules.oauth import normalize_issuer
 
 from ..errors import ApiError, FieldPath
 
@@ -24,7 +25,7 @@ MAX_DURATION = 100 * 365 * 86400  # 100 years; anything longer is a mistake, and
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # "string" | "bool" | "int" | "strings" | "policies" | "map" | "objects" | "duration"
+    kind: str  # "string" | "bool" | "int" | "strings" | "policies" | "issuer" | "map" | "objects" | "duration"
     max_length: int = 2048
 
 
@@ -207,6 +208,10 @@ def parse(body: Mapping[str, Any], schema: Mapping[str, Field]) -> tuple[dict[st
             values[name] = _strings(name, raw, spec)
         elif spec.kind == "policies":  # policy names as stored: the ACL's parameter check sees these
             values[name] = canonical_policy_names(_strings(name, raw, spec))
+        elif spec.kind == "issuer":  # an issuer as stored (DECISIONS.md#d19): the ACL's parameter check sees it
+            text = _str(name, raw, spec)
+            # One ending in "//" has no stored form (the route refuses it); normalizing it would hide that.
+            values[name] = text if text.endswith("//") else normalize_issuer(text)
         elif spec.kind == "map":
             values[name] = _map(name, raw)
         elif spec.kind == "objects":

@@ -27,7 +27,7 @@ ALIAS_FIELDS = {
     "name": f.Field("string", 1024),
     "canonical_id": f.Field("string", 64),
     "mount_accessor": f.Field("string", 512),
-    "issuer": f.Field("string", 2048),
+    "issuer": f.Field("issuer", 2048),
     "external_id": f.Field("string", 1024),
     "custom_metadata": f.Field("map"),
 }

@@ -166,10 +166,13 @@ async def read_config(request: Request) -> Response:
 @router.api_route("/v1/secret/config", methods=["POST", "PUT"])
 async def write_config(request: Request) -> Response:
     ctx = await _context(request)
-    ctx.authorize("update")
     body = await ctx.body()
+
+    def stored(values: dict[str, Any]) -> None:  # the settings as stored: parameter constraints see them
+        values.update(_settings(body, signed_duration=True))
+
+    values = ctx.authorize_body("update", body, {}, stored)[0]
     warnings = _unknown(body, tuple(SETTINGS_FIELDS))
-    values = _settings(body, signed_duration=True)
     if values:
 
         def action(repo: SecretsRepository) -> None:
@@ -284,12 +287,16 @@ async def delete_latest(path: str, request: Request) -> Response:
 
 async def _versions(request: Request, path: str, operation: str) -> Response:
     ctx = await _context(request)
-    ctx.authorize("update")
     body = await ctx.body()
+
+    def stored(values: dict[str, Any]) -> None:  # the version numbers acted on: parameter constraints see them
+        with _as_api_errors():
+            values["versions"] = rules.parse_versions(body.get("versions"))
+
+    numbers = ctx.authorize_body("update", body, {}, stored)[0]["versions"]
     warnings = _unknown(body, ("versions",))
     with _as_api_errors():
         rules.check_path(path)
-        numbers = rules.parse_versions(body.get("versions"))
 
     def action(repo: SecretsRepository) -> None:
         ns = ctx.namespace.id

@@ -1,17 +1,21 @@
 """Vault request-path conventions, applied before routing.
 
 - `LIST` becomes `GET` with a list flag (Vault treats `LIST x` and `GET x?list=true` alike).
+- A path holding a control character (NUL, newline, tab, ...) is refused with 400.
 - A namespace may be given as a path prefix (`/v1/ns1/ns2/sys/...`) and/or `X-Vault-Namespace`; the
   prefix is stripped here so routes only ever see namespace-relative paths.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs
 
 from vaultguard.rules.names import MOUNT_ROOTS
 
 from ..errors import ApiError
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL, in the decoded path or the namespace header
 
 
 def split_namespace(path: str) -> tuple[str, str]:
@@ -47,9 +51,10 @@ class VaultPathMiddleware:
         for key, value in scope.get("headers", ()):
             if key == b"x-vault-namespace":
                 header_ns = value.decode("latin-1")
-        if "\x00" in rest or "\x00" in header_ns:
-            # Storage engines refuse NUL in text (PostgreSQL raises), so it never gets that far.
-            err = ApiError(400, "invalid request path: NUL characters are not allowed")
+        if _CONTROL.search(rest) or _CONTROL.search(header_ns):
+            # No name or path holds one, storage engines refuse NUL (PostgreSQL raises), and the router would
+            # take "x\n" for "x" in a `{name:path}` route while the ACL check saw "x\n" (THREATS.md#t26).
+            err = ApiError(400, "invalid request path: control characters are not allowed")
             return await _send_error(send, err)
         prefix, rest = split_namespace(rest)
         if any(seg in (".", "..") for seg in rest.split("/")) or any(

@@ -22,7 +22,7 @@ from .envelope import list_response, respond
 router = APIRouter()
 
 FIELDS = {
-    "issuer_id": f.Field("string", 2048),
+    "issuer_id": f.Field("issuer", 2048),
     "local": f.Field("bool"),
     "use_jwks": f.Field("bool"),
     "jwks_uri": f.Field("string", 2048),

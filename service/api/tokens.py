@@ -7,6 +7,7 @@ import time
 from fastapi import APIRouter, Request, Response
 
 from ..access.agents import AgentCaller
+from ..access.callers import AdminCaller
 from ..authn.tokens import TokenRecord, new_accessor, new_token, token_hash
 from ..clock import rfc3339
 from ..errors import bad_request, permission_denied
@@ -73,11 +74,18 @@ async def lookup_self(request: Request) -> Response:
 async def create(request: Request) -> Response:
     ctx = await context(request)
     body = await ctx.body()
-    values, warnings = ctx.authorize_body("update", body, CREATE_FIELDS)
-    assert ctx.caller is not None
-    if isinstance(ctx.caller, AgentCaller):
+    caller = ctx.caller
+
+    def inherited(values: dict) -> None:
+        # Policies sent but none left (`[]`, `""`, `" , "`) mean the parent's: the check judges those.
+        if "policies" in values and not values["policies"] and isinstance(caller, AdminCaller):
+            values["policies"] = list(caller.token.policies)
+
+    values, warnings = ctx.authorize_body("update", body, CREATE_FIELDS, refine=inherited)
+    assert caller is not None
+    if isinstance(caller, AgentCaller):
         raise bad_request("an agent's JWT cannot create tokens; it is valid for one request at a time")
-    parent = ctx.caller.token
+    parent = caller.token
     if parent.num_uses > 0:  # as in Vault: a child would escape the parent's limit on uses
         raise bad_request("restricted use token cannot generate child tokens")
     if values.get("id"):
@@ -86,7 +94,7 @@ async def create(request: Request) -> Response:
         raise bad_request('type: only "service" tokens are supported')
     if values.get("num_uses", 0) < 0:
         raise bad_request("num_uses: must not be negative")
-    requested = values.get("policies") or list(parent.policies)  # already canonical (fields "policies")
+    requested = values.get("policies") or list(parent.policies)  # canonical, and checked as such (inherited)
     if not parent.is_root:
         extra = sorted(set(requested) - set(parent.policies) - {"default"})
         if extra:

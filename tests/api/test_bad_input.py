@@ -354,7 +354,7 @@ def test_nul_characters_in_the_path_are_400(api, path):
     for method in ("GET", "POST", "DELETE"):
         resp = api.request(method, path, json={})
         assert resp.status_code == 400, (method, resp.text)
-        assert errors(resp) == ["invalid request path: NUL characters are not allowed"]
+        assert errors(resp) == ["invalid request path: control characters are not allowed"]
 
 
 @pytest.mark.parametrize(

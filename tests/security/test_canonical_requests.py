@@ -18,7 +18,7 @@ import string
 import uuid
 
 import pytest
-from api.api_objects import child_token, create_entity, put_policy
+from api.api_objects import child_token, create_entity, put_policy, register
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -120,12 +120,44 @@ def test_the_namespace_manager_still_manages_other_namespaces(api, namespace_man
     assert api.get("sys/namespaces/dev").status_code == 404
 
 
+SECRET_READER = """
+path "secret/data/*" { capabilities = ["create", "read", "update", "delete"] }
+path "secret/data/guarded" { capabilities = ["deny"] }
+path "agent-registry/registration/display-name/*" { capabilities = ["read", "update", "delete"] }
+path "agent-registry/registration/display-name/guarded" { capabilities = ["deny"] }
+"""
+
+
+@pytest.mark.parametrize("suffix", ["%0A", "%0a", "%0D%0A", "%09", "%7F"])
+def test_a_control_character_cannot_reach_a_denied_object_through_a_path_route(api, suffix):
+    """The router took `guarded\n` for `guarded` in a `{name:path}` route while the ACL check saw
+    `guarded\n`: a write to a denied secret went through. Control characters are refused before routing."""
+    api.post("secret/data/guarded", json={"data": {"v": "1"}})
+    register(api, display_name="guarded")
+    put_policy(api, "secret-reader", SECRET_READER)
+    reader = api.with_token(child_token(api, ["secret-reader"]))
+    for method, path, body in (
+        ("POST", f"secret/data/guarded{suffix}", {"data": {"v": "2"}}),
+        ("DELETE", f"secret/data/guarded{suffix}", None),
+        ("GET", f"agent-registry/registration/display-name/guarded{suffix}", None),
+        ("DELETE", f"agent-registry/registration/display-name/guarded{suffix}", None),
+    ):
+        resp = reader.request(method, path, json=body)
+        assert resp.status_code == 400, (method, path, resp.status_code, resp.text)
+        assert resp.json() == {"errors": ["invalid request path: control characters are not allowed"]}
+    assert api.get("secret/data/guarded").json()["data"]["data"] == {"v": "1"}
+    assert api.get("agent-registry/registration/display-name/guarded").status_code == 200
+
+
 # -- hypothesis: generated spellings of policy names --------------------------------------------------------
 
 
 def canonical_policy_name(decoded: str) -> str | None:
-    """The documented rule (docs/api.md), written independently of the server: trim, lowercase, then the
-    name must be letters, digits, "-", "_", ".", "@" starting with a letter or digit; None = refused."""
+    """The documented rule (docs/api.md), written independently of the server: a path holding a control
+    character is refused; trim, lowercase, then the name must be letters, digits, "-", "_", ".", "@" starting
+    with a letter or digit; None = refused."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in decoded):
+        return None
     name = decoded.strip().lower()
     allowed = set(string.ascii_lowercase + string.digits + "-_.@")
     if not name or len(name) > 128 or not set(name) <= allowed or not name[0].isalnum():
@@ -250,6 +282,50 @@ def test_allowed_token_policies_are_checked_as_stored(api, value):
     resp = maker.post("auth/token/create", json={"policies": " DEV-A "})
     assert resp.status_code == 200, resp.text
     assert resp.json()["auth"]["policies"] == ["default", "dev-a"]
+
+
+@pytest.mark.parametrize("value", ["", [], " , ", "[]", ' [ "" ] '], ids=json.dumps)
+def test_token_policies_sent_empty_are_checked_as_the_parents_they_become(api, value):
+    """Sent but empty, `policies` gives the child the parent's policies: the check judges those, so an
+    allowed_parameters list cannot be passed with an empty value (THREATS.md#t27)."""
+    put_policy(api, "token-maker", TOKEN_MAKER)
+    put_policy(api, "admin", HARMLESS)
+    maker = api.with_token(child_token(api, ["token-maker", "admin"]))
+    resp = maker.post("auth/token/create", json={"policies": value})
+    assert resp.status_code == 403, resp.text
+
+
+BANNED_ISSUER = "https://banned.example.com"
+ISSUER_RULES = f"""
+path "sys/config/oauth-resource-server/*" {{
+  capabilities = ["create", "update", "read"]
+  denied_parameters = {{ issuer_id = ["{BANNED_ISSUER}"] }}
+}}
+path "identity/entity-alias" {{
+  capabilities = ["create", "update"]
+  denied_parameters = {{ issuer = ["{BANNED_ISSUER}"] }}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    "spelled", ["HTTPS://BANNED.EXAMPLE.COM", "https://banned.example.com/", "https://Banned.example.com/"]
+)
+def test_an_issuer_is_checked_as_stored(api, spelled):
+    """issuer_id and an alias's issuer are stored lowercased without a trailing "/" (DECISIONS.md#d19); they
+    used to be checked as sent, so another spelling passed a denied_parameters rule (THREATS.md#t27)."""
+    put_policy(api, "issuer-rules", ISSUER_RULES)
+    writer = api.with_token(child_token(api, ["issuer-rules"]))
+    profile = {"issuer_id": spelled, "jwks_uri": "https://idp.example.com/jwks.json"}
+    assert writer.post("sys/config/oauth-resource-server/p1", json=profile).status_code == 403
+    assert api.get("sys/config/oauth-resource-server/p1").status_code == 404
+    assert api.post("sys/config/oauth-resource-server/p1", json=profile).status_code in (200, 204)
+    alias = {"name": "a", "canonical_id": create_entity(api), "issuer": spelled, "external_id": "x"}
+    assert writer.post("identity/entity-alias", json=alias).status_code == 403
+    assert api.list("identity/entity-alias/id").status_code == 404  # nothing was written
+    allowed = {**profile, "issuer_id": "HTTPS://Better.example.com/"}
+    assert writer.post("sys/config/oauth-resource-server/p2", json=allowed).status_code in (200, 204)
+    assert api.get("sys/config/oauth-resource-server/p2").json()["data"]["issuer_id"] == "https://better.example.com"
 
 
 POLICY_NAMES = st.sampled_from(["dev", "ops", "admin", "Admin", " admin", "ADMIN ", "dev-x", "Ops"])
