@@ -480,7 +480,7 @@ def check_name_route(world: World, template: str, methods: tuple[str, ...], data
     route = NAME_ROUTES[template]
     method = data.draw(st.sampled_from(methods), label="method")
     protected = world.names[route.protected]
-    sibling = str(uuid.uuid4()) if route.protected.endswith(("_id", "_entity")) else protected + "-x"
+    sibling = str(uuid.uuid4()) if route.protected.endswith(("_id", "_entity")) else protected + "-k"
     decoded = data.draw(spelling(data.draw(st.sampled_from([protected, protected, sibling]))), label="decoded")
     url = data.draw(encoded(decoded), label="url")
     leading = data.draw(st.sampled_from(["", "/"]), label="leading")  # "/v1//sys/..." is "/v1/sys/..."

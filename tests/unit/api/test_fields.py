@@ -84,3 +84,17 @@ def test_maps_must_hold_strings():
 def test_objects_must_be_a_list_of_objects():
     with pytest.raises(ApiError):
         f.parse({"objs": [1]}, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("HTTPS://IdP.Example.com/", "https://idp.example.com"),
+        ("https://idp.example.com", "https://idp.example.com"),
+        ("https://idp.example.com//", "https://idp.example.com//"),  # no stored form: the route refuses it
+        ("https://\u212aey.example.com", "https://\u212aey.example.com"),  # only ASCII letters are lowered
+    ],
+)
+def test_an_issuer_is_coerced_to_its_stored_form(raw, expected):
+    """THREATS.md#t27: the ACL's parameter check sees the issuer as stored (DECISIONS.md#d19)."""
+    assert f.parse({"issuer": raw}, {"issuer": f.Field("issuer")})[0]["issuer"] == expected
