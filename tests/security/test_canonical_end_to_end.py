@@ -23,6 +23,7 @@ shared `server` fixture), one namespace for this module; `derandomize` keeps CI 
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import re
@@ -83,7 +84,7 @@ def policy_names(value: Any) -> list[str] | None:
         if text.startswith("["):
             value = json.loads(text)
         else:
-            value = [part for part in text.split(",")]
+            value = text.split(",")
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         return None
     return list(dict.fromkeys(item.strip().lower() for item in value if item.strip()))
@@ -245,23 +246,26 @@ class NameRoute:
     methods: tuple[str, ...]
     canonical: Callable[[str], str | None]
     protected: str
-    body: Callable[[World, str], dict] | None = None
+    body: Callable[[World, str, str], dict] | None = None  # (world, marker, name) → the body
     readback: str | None = None
     marker_at: tuple[str, ...] = ()
     creates: Callable[[str], bool] | None = None
     guard: str | None = None  # where the protected object reads back, when not `readback`
 
 
-def _meta(key: str) -> Callable[[World, str], dict]:
-    return lambda _world, marker: {key: {"m": marker}}
+def _meta(key: str) -> Callable[[World, str, str], dict]:
+    return lambda _world, marker, _name: {key: {"m": marker}}
 
 
-def _policy_body(_world: World, marker: str) -> dict:
+def _policy_body(_world: World, marker: str, _name: str) -> dict:
     return {"policy": f'path "secret/data/{marker}" {{ capabilities = ["read"] }}'}
 
 
-def _profile_body(_world: World, marker: str) -> dict:
-    return {"issuer_id": f"https://{marker}.example.com", "jwks_uri": "https://idp.example.com/jwks.json"}
+def _profile_body(_world: World, marker: str, name: str) -> dict:
+    """An issuer of the profile's own (issuers are unique, and immutable), and the marker in `audiences`."""
+    host = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return {"issuer_id": f"https://{host}.example.com", "jwks_uri": "https://idp.example.com/jwks.json",
+            "audiences": [marker]}  # fmt: skip
 
 
 ITEM = ("GET", "POST", "PUT", "DELETE")
@@ -269,7 +273,7 @@ WRITES = ("POST", "PUT", "PATCH")
 POLICY = dict(methods=ITEM, canonical=policy_name, protected="policy", body=_policy_body,
               readback="sys/policies/acl/{name}", marker_at=("policy",), creates=any_name)  # fmt: skip
 VERSIONS = dict(methods=("POST", "PUT"), canonical=verbatim, protected="secret",
-                body=lambda _w, _m: {"versions": [1]}, guard="secret/metadata/{path}")  # fmt: skip
+                body=lambda _w, _m, _n: {"versions": [1]}, guard="secret/metadata/{path}")  # fmt: skip
 
 NAME_ROUTES: dict[str, NameRoute] = {
     "sys/policies/acl/{name}": NameRoute(**POLICY),
@@ -279,9 +283,9 @@ NAME_ROUTES: dict[str, NameRoute] = {
         ("custom_metadata", "m"), any_name,
     ),
     "sys/audit-hash/{path:path}": NameRoute(
-        ("POST", "PUT"), audit_device, "audit_device", lambda _w, _m: {"input": "x"}
+        ("POST", "PUT"), audit_device, "audit_device", lambda _w, _m, _n: {"input": "x"}
     ),
-    "sys/activation-flags/{feature}/activate": NameRoute(("POST", "PUT"), verbatim, "flag", lambda _w, _m: {}),
+    "sys/activation-flags/{feature}/activate": NameRoute(("POST", "PUT"), verbatim, "flag", lambda _w, _m, _n: {}),
     "identity/entity/id/{entity_id}": NameRoute(
         ITEM, verbatim, "entity_id", _meta("metadata"), "identity/entity/id/{id}", ("metadata", "m")
     ),
@@ -301,27 +305,28 @@ NAME_ROUTES: dict[str, NameRoute] = {
         identity_name_ok,
     ),
     "identity/group-alias/id/{alias_id}": NameRoute(
-        ITEM, verbatim, "group_alias_id", lambda _w, marker: {"name": marker}, "identity/group-alias/id/{id}",
+        ITEM, verbatim, "group_alias_id", lambda _w, marker, _n: {"name": marker}, "identity/group-alias/id/{id}",
         ("name",),
     ),
     "agent-registry/registration/id/{reg_id}": NameRoute(
         ITEM, verbatim, "registration_id",
-        lambda w, marker: {"display_name": "guarded", "entity_id": w.names["registered_entity"], "description": marker},
+        lambda w, marker, _n: {"display_name": "guarded", "entity_id": w.names["registered_entity"],
+                               "description": marker},
         "agent-registry/registration/id/{id}", ("description",),
     ),  # fmt: skip
     "agent-registry/registration/display-name/{name:path}": NameRoute(
         ITEM, verbatim, "registration_name",
-        lambda w, marker: {"entity_id": w.names["registered_entity"], "description": marker},
+        lambda w, marker, _n: {"entity_id": w.names["registered_entity"], "description": marker},
         "agent-registry/registration/display-name/{name}", ("description",),
     ),
     "agent-registry/registration/entity-id/{entity_id}": NameRoute(("GET",), verbatim, "registered_entity"),
     "sys/config/oauth-resource-server/{name}": NameRoute(
-        ITEM, verbatim, "profile_name", _profile_body, "sys/config/oauth-resource-server/{name}", ("issuer_id",),
+        ITEM, verbatim, "profile_name", _profile_body, "sys/config/oauth-resource-server/{name}", ("audiences",),
         profile_name_ok,
     ),
     "sys/config/oauth-resource-server/id/{config_id}": NameRoute(("GET",), verbatim, "config_id"),
     "secret/data/{path:path}": NameRoute(
-        ("GET", "POST", "PUT", "PATCH", "DELETE"), verbatim, "secret", lambda _w, marker: {"data": {"m": marker}},
+        ("GET", "POST", "PUT", "PATCH", "DELETE"), verbatim, "secret", lambda _w, marker, _n: {"data": {"m": marker}},
         "secret/data/{path}", ("data", "m"), kv_path_ok, guard="secret/metadata/{path}",
     ),
     "secret/metadata/{path:path}": NameRoute(
@@ -463,14 +468,14 @@ def _ids(cases: list) -> list[str]:
 
 
 @pytest.mark.parametrize(("template", "methods"), REWRITTEN, ids=_ids(REWRITTEN))
-@settings(EXAMPLES, max_examples=15)  # the names the server rewrites: where a wrong rule hides
+@settings(EXAMPLES, max_examples=12)  # the names the server rewrites: where a wrong rule hides
 @given(data=st.data())
 def test_a_rewritten_name_is_checked_and_acted_on_in_its_canonical_form(world, template, methods, data):
     check_name_route(world, template, methods, data)
 
 
 @pytest.mark.parametrize(("template", "methods"), VERBATIM, ids=_ids(VERBATIM))
-@settings(EXAMPLES, max_examples=4)
+@settings(EXAMPLES, max_examples=3)
 @given(data=st.data())
 def test_a_verbatim_name_is_checked_and_acted_on_as_sent(world, template, methods, data):
     check_name_route(world, template, methods, data)
@@ -480,17 +485,19 @@ def check_name_route(world: World, template: str, methods: tuple[str, ...], data
     route = NAME_ROUTES[template]
     method = data.draw(st.sampled_from(methods), label="method")
     protected = world.names[route.protected]
-    sibling = str(uuid.uuid4()) if route.protected.endswith(("_id", "_entity")) else protected + "-k"
+    # another object of the same kind: an id one character off, or a name one segment longer
+    is_id = route.protected.endswith(("_id", "_entity"))
+    sibling = protected[:-1] + ("0" if protected[-1] != "0" else "1") if is_id else protected + "-k"
     decoded = data.draw(spelling(data.draw(st.sampled_from([protected, protected, sibling]))), label="decoded")
     url = data.draw(encoded(decoded), label="url")
     leading = data.draw(st.sampled_from(["", "/"]), label="leading")  # "/v1//sys/..." is "/v1/sys/..."
+    served = served_segment(template, decoded)
+    canonical = route.canonical(served) if served is not None else None
     marker = "m" + uuid.uuid4().hex[:12]
-    body = route.body(world, marker) if route.body is not None and method in WRITES else None
+    body = route.body(world, marker, canonical or decoded) if route.body is not None and method in WRITES else None
     headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else None
     status, answer = world.actor.send(method, leading + fill(template, url), body, headers)
 
-    served = served_segment(template, decoded)
-    canonical = route.canonical(served) if served is not None else None
     seen = (status, answer, "canonical", canonical)
     if has_control(decoded):  # refused before routing (docs/api.md)
         assert status == 400 and "control characters" in answer["errors"][0], seen
@@ -678,6 +685,12 @@ def _token_send(w: World, actor: Raw, value: Any) -> Outcome:
     return Outcome(status, answer, stored)
 
 
+def dev_only(stored: list[str]) -> bool:
+    """The token maker's `allowed_parameters = { policies = ["dev-*"] }`. `default` is not the `policies`
+    value's doing: `no_default_policy` decides it, as in Vault."""
+    return all(p.startswith("dev-") for p in stored if p != "default")
+
+
 def _token_canonical(value: Any) -> Any:
     """As stored: the requested names, or the parent's when none is left; `default` added."""
     names = policy_names(value)
@@ -691,6 +704,7 @@ def _profile_send(w: World, actor: Raw, value: Any) -> Outcome:
     body = {"issuer_id": value, "jwks_uri": "https://idp.example.com/jwks.json"}
     status, answer = actor.send("POST", f"sys/config/oauth-resource-server/{name}", body)
     stored = w.root.data(f"sys/config/oauth-resource-server/{name}")
+    w.must("DELETE", f"sys/config/oauth-resource-server/{name}")  # the issuer is free for the next example
     return Outcome(status, answer, stored and stored["issuer_id"])
 
 
@@ -771,11 +785,7 @@ MAX_VERSIONS_CASE = dict(value=lambda _w: MAX_VERSIONS, canonical=_int, allowed=
 
 
 def _issuer_values(other: str) -> Callable[[World], st.SearchStrategy]:
-    def values(_w: World) -> st.SearchStrategy:
-        base = st.sampled_from([BANNED_ISSUER, other]).map(lambda b: b.replace("{u}", uuid.uuid4().hex[:8]))
-        return base.flatmap(issuer_spelling)
-
-    return values
+    return lambda _w: st.sampled_from([BANNED_ISSUER, BANNED_ISSUER, other]).flatmap(issuer_spelling)
 
 
 PARAM_ROUTES: dict[str, ParamRoute] = {
@@ -790,12 +800,9 @@ PARAM_ROUTES: dict[str, ParamRoute] = {
     "POST agent-registry/registration/display-name/{name:path}": ParamRoute(
         **POLICIES, send=_registration_send("name")
     ),
-    "POST auth/token/create": ParamRoute(
-        lambda _w: listed(TOKEN_POOL), _token_canonical, lambda stored: all(p.startswith("dev-") or p == "default"
-                                                                              for p in stored), _token_send,
-    ),  # fmt: skip
+    "POST auth/token/create": ParamRoute(lambda _w: listed(TOKEN_POOL), _token_canonical, dev_only, _token_send),
     "POST sys/config/oauth-resource-server/{name}": ParamRoute(
-        _issuer_values("https://ok-{u}.example.com"), **ISSUERS, send=_profile_send
+        _issuer_values("https://ok.example.com"), **ISSUERS, send=_profile_send
     ),
     "POST identity/entity-alias": ParamRoute(
         _issuer_values("https://guarded.example.com"), **ISSUERS, send=_alias_send("collection")
