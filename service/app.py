@@ -22,6 +22,7 @@ from .api.audit_middleware import AuditMiddleware
 from .api.decision_api import router as decision_api_router
 from .api.metrics import MetricsMiddleware
 from .api.middleware import VaultPathMiddleware
+from .api.operations import serve_document
 from .api.route_table import RouteTable
 from .audit.log import AuditLog
 from .authn.jwks import JwksCache
@@ -84,6 +85,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    serve_document(app)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

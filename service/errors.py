@@ -14,6 +14,27 @@ from typing import Any
 
 FieldPath = tuple[str | int, ...]
 
+# The JSON schema of `ApiError.body()`: every 4xx and 5xx answer (the OpenAPI document's `VaultError`).
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {
+        "errors": {"type": "array", "items": {"type": "string"}},
+        "field_errors": {
+            "type": "array",
+            "description": "which request field each validation error is about",
+            "items": {
+                "type": "object",
+                "required": ["field", "error"],
+                "properties": {
+                    "field": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                    "error": {"type": "string", "description": "the same text as in errors"},
+                },
+            },
+        },
+    },
+}
+
 
 class ApiError(Exception):
     def __init__(self, status: int, *errors: str, fields: Sequence[FieldPath | str | None] = ()):

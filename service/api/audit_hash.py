@@ -10,15 +10,17 @@ from ..errors import bad_request
 from . import fields as f
 from .deps import context
 from .envelope import respond
+from .operations import Operation, route
 
 router = APIRouter()
-FIELDS = {"input": f.Field("string", f.MAX_STRING)}
+HASHED = f.Body({"input": f.Field("string", f.MAX_STRING)})
+WRITE = Operation(body=HASHED)
 
 
-@router.api_route("/v1/sys/audit-hash/{path:path}", methods=["POST", "PUT"])
+@route(router, "/v1/sys/audit-hash/{path:path}", POST=WRITE, PUT=WRITE)
 async def audit_hash(path: str, request: Request) -> Response:
     ctx = await context(request, name=path, rule=AUDIT_DEVICE)
-    values, warnings = ctx.authorize_body("update", await ctx.body(), FIELDS)
+    values, warnings = ctx.authorize_body("update", await ctx.body(), HASHED)
     audit = request.app.state.audit
     name = ctx.name
     if audit.broker.device(name) is None:

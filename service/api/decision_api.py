@@ -13,15 +13,17 @@ from fastapi import APIRouter, Request, Response
 
 from ..access.callers import AdminCaller
 from ..errors import permission_denied
-from .decision_query import EXPLAIN_PATH, CheckQuery, CheckResult, evaluate_query, parse_query
+from .decision_query import EXPLAIN_PATH, QUERY, CheckQuery, CheckResult, evaluate_query, parse_query
 from .deps import Context, context
 from .envelope import respond
 from .explain import explain
+from .operations import Operation, route
 
 router = APIRouter()
+ASK = Operation(body=QUERY)
 
 
-@router.api_route("/v1/sys/authorize", methods=["POST", "PUT"])
+@route(router, "/v1/sys/authorize", POST=ASK, PUT=ASK)
 async def authorize(request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("update")
@@ -30,7 +32,7 @@ async def authorize(request: Request) -> Response:
     return respond(result.answer(details=_may_explain(ctx)), warnings=warnings)
 
 
-@router.api_route("/v1/sys/authorize/explain", methods=["POST", "PUT"])
+@route(router, "/v1/sys/authorize/explain", POST=ASK, PUT=ASK)
 async def authorize_explain(request: Request) -> Response:
     ctx = await context(request)
     if not isinstance(ctx.caller, AdminCaller):

@@ -29,11 +29,17 @@ DECISION_PATH = "sys/authorize"
 EXPLAIN_PATH = "sys/authorize/explain"
 MAX_PATH = 4096
 MAX_PARAMETERS = 1000
-_FIELDS = {
-    "token": f.Field("string", 1 << 20),  # size limits of JWTs are the validator's (a `too_large` decision)
-    "operation": f.Field("string", 16),
-    "path": f.Field("string", MAX_PATH),
-}
+QUERY = f.Body(
+    {
+        "token": f.Field("string", 1 << 20),  # size limits of JWTs are the validator's (a `too_large` decision)
+        "operation": f.Field("string", 16),
+        "path": f.Field("string", MAX_PATH),
+    },
+    checked_elsewhere={  # by parse_query below
+        "operation": {"type": "string", "enum": list(OPERATIONS)},
+        "parameters": {"type": "object", "maxProperties": MAX_PARAMETERS},
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class CheckResult:
 
 def parse_query(body: Mapping[str, Any]) -> tuple[CheckQuery, list[str]]:
     """The question from a request body; raises a 400 ApiError naming the field. Unknown fields warn."""
-    values, warnings = f.parse({k: v for k, v in body.items() if k != "parameters"}, _FIELDS)
+    values, warnings = QUERY.parse({k: v for k, v in body.items() if k != "parameters"})
     token = body.get("token")
     if token is None or token == "":
         raise bad_request('field "token": is required (the agent\'s JWT, as presented)')

@@ -47,23 +47,23 @@ class Context:
         self,
         operation: str,
         body: Mapping[str, Any],
-        schema: Mapping[str, f.Field],
+        declared: f.Body,
         refine: Callable[[dict[str, Any]], None] | None = None,
     ) -> tuple[dict[str, Any], list[str]]:
-        """Coerce `body` as the handler will store it (`refine` finishes what `schema` cannot say), then
+        """Coerce `body` as the handler will store it (`refine` finishes what `declared` cannot say), then
         authorize `operation` with exactly those values; returns (values, warnings) for the handler.
 
         Keys the route ignores are checked as sent, so allowed_parameters still refuses a key it does not
         list (as in Vault). A body that does not parse is judged on its raw values first: a caller without
         rights gets 403, never a field error (Vault authorizes before its handlers read fields)."""
         try:
-            values, warnings = f.parse(body, schema)
+            values, warnings = declared.parse(body)
             if refine is not None:
                 refine(values)
         except ApiError:
             self.authorize(operation, dict(body))
             raise
-        self.parameters = {**{k: v for k, v in body.items() if k not in schema}, **values}
+        self.parameters = {**{k: v for k, v in body.items() if k not in declared.fields}, **values}
         self.authorize(operation)
         return values, warnings
 

@@ -9,6 +9,23 @@ from fastapi.responses import JSONResponse, Response
 from .. import request_id
 from ..errors import not_found
 
+_OBJECT_OR_NULL = {"anyOf": [{"type": "object"}, {"type": "null"}]}
+# The JSON schema of what `respond` sends (the OpenAPI document's `VaultResponse`); some answers add keys.
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info", "warnings", "auth"],
+    "properties": {
+        "request_id": {"type": "string"},
+        "lease_id": {"type": "string"},
+        "renewable": {"type": "boolean"},
+        "lease_duration": {"type": "integer"},
+        "data": _OBJECT_OR_NULL,
+        "wrap_info": _OBJECT_OR_NULL,
+        "warnings": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+        "auth": _OBJECT_OR_NULL,
+    },
+}
+
 
 def respond(
     data: dict[str, Any] | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vaultguard.rules.names import canonical_policy_names
@@ -27,6 +27,49 @@ MAX_DURATION = 100 * 365 * 86400  # 100 years; anything longer is a mistake, and
 class Field:
     kind: str  # "string" | "bool" | "int" | "strings" | "policies" | "issuer" | "map" | "objects" | "duration"
     max_length: int = 2048
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema of what `parse` accepts for this field (the OpenAPI document shows it)."""
+        text = {"type": "string", "maxLength": self.max_length}
+        listed = {"type": "array", "items": text, "maxItems": MAX_LIST}
+        return {
+            "string": text,
+            "issuer": {**text, "description": "stored normalized (DECISIONS.md#d19)"},
+            "bool": {"type": "boolean", "description": 'also "true"/"false", "1"/"0", "t"/"f"'},
+            "int": {"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT},
+            "duration": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 0, "maximum": MAX_DURATION},
+                    {"type": "string", "pattern": "^([0-9]+|([0-9]+[smhd])+)$", "description": 'e.g. "90s", "1h30m"'},
+                ]
+            },
+            "strings": {"anyOf": [listed, {"type": "string", "description": "comma-separated, or a JSON array"}]},
+            "policies": {"anyOf": [listed, {"type": "string", "description": "comma-separated, or a JSON array"}]},
+            "map": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "maxLength": 4096},
+                "maxProperties": MAX_LIST,
+            },
+            "objects": {"type": "array", "items": {"type": "object"}, "maxItems": MAX_LIST},
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Body:
+    """A route's request body: the fields `parse` coerces (via `Context.authorize_body`), and the fields a
+    domain module validates itself (`checked_elsewhere`: name → the JSON schema that module enforces). The
+    route validates with it and its declaration (api/operations.py) describes it, so the two cannot drift."""
+
+    fields: Mapping[str, Field]
+    checked_elsewhere: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+    def parse(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        return parse(body, self.fields)
+
+    def schema(self) -> dict[str, Any]:
+        """An object; unknown keys are allowed (ignored with a warning, as in Vault)."""
+        properties = {name: spec.schema() for name, spec in self.fields.items()}
+        return {"type": "object", "properties": {**properties, **self.checked_elsewhere}}
 
 
 def _str(name: str, value: Any, spec: Field, path: FieldPath | None = None) -> str:

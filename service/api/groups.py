@@ -17,6 +17,7 @@ from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
 from .identity import delete_item, read_item, save_identity, update_item
+from .operations import DELETE, LISTS, READ, Operation, route
 
 router = APIRouter()
 
@@ -33,8 +34,12 @@ GROUP_ALIAS_FIELDS = {
     "mount_accessor": f.Field("string", 512),
     "canonical_id": f.Field("string", 64),
 }
-GROUP_WRITE_FIELDS = {**GROUP_FIELDS, "id": f.Field("string", 64)}
-GROUP_ALIAS_WRITE_FIELDS = {**GROUP_ALIAS_FIELDS, "id": f.Field("string", 64)}
+GROUP = f.Body(GROUP_FIELDS)
+GROUP_ALIAS = f.Body(GROUP_ALIAS_FIELDS)
+GROUP_WRITE = f.Body({**GROUP_FIELDS, "id": f.Field("string", 64)})
+GROUP_ALIAS_WRITE = f.Body({**GROUP_ALIAS_FIELDS, "id": f.Field("string", 64)})
+WRITE_GROUP, WRITE_GROUP_ALIAS = Operation(body=GROUP), Operation(body=GROUP_ALIAS)
+CREATE_GROUP, CREATE_GROUP_ALIAS = Operation(body=GROUP_WRITE), Operation(body=GROUP_ALIAS_WRITE)
 
 
 def _written(group) -> dict:  # noqa: ANN001
@@ -44,13 +49,13 @@ def _written(group) -> dict:  # noqa: ANN001
 # -- groups -----------------------------------------------------------------------------------------
 
 
-@router.api_route("/v1/identity/group", methods=["POST", "PUT"])
+@route(router, "/v1/identity/group", POST=CREATE_GROUP, PUT=CREATE_GROUP)
 async def write_group(request: Request) -> Response:
     """Create, or update the group named by `id` or else by `name` (Vault's create-or-update)."""
     ctx = await context(request)
     body = await ctx.body()
     exists = bool(body.get("id")) or _named_group_exists(ctx, body.get("name"))
-    values, warnings = ctx.authorize_body("update" if exists else "create", body, GROUP_WRITE_FIELDS)
+    values, warnings = ctx.authorize_body("update" if exists else "create", body, GROUP_WRITE)
     group_id = values.pop("id", "")
 
     def action(tx):  # noqa: ANN001, ANN202
@@ -80,14 +85,14 @@ def _named_group_exists(ctx: Context, raw: object) -> bool:
         return tx.group_by_name(ctx.namespace.id, values["name"]) is not None
 
 
-@router.get("/v1/identity/group/id")
-@router.get("/v1/identity/group/id/")
+@route(router, "/v1/identity/group/id", GET=LISTS)
+@route(router, "/v1/identity/group/id/", GET=LISTS)
 async def list_groups_by_id(request: Request) -> Response:
     return await _list_groups(await context(request), by="id")
 
 
-@router.get("/v1/identity/group/name")
-@router.get("/v1/identity/group/name/")
+@route(router, "/v1/identity/group/name", GET=LISTS)
+@route(router, "/v1/identity/group/name/", GET=LISTS)
 async def list_groups_by_name(request: Request) -> Response:
     return await _list_groups(await context(request), by="name")
 
@@ -123,7 +128,7 @@ async def _group_route(request: Request, key: str, value: str) -> Response:
     body = await ctx.body()
     with ctx.store.read() as tx:
         exists = getattr(tx, lookup)(ctx.namespace.id, value) is not None
-    values, warnings = ctx.authorize_body("update" if exists else "create", body, GROUP_FIELDS)
+    values, warnings = ctx.authorize_body("update" if exists else "create", body, GROUP)
 
     def write(tx):  # noqa: ANN001, ANN202
         group = getattr(tx, lookup)(ctx.namespace.id, value)
@@ -138,12 +143,12 @@ async def _group_route(request: Request, key: str, value: str) -> Response:
     return respond(_written(save_identity(ctx, write)), warnings=warnings)
 
 
-@router.api_route("/v1/identity/group/id/{group_id}", methods=["GET", "POST", "PUT", "DELETE"])
+@route(router, "/v1/identity/group/id/{group_id}", GET=READ, POST=WRITE_GROUP, PUT=WRITE_GROUP, DELETE=DELETE)
 async def group_by_id(group_id: str, request: Request) -> Response:
     return await _group_route(request, "id", group_id)
 
 
-@router.api_route("/v1/identity/group/name/{name}", methods=["GET", "POST", "PUT", "DELETE"])
+@route(router, "/v1/identity/group/name/{name}", GET=READ, POST=WRITE_GROUP, PUT=WRITE_GROUP, DELETE=DELETE)
 async def group_by_name(name: str, request: Request) -> Response:
     return await _group_route(request, "name", name)
 
@@ -151,13 +156,16 @@ async def group_by_name(name: str, request: Request) -> Response:
 # -- lookup ---------------------------------------------------------------------------------------
 
 
-LOOKUP_FIELDS = {
-    "name": f.Field("string", MAX_NAME),
-    "id": f.Field("string", 64),
-    "alias_id": f.Field("string", 64),
-    "alias_name": f.Field("string", 1024),
-    "alias_mount_accessor": f.Field("string", 512),
-}
+LOOKUP = f.Body(
+    {
+        "name": f.Field("string", MAX_NAME),
+        "id": f.Field("string", 64),
+        "alias_id": f.Field("string", 64),
+        "alias_name": f.Field("string", 1024),
+        "alias_mount_accessor": f.Field("string", 512),
+    }
+)
+WRITE_LOOKUP = Operation(body=LOOKUP)
 
 
 def _looked_up(tx, namespace_id: str, key: str, values: dict):  # noqa: ANN001, ANN202
@@ -172,12 +180,12 @@ def _looked_up(tx, namespace_id: str, key: str, values: dict):  # noqa: ANN001, 
     return tx.group_by_id(namespace_id, alias.canonical_id) if alias is not None else None
 
 
-@router.api_route("/v1/identity/lookup/group", methods=["POST", "PUT"])
+@route(router, "/v1/identity/lookup/group", POST=WRITE_LOOKUP, PUT=WRITE_LOOKUP)
 async def lookup_group(request: Request) -> Response:
     """Vault's group lookup by exactly one of `name`, `id`, `alias_id`, or `alias_name` with
     `alias_mount_accessor`; 204 when nothing matches."""
     ctx = await context(request)
-    values, warnings = ctx.authorize_body("update", await ctx.body(), LOOKUP_FIELDS)
+    values, warnings = ctx.authorize_body("update", await ctx.body(), LOOKUP)
     given = [k for k in ("name", "id", "alias_id", "alias_name") if values.get(k)]
     if len(given) != 1 or (given == ["alias_name"]) != bool(values.get("alias_mount_accessor")):
         raise bad_request(
@@ -197,11 +205,11 @@ def _alias_written(alias) -> dict:  # noqa: ANN001
     return {"id": alias.id, "canonical_id": alias.canonical_id}
 
 
-@router.api_route("/v1/identity/group-alias", methods=["POST", "PUT"])
+@route(router, "/v1/identity/group-alias", POST=CREATE_GROUP_ALIAS, PUT=CREATE_GROUP_ALIAS)
 async def write_group_alias(request: Request) -> Response:
     ctx = await context(request)
     body = await ctx.body()
-    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, GROUP_ALIAS_WRITE_FIELDS)
+    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, GROUP_ALIAS_WRITE)
     alias_id = values.pop("id", "")
 
     def action(tx):  # noqa: ANN001, ANN202
@@ -215,8 +223,8 @@ async def write_group_alias(request: Request) -> Response:
     return respond(_alias_written(save_identity(ctx, action)), warnings=warnings)
 
 
-@router.get("/v1/identity/group-alias/id")
-@router.get("/v1/identity/group-alias/id/")
+@route(router, "/v1/identity/group-alias/id", GET=LISTS)
+@route(router, "/v1/identity/group-alias/id/", GET=LISTS)
 async def list_group_aliases(request: Request) -> Response:
     ctx = await context(request)
     if not ctx.is_list:
@@ -230,7 +238,8 @@ async def list_group_aliases(request: Request) -> Response:
     return list_response(sorted(info), info)
 
 
-@router.api_route("/v1/identity/group-alias/id/{alias_id}", methods=["GET", "POST", "PUT", "DELETE"])
+@route(router, "/v1/identity/group-alias/id/{alias_id}", GET=READ, POST=WRITE_GROUP_ALIAS, PUT=WRITE_GROUP_ALIAS,
+       DELETE=DELETE)  # fmt: skip
 async def group_alias_by_id(alias_id: str, request: Request) -> Response:
     ctx = await context(request)
 
@@ -250,5 +259,5 @@ async def group_alias_by_id(alias_id: str, request: Request) -> Response:
     if request.method == "DELETE":
         return delete_item(ctx, remove)
     missing = f'group alias with id "{alias_id}" not found'
-    alias, warnings = await update_item(ctx, GROUP_ALIAS_FIELDS, find, groups.update_group_alias, missing)
+    alias, warnings = await update_item(ctx, GROUP_ALIAS, find, groups.update_group_alias, missing)
     return respond(_alias_written(alias), warnings=warnings)

@@ -14,6 +14,7 @@ from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
+from .operations import DELETE, LISTS, READ, Operation, route
 
 router = APIRouter()
 
@@ -31,8 +32,12 @@ ALIAS_FIELDS = {
     "external_id": f.Field("string", 1024),
     "custom_metadata": f.Field("map"),
 }
-ENTITY_WRITE_FIELDS = {**ENTITY_FIELDS, "id": f.Field("string", 64)}
-ALIAS_WRITE_FIELDS = {**ALIAS_FIELDS, "id": f.Field("string", 64)}
+ENTITY = f.Body(ENTITY_FIELDS)
+ALIAS = f.Body(ALIAS_FIELDS)
+ENTITY_WRITE = f.Body({**ENTITY_FIELDS, "id": f.Field("string", 64)})
+ALIAS_WRITE = f.Body({**ALIAS_FIELDS, "id": f.Field("string", 64)})
+WRITE_ENTITY, WRITE_ALIAS = Operation(body=ENTITY), Operation(body=ALIAS)
+CREATE_ENTITY, CREATE_ALIAS = Operation(body=ENTITY_WRITE), Operation(body=ALIAS_WRITE)
 T = TypeVar("T")
 _CONFLICTS = {
     "uq_entities_name": ("name", "name: an entity with this name already exists"),
@@ -89,10 +94,10 @@ def delete_item(ctx: Context, remove: Callable[[Tx], None]) -> Response:
 
 
 async def update_item(
-    ctx: Context, fields: dict, find: Callable[[Tx], Any], update: Callable, missing: str
+    ctx: Context, declared: f.Body, find: Callable[[Tx], Any], update: Callable, missing: str
 ) -> tuple[Any, list[str]]:
     """POST on an existing object's path: (the updated object, warnings); 404 naming it when it is gone."""
-    values, warnings = ctx.authorize_body("update", await ctx.body(), fields)
+    values, warnings = ctx.authorize_body("update", await ctx.body(), declared)
 
     def action(tx: Tx):  # noqa: ANN202
         found = find(tx)
@@ -106,11 +111,11 @@ async def update_item(
 # -- entities ---------------------------------------------------------------------------------------
 
 
-@router.api_route("/v1/identity/entity", methods=["POST", "PUT"])
+@route(router, "/v1/identity/entity", POST=CREATE_ENTITY, PUT=CREATE_ENTITY)
 async def write_entity(request: Request) -> Response:
     ctx = await context(request)
     body = await ctx.body()
-    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, ENTITY_WRITE_FIELDS)
+    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, ENTITY_WRITE)
     entity_id = values.pop("id", "")
 
     def action(tx):  # noqa: ANN001, ANN202
@@ -125,8 +130,8 @@ async def write_entity(request: Request) -> Response:
     return respond({"id": entity.id, "name": entity.name, "aliases": None}, warnings=warnings)
 
 
-@router.get("/v1/identity/entity/id")
-@router.get("/v1/identity/entity/id/")
+@route(router, "/v1/identity/entity/id", GET=LISTS)
+@route(router, "/v1/identity/entity/id/", GET=LISTS)
 async def list_entities_by_id(request: Request) -> Response:
     ctx = await context(request)
     if not ctx.is_list:
@@ -134,8 +139,8 @@ async def list_entities_by_id(request: Request) -> Response:
     return await _list_entities(ctx, by="id")
 
 
-@router.get("/v1/identity/entity/name")
-@router.get("/v1/identity/entity/name/")
+@route(router, "/v1/identity/entity/name", GET=LISTS)
+@route(router, "/v1/identity/entity/name/", GET=LISTS)
 async def list_entities_by_name(request: Request) -> Response:
     ctx = await context(request)
     if not ctx.is_list:
@@ -181,7 +186,7 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
     body = await ctx.body()
     with ctx.store.read() as tx:
         exists = getattr(tx, lookup)(ctx.namespace.id, value) is not None
-    values, warnings = ctx.authorize_body("update" if exists else "create", body, ENTITY_FIELDS)
+    values, warnings = ctx.authorize_body("update" if exists else "create", body, ENTITY)
 
     def write(tx):  # noqa: ANN001, ANN202
         entity = getattr(tx, lookup)(ctx.namespace.id, value)
@@ -197,12 +202,12 @@ async def _entity_route(request: Request, key: str, value: str) -> Response:
     return respond({"id": entity.id, "name": entity.name, "aliases": None}, warnings=warnings)
 
 
-@router.api_route("/v1/identity/entity/id/{entity_id}", methods=["GET", "POST", "PUT", "DELETE"])
+@route(router, "/v1/identity/entity/id/{entity_id}", GET=READ, POST=WRITE_ENTITY, PUT=WRITE_ENTITY, DELETE=DELETE)
 async def entity_by_id(entity_id: str, request: Request) -> Response:
     return await _entity_route(request, "id", entity_id)
 
 
-@router.api_route("/v1/identity/entity/name/{name}", methods=["GET", "POST", "PUT", "DELETE"])
+@route(router, "/v1/identity/entity/name/{name}", GET=READ, POST=WRITE_ENTITY, PUT=WRITE_ENTITY, DELETE=DELETE)
 async def entity_by_name(name: str, request: Request) -> Response:
     return await _entity_route(request, "name", name)
 
@@ -210,11 +215,11 @@ async def entity_by_name(name: str, request: Request) -> Response:
 # -- aliases ----------------------------------------------------------------------------------------
 
 
-@router.api_route("/v1/identity/entity-alias", methods=["POST", "PUT"])
+@route(router, "/v1/identity/entity-alias", POST=CREATE_ALIAS, PUT=CREATE_ALIAS)
 async def create_alias(request: Request) -> Response:
     ctx = await context(request)
     body = await ctx.body()
-    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, ALIAS_WRITE_FIELDS)
+    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, ALIAS_WRITE)
     alias_id = values.pop("id", "")
 
     def action(tx):  # noqa: ANN001, ANN202
@@ -229,8 +234,8 @@ async def create_alias(request: Request) -> Response:
     return respond({"id": alias.id, "canonical_id": alias.canonical_id}, warnings=warnings)
 
 
-@router.get("/v1/identity/entity-alias/id")
-@router.get("/v1/identity/entity-alias/id/")
+@route(router, "/v1/identity/entity-alias/id", GET=LISTS)
+@route(router, "/v1/identity/entity-alias/id/", GET=LISTS)
 async def list_aliases(request: Request) -> Response:
     ctx = await context(request)
     if not ctx.is_list:
@@ -254,7 +259,7 @@ async def _list_aliases(ctx: Context) -> Response:
     return list_response(sorted(info), info)
 
 
-@router.api_route("/v1/identity/entity-alias/id/{alias_id}", methods=["GET", "POST", "PUT", "DELETE"])
+@route(router, "/v1/identity/entity-alias/id/{alias_id}", GET=READ, POST=WRITE_ALIAS, PUT=WRITE_ALIAS, DELETE=DELETE)
 async def alias_by_id(alias_id: str, request: Request) -> Response:
     ctx = await context(request)
 
@@ -274,5 +279,5 @@ async def alias_by_id(alias_id: str, request: Request) -> Response:
     if request.method == "DELETE":
         return delete_item(ctx, remove)
     missing = f'entity alias with id "{alias_id}" not found'
-    alias, warnings = await update_item(ctx, ALIAS_FIELDS, find, rules.update_alias, missing)
+    alias, warnings = await update_item(ctx, ALIAS, find, rules.update_alias, missing)
     return respond({"id": alias.id, "canonical_id": alias.canonical_id}, warnings=warnings)

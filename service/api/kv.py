@@ -24,6 +24,7 @@ from ..storage.store import Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
+from .operations import DELETE, LIST_ALSO, LISTS, NO_FIELDS, NO_FIELDS_WRITE, READ, Operation, Query, route
 
 router = APIRouter()
 
@@ -35,6 +36,61 @@ SETTINGS_FIELDS = {
     "delete_version_after": f.Field("duration"),
 }
 MERGE_PATCH = "application/merge-patch+json"
+
+# The request declarations (api/operations.py). Fields that secrets/rules.py checks carry the schema of its rule.
+_MAX_VERSIONS = {"type": "integer", "minimum": 0, "maximum": rules.MAX_MAX_VERSIONS}  # rules.check_max_versions
+_VERSION_NUMBER = {"type": "integer", "minimum": 0, "maximum": rules.MAX_VERSION_NUMBER}  # rules.parse_integer
+_CUSTOM_METADATA = {  # rules.parse_custom_metadata
+    "type": "object",
+    "maxProperties": rules.CUSTOM_METADATA_MAX_KEYS,
+    "additionalProperties": {"type": "string", "maxLength": rules.CUSTOM_METADATA_MAX_VALUE_BYTES},
+}
+CONFIG = f.Body(
+    SETTINGS_FIELDS,
+    checked_elsewhere={
+        "max_versions": _MAX_VERSIONS,
+        "delete_version_after": {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "description": "a duration; negative disables deletion (_signed_duration)",
+        },
+    },
+)
+METADATA = f.Body(
+    SETTINGS_FIELDS, checked_elsewhere={"max_versions": _MAX_VERSIONS, "custom_metadata": _CUSTOM_METADATA}
+)
+DATA = f.Body(
+    {},
+    checked_elsewhere={  # rules.encode_data, rules.parse_cas
+        "data": {"type": "object", "description": f"at most {rules.MAX_DATA_BYTES} bytes once encoded"},
+        "options": {"type": "object", "properties": {"cas": _VERSION_NUMBER}},
+    },
+)
+VERSIONS = f.Body(
+    {},
+    checked_elsewhere={  # rules.parse_versions
+        "versions": {
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1, "maximum": rules.MAX_VERSION_NUMBER},
+                    "minItems": 1,
+                    "maxItems": rules.MAX_VERSIONS_PER_REQUEST,
+                },
+                {"type": "string", "description": "comma-separated version numbers"},
+            ]
+        }
+    },
+)
+VERSION = Query("version", _VERSION_NUMBER, "the version to read; 0 or absent: the current one")
+DEPTH = Query("depth", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "levels of keys; 0: all")
+WRITE_CONFIG, WRITE_DATA, WRITE_METADATA, WRITE_VERSIONS = (
+    Operation(body=CONFIG),
+    Operation(body=DATA),
+    Operation(body=METADATA),
+    Operation(body=VERSIONS),
+)
+PATCH_DATA = Operation(body=DATA, body_type=MERGE_PATCH)
+PATCH_METADATA = Operation(body=METADATA, body_type=MERGE_PATCH)
 
 
 # -- shared steps -------------------------------------------------------------------------------------------
@@ -54,7 +110,7 @@ def _as_api_errors() -> Iterator[None]:
     try:
         yield
     except rules.KVError as exc:
-        raise ApiError(exc.status, str(exc)) from None
+        raise ApiError(exc.status, str(exc), fields=[exc.field]) from None
     except SealError as exc:
         raise ApiError(500, str(exc)) from None
 
@@ -112,7 +168,7 @@ def _authorize_metadata(ctx: Context, operation: str, body: dict[str, Any], *, p
         if patch:
             values.update({name: None for name in (*SETTINGS_FIELDS, "custom_metadata") if body.get(name, 0) is None})
 
-    values, _warnings = ctx.authorize_body(operation, body, SETTINGS_FIELDS, stored)
+    values, _warnings = ctx.authorize_body(operation, body, METADATA, stored)
     return values
 
 
@@ -141,10 +197,10 @@ def _settings(body: dict[str, Any], *, signed_duration: bool = False) -> dict[st
     present = {k: v for k, v in body.items() if k in SETTINGS_FIELDS and v is not None}
     if signed_duration and "delete_version_after" in present:
         seconds = _signed_duration("delete_version_after", present.pop("delete_version_after"))
-        values, _ = f.parse(present, SETTINGS_FIELDS)
+        values, _ = CONFIG.parse(present)
         values["delete_version_after"] = seconds
     else:
-        values, _ = f.parse(present, SETTINGS_FIELDS)
+        values, _ = CONFIG.parse(present)
     if "max_versions" in values:
         with _as_api_errors():
             rules.check_max_versions(values["max_versions"])
@@ -154,7 +210,7 @@ def _settings(body: dict[str, Any], *, signed_duration: bool = False) -> dict[st
 # -- config -------------------------------------------------------------------------------------------------
 
 
-@router.get("/v1/secret/config")
+@route(router, "/v1/secret/config", GET=READ)
 async def read_config(request: Request) -> Response:
     ctx = await _context(request)
     ctx.authorize("read")
@@ -163,7 +219,7 @@ async def read_config(request: Request) -> Response:
     return respond(config.to_api())
 
 
-@router.api_route("/v1/secret/config", methods=["POST", "PUT"])
+@route(router, "/v1/secret/config", POST=WRITE_CONFIG, PUT=WRITE_CONFIG)
 async def write_config(request: Request) -> Response:
     ctx = await _context(request)
     body = await ctx.body()
@@ -185,7 +241,7 @@ async def write_config(request: Request) -> Response:
 # -- data ---------------------------------------------------------------------------------------------------
 
 
-@router.get("/v1/secret/data/{path:path}")
+@route(router, "/v1/secret/data/{path:path}", GET=Operation(query=(VERSION,)))
 async def read_data(path: str, request: Request) -> Response:
     ctx = await _context(request)
     ctx.authorize("read")
@@ -203,7 +259,7 @@ async def read_data(path: str, request: Request) -> Response:
         return _gone(exc)
 
 
-@router.api_route("/v1/secret/data/{path:path}", methods=["POST", "PUT"])
+@route(router, "/v1/secret/data/{path:path}", POST=WRITE_DATA, PUT=WRITE_DATA)
 async def write_data(path: str, request: Request) -> Response:
     """A new version; create when the key has no metadata yet, update otherwise."""
     ctx = await _context(request)
@@ -229,7 +285,7 @@ async def write_data(path: str, request: Request) -> Response:
     return respond(change.key.version_metadata(change.added), warnings=warnings)
 
 
-@router.patch("/v1/secret/data/{path:path}")
+@route(router, "/v1/secret/data/{path:path}", PATCH=PATCH_DATA)
 async def patch_data(path: str, request: Request) -> Response:
     """JSON merge patch of the current version into a new version (the current one must be live)."""
     ctx = await _context(request)
@@ -263,7 +319,7 @@ async def patch_data(path: str, request: Request) -> Response:
     return respond(change.key.version_metadata(change.added), warnings=warnings)
 
 
-@router.delete("/v1/secret/data/{path:path}")
+@route(router, "/v1/secret/data/{path:path}", DELETE=DELETE)
 async def delete_latest(path: str, request: Request) -> Response:
     """Soft-delete the current version; 204 also when there is nothing to delete."""
     ctx = await _context(request)
@@ -317,17 +373,17 @@ async def _versions(request: Request, path: str, operation: str) -> Response:
     return respond(warnings=warnings)
 
 
-@router.api_route("/v1/secret/delete/{path:path}", methods=["POST", "PUT"])
+@route(router, "/v1/secret/delete/{path:path}", POST=WRITE_VERSIONS, PUT=WRITE_VERSIONS)
 async def delete_versions(path: str, request: Request) -> Response:
     return await _versions(request, path, "delete")
 
 
-@router.api_route("/v1/secret/undelete/{path:path}", methods=["POST", "PUT"])
+@route(router, "/v1/secret/undelete/{path:path}", POST=WRITE_VERSIONS, PUT=WRITE_VERSIONS)
 async def undelete_versions(path: str, request: Request) -> Response:
     return await _versions(request, path, "undelete")
 
 
-@router.api_route("/v1/secret/destroy/{path:path}", methods=["POST", "PUT"])
+@route(router, "/v1/secret/destroy/{path:path}", POST=WRITE_VERSIONS, PUT=WRITE_VERSIONS)
 async def destroy_versions(path: str, request: Request) -> Response:
     return await _versions(request, path, "destroy")
 
@@ -344,7 +400,7 @@ async def _list(ctx: Context, path: str) -> Response:
     return list_response(rules.list_children(paths, prefix))
 
 
-@router.get("/v1/secret/metadata")
+@route(router, "/v1/secret/metadata", GET=LISTS)
 async def list_root(request: Request) -> Response:
     ctx = await _context(request, lists=True)
     if not ctx.is_list:
@@ -353,7 +409,7 @@ async def list_root(request: Request) -> Response:
     return await _list(ctx, "")
 
 
-@router.get("/v1/secret/metadata/{path:path}")
+@route(router, "/v1/secret/metadata/{path:path}", GET=Operation(query=(LIST_ALSO,)))
 async def read_metadata(path: str, request: Request) -> Response:
     ctx = await _context(request, lists=True)
     if ctx.is_list:
@@ -368,7 +424,7 @@ async def read_metadata(path: str, request: Request) -> Response:
     return respond(key.to_api())
 
 
-@router.api_route("/v1/secret/metadata/{path:path}", methods=["POST", "PUT"])
+@route(router, "/v1/secret/metadata/{path:path}", POST=WRITE_METADATA, PUT=WRITE_METADATA)
 async def write_metadata(path: str, request: Request) -> Response:
     """Set the key's settings and custom_metadata (fields present only); creates the metadata if absent."""
     ctx = await _context(request)
@@ -393,7 +449,7 @@ async def write_metadata(path: str, request: Request) -> Response:
     return respond(warnings=warnings)
 
 
-@router.patch("/v1/secret/metadata/{path:path}")
+@route(router, "/v1/secret/metadata/{path:path}", PATCH=PATCH_METADATA)
 async def patch_metadata(path: str, request: Request) -> Response:
     """Merge-patch an existing key's settings; null resets a setting or removes a custom_metadata entry."""
     ctx = await _context(request)
@@ -415,7 +471,7 @@ async def patch_metadata(path: str, request: Request) -> Response:
     return respond(warnings=warnings)
 
 
-@router.delete("/v1/secret/metadata/{path:path}")
+@route(router, "/v1/secret/metadata/{path:path}", DELETE=DELETE)
 async def delete_metadata(path: str, request: Request) -> Response:
     """Every version and the metadata, for good; 204 also when absent."""
     ctx = await _context(request)
@@ -429,7 +485,7 @@ async def delete_metadata(path: str, request: Request) -> Response:
 # -- subkeys ------------------------------------------------------------------------------------------------
 
 
-@router.get("/v1/secret/subkeys/{path:path}")
+@route(router, "/v1/secret/subkeys/{path:path}", GET=Operation(query=(VERSION, DEPTH)))
 async def read_subkeys(path: str, request: Request) -> Response:
     ctx = await _context(request)
     ctx.authorize("read")
@@ -458,6 +514,13 @@ async def _missing_path(request: Request) -> Response:
 
 
 _BARE_OPERATIONS = {"GET": "read", "DELETE": "delete", "PATCH": "patch"}
+_BARE = {
+    "GET": READ,
+    "POST": NO_FIELDS_WRITE,
+    "PUT": NO_FIELDS_WRITE,
+    "PATCH": Operation(body=NO_FIELDS, body_type=MERGE_PATCH),
+    "DELETE": DELETE,
+}
 
 for _name, _methods in (
     ("data", ["GET", "POST", "PUT", "PATCH", "DELETE"]),
@@ -466,4 +529,4 @@ for _name, _methods in (
     ("destroy", ["POST", "PUT"]),
     ("subkeys", ["GET"]),
 ):
-    router.add_api_route(f"/v1/secret/{_name}", _missing_path, methods=_methods)
+    route(router, f"/v1/secret/{_name}", **{method: _BARE[method] for method in _methods})(_missing_path)

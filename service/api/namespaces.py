@@ -20,9 +20,12 @@ from ..storage.store import UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
+from .operations import DELETE, LISTS, READ, Operation, route
 
 router = APIRouter()
-FIELDS = {"custom_metadata": f.Field("map")}
+NAMESPACE = f.Body({"custom_metadata": f.Field("map")})
+WRITE = Operation(body=NAMESPACE)
+
 
 def _child_path(ctx: Context) -> str:
     path = ctx.namespace.path + ctx.name + "/"
@@ -35,8 +38,8 @@ def _new_id() -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(8))
 
 
-@router.get("/v1/sys/namespaces")
-@router.get("/v1/sys/namespaces/")
+@route(router, "/v1/sys/namespaces", GET=LISTS)
+@route(router, "/v1/sys/namespaces/", GET=LISTS)
 async def list_namespaces(request: Request) -> Response:
     ctx = await context(request)
     if not ctx.is_list:
@@ -48,7 +51,7 @@ async def list_namespaces(request: Request) -> Response:
     return list_response(keys, {k: n.to_api() for k, n in zip(keys, children, strict=True)})
 
 
-@router.api_route("/v1/sys/namespaces/{name:path}", methods=["GET", "POST", "PUT", "DELETE"])
+@route(router, "/v1/sys/namespaces/{name:path}", GET=READ, POST=WRITE, PUT=WRITE, DELETE=DELETE)
 async def namespace(name: str, request: Request) -> Response:
     ctx = await context(request, name=name, rule=NAMESPACE_NAME)
     path = _child_path(ctx)
@@ -76,7 +79,7 @@ async def namespace(name: str, request: Request) -> Response:
     body = await ctx.body()
     with ctx.store.read() as tx:
         existing = tx.namespace_by_path(path)
-    values, warnings = ctx.authorize_body("update" if existing else "create", body, FIELDS)
+    values, warnings = ctx.authorize_body("update" if existing else "create", body, NAMESPACE)
     try:
         with ctx.store.write() as tx:
             existing = tx.namespace_by_path(path)

@@ -15,11 +15,15 @@ from ..errors import bad_request, invalid_field, not_found, unsupported_operatio
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
+from .operations import DELETE, LIST_ALSO, LISTS, READ, Operation, route
 
 router = APIRouter()
 
 MAX_POLICY_BYTES = 1024 * 1024
-FIELDS = {"policy": f.Field("string", MAX_POLICY_BYTES), "rules": f.Field("string", MAX_POLICY_BYTES)}
+POLICY = f.Body({"policy": f.Field("string", MAX_POLICY_BYTES), "rules": f.Field("string", MAX_POLICY_BYTES)})
+WRITE = Operation(body=POLICY)
+# sys/policy (legacy) answers a plain GET with the names too; sys/policies/acl only LIST.
+LIST_OR_READ = Operation(query=(LIST_ALSO,))
 
 
 def _decode(text: str) -> str:
@@ -58,7 +62,7 @@ async def _write(ctx: Context, name: str) -> Response:
     body = await ctx.body()
     with ctx.store.read() as tx:
         exists = tx.policy_text(ctx.namespace.id, name) is not None
-    values, warnings = ctx.authorize_body("update" if exists else "create", body, FIELDS, refine=_decoded)
+    values, warnings = ctx.authorize_body("update" if exists else "create", body, POLICY, refine=_decoded)
     text = values.get("policy", values.get("rules"))
     if text is None or not text.strip():
         raise invalid_field("policy", "policy: is required (the HCL or JSON policy text)")
@@ -94,8 +98,8 @@ async def _list(ctx: Context, legacy: bool) -> Response:
     return list_response(names)
 
 
-@router.get("/v1/sys/policies/acl")
-@router.get("/v1/sys/policies/acl/")
+@route(router, "/v1/sys/policies/acl", GET=LISTS)
+@route(router, "/v1/sys/policies/acl/", GET=LISTS)
 async def list_acl(request: Request) -> Response:
     ctx = await context(request)
     if not ctx.is_list:
@@ -103,18 +107,18 @@ async def list_acl(request: Request) -> Response:
     return await _list(ctx, legacy=False)
 
 
-@router.get("/v1/sys/policy")
-@router.get("/v1/sys/policy/")
+@route(router, "/v1/sys/policy", GET=LIST_OR_READ)
+@route(router, "/v1/sys/policy/", GET=LIST_OR_READ)
 async def list_legacy(request: Request) -> Response:
     return await _list(await context(request), legacy=True)
 
 
-@router.api_route("/v1/sys/policies/acl/{name}", methods=["GET", "POST", "PUT", "DELETE"])
+@route(router, "/v1/sys/policies/acl/{name}", GET=READ, POST=WRITE, PUT=WRITE, DELETE=DELETE)
 async def acl_policy(name: str, request: Request) -> Response:
     return await _dispatch(request, name, legacy=False)
 
 
-@router.api_route("/v1/sys/policy/{name}", methods=["GET", "POST", "PUT", "DELETE"])
+@route(router, "/v1/sys/policy/{name}", GET=READ, POST=WRITE, PUT=WRITE, DELETE=DELETE)
 async def legacy_policy(name: str, request: Request) -> Response:
     return await _dispatch(request, name, legacy=True)
 

@@ -18,10 +18,11 @@ from ..storage.store import Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
+from .operations import DELETE, LISTS, READ, Operation, route
 
 router = APIRouter()
 
-FIELDS = {
+PROFILE = f.Body({
     "issuer_id": f.Field("issuer", 2048),
     "local": f.Field("bool"),
     "use_jwks": f.Field("bool"),
@@ -39,12 +40,13 @@ FIELDS = {
     "unique_id_claim": f.Field("string", 256),
     "actor_claim": f.Field("string", 256),
     "groups_claim": f.Field("string", 256),
-}
+})
+WRITE = Operation(body=PROFILE)
 BASE = "/v1/sys/config/oauth-resource-server"
 
 
-@router.get(BASE)
-@router.get(BASE + "/")
+@route(router, BASE, GET=LISTS)
+@route(router, BASE + "/", GET=LISTS)
 async def list_profiles(request: Request) -> Response:
     ctx = await context(request)
     if not ctx.is_list:
@@ -55,7 +57,7 @@ async def list_profiles(request: Request) -> Response:
     return list_response(names)
 
 
-@router.get(BASE + "/id/{config_id}")
+@route(router, BASE + "/id/{config_id}", GET=READ)
 async def read_by_config_id(config_id: str, request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("read")
@@ -66,7 +68,7 @@ async def read_by_config_id(config_id: str, request: Request) -> Response:
     return respond(profile.to_api())
 
 
-@router.get(BASE + "/{name}")
+@route(router, BASE + "/{name}", GET=READ)
 async def read_profile(name: str, request: Request) -> Response:
     ctx = await context(request)
     # LIST is a collection operation: never list the collection under an item's ACL path
@@ -80,13 +82,13 @@ async def read_profile(name: str, request: Request) -> Response:
     return respond(profile.to_api())
 
 
-@router.api_route(BASE + "/{name}", methods=["POST", "PUT"])
+@route(router, BASE + "/{name}", POST=WRITE, PUT=WRITE)
 async def write_profile(name: str, request: Request) -> Response:
     ctx = await context(request)
     body = await ctx.body()
     with ctx.store.read() as tx:
         exists = tx.profile_by_name(ctx.namespace.id, name) is not None
-    values, warnings = ctx.authorize_body("update" if exists else "create", body, FIELDS)
+    values, warnings = ctx.authorize_body("update" if exists else "create", body, PROFILE)
     more = _save(ctx, name, values)
     return respond(warnings=warnings + more)
 
@@ -124,7 +126,7 @@ def _save(ctx: Context, name: str, values: dict) -> list[str]:
         raise bad_request(f'profile "{name}" was written concurrently; retry the write') from None
 
 
-@router.delete(BASE + "/{name}")
+@route(router, BASE + "/{name}", DELETE=DELETE)
 async def delete_profile(name: str, request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("delete")

@@ -13,6 +13,7 @@ from ..storage.store import ReferenceViolation, Tx, UniqueViolation
 from . import fields as f
 from .deps import Context, context
 from .envelope import list_response, respond
+from .operations import DELETE, LISTS, READ, Operation, route
 
 router = APIRouter()
 
@@ -25,7 +26,10 @@ FIELDS = {
     "no_default_ceiling_policy": f.Field("bool"),
     "optional_authorization_details": f.Field("bool"),
 }
-REGISTER_FIELDS = {**FIELDS, "id": f.Field("string", 64)}
+UPDATE = f.Body(FIELDS)
+REGISTER = f.Body({**FIELDS, "id": f.Field("string", 64)})
+WRITE_UPDATE = Operation(body=UPDATE)
+WRITE_REGISTER = Operation(body=REGISTER)
 
 # Messages for a write that lost a race the up-front checks could not see.
 _CONFLICTS = {
@@ -80,7 +84,7 @@ async def _update(request: Request, key: str, value: str) -> Response:
     """Full-replace update of an existing registration (DECISIONS.md#d10); by name, the name comes from the URL."""
     ctx = await context(request)
     body = await ctx.body()
-    values, warnings = ctx.authorize_body("update", body, FIELDS)
+    values, warnings = ctx.authorize_body("update", body, UPDATE)
     if key == "display_name":
         values["display_name"] = value
 
@@ -117,12 +121,12 @@ async def _list(request: Request, key: str) -> Response:
     return list_response(sorted(info), info)
 
 
-@router.api_route("/v1/agent-registry/register", methods=["POST", "PUT"])
+@route(router, "/v1/agent-registry/register", POST=WRITE_REGISTER, PUT=WRITE_REGISTER)
 async def register(request: Request) -> Response:
     """Create; with `id`, full-replace update of that record (a taken display_name is an error, DECISIONS.md#d10)."""
     ctx = await context(request)
     body = await ctx.body()
-    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, REGISTER_FIELDS)
+    values, warnings = ctx.authorize_body("update" if body.get("id") else "create", body, REGISTER)
     reg_id = values.pop("id", "")
 
     def action(tx):  # noqa: ANN001, ANN202
@@ -137,48 +141,48 @@ async def register(request: Request) -> Response:
 
 
 # Collections first: Starlette takes the first matching route, and `{name:path}` would also match "".
-@router.get("/v1/agent-registry/registration/id")
-@router.get("/v1/agent-registry/registration/id/")
+@route(router, "/v1/agent-registry/registration/id", GET=LISTS)
+@route(router, "/v1/agent-registry/registration/id/", GET=LISTS)
 async def list_by_id(request: Request) -> Response:
     return await _list(request, "id")
 
 
-@router.get("/v1/agent-registry/registration/display-name")
-@router.get("/v1/agent-registry/registration/display-name/")
+@route(router, "/v1/agent-registry/registration/display-name", GET=LISTS)
+@route(router, "/v1/agent-registry/registration/display-name/", GET=LISTS)
 async def list_by_name(request: Request) -> Response:
     return await _list(request, "display_name")
 
 
-@router.get("/v1/agent-registry/registration/id/{reg_id}")
+@route(router, "/v1/agent-registry/registration/id/{reg_id}", GET=READ)
 async def read_by_id(reg_id: str, request: Request) -> Response:
     return await _read(request, "id", reg_id)
 
 
-@router.api_route("/v1/agent-registry/registration/id/{reg_id}", methods=["POST", "PUT"])
+@route(router, "/v1/agent-registry/registration/id/{reg_id}", POST=WRITE_UPDATE, PUT=WRITE_UPDATE)
 async def update_by_id(reg_id: str, request: Request) -> Response:
     return await _update(request, "id", reg_id)
 
 
-@router.delete("/v1/agent-registry/registration/id/{reg_id}")
+@route(router, "/v1/agent-registry/registration/id/{reg_id}", DELETE=DELETE)
 async def delete_by_id(reg_id: str, request: Request) -> Response:
     return await _delete(request, "id", reg_id)
 
 
-@router.get("/v1/agent-registry/registration/display-name/{name:path}")
+@route(router, "/v1/agent-registry/registration/display-name/{name:path}", GET=READ)
 async def read_by_name(name: str, request: Request) -> Response:
     return await _read(request, "display_name", name)
 
 
-@router.api_route("/v1/agent-registry/registration/display-name/{name:path}", methods=["POST", "PUT"])
+@route(router, "/v1/agent-registry/registration/display-name/{name:path}", POST=WRITE_UPDATE, PUT=WRITE_UPDATE)
 async def update_by_name(name: str, request: Request) -> Response:
     return await _update(request, "display_name", name)
 
 
-@router.delete("/v1/agent-registry/registration/display-name/{name:path}")
+@route(router, "/v1/agent-registry/registration/display-name/{name:path}", DELETE=DELETE)
 async def delete_by_name(name: str, request: Request) -> Response:
     return await _delete(request, "display_name", name)
 
 
-@router.get("/v1/agent-registry/registration/entity-id/{entity_id}")
+@route(router, "/v1/agent-registry/registration/entity-id/{entity_id}", GET=READ)
 async def read_by_entity(entity_id: str, request: Request) -> Response:
     return await _read(request, "entity_id", entity_id)

@@ -15,10 +15,17 @@ from . import fields as f
 from .deps import context
 from .envelope import respond
 from .metrics import render
+from .operations import NO_FIELDS_WRITE, Operation, Query, route
 
 router = APIRouter()
 
 CLUSTER_NAME = "vaultguard"
+STATUS = Operation(answer="status", public=True)
+CAPABILITIES = f.Body({"paths": f.Field("strings", 4096), "path": f.Field("strings", 4096)})
+WRITE_CAPABILITIES = Operation(body=CAPABILITIES)
+# Vault's clients ask for `?format=prometheus`; it is the only format, so the parameter changes nothing.
+FORMAT = Query("format", {"type": "string", "enum": ["prometheus"]}, "Prometheus text, the only format")
+METRICS = Operation(query=(FORMAT,), answer="text")
 
 
 def _status(request: Request) -> dict:
@@ -37,14 +44,14 @@ def _status(request: Request) -> dict:
     }
 
 
-@router.api_route("/v1/sys/health", methods=["GET", "HEAD"])
+@route(router, "/v1/sys/health", GET=STATUS, HEAD=STATUS)
 async def health(request: Request) -> Response:
     from fastapi.responses import JSONResponse
 
     return JSONResponse(_status(request))
 
 
-@router.get("/v1/sys/init")
+@route(router, "/v1/sys/init", GET=STATUS)
 async def init_status() -> Response:
     """Vault clients (hvac's `sys.is_initialized`) ask this; the service is initialized from the start."""
     from fastapi.responses import JSONResponse
@@ -52,7 +59,7 @@ async def init_status() -> Response:
     return JSONResponse({"initialized": True})
 
 
-@router.get("/v1/sys/seal-status")
+@route(router, "/v1/sys/seal-status", GET=STATUS)
 async def seal_status(request: Request) -> Response:
     from fastapi.responses import JSONResponse
 
@@ -75,7 +82,7 @@ async def seal_status(request: Request) -> Response:
     return JSONResponse(body)
 
 
-@router.get("/v1/sys/metrics")
+@route(router, "/v1/sys/metrics", GET=METRICS)
 async def metrics(request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("read")
@@ -83,11 +90,10 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=media_type)
 
 
-@router.api_route("/v1/sys/capabilities-self", methods=["POST", "PUT"])
+@route(router, "/v1/sys/capabilities-self", POST=WRITE_CAPABILITIES, PUT=WRITE_CAPABILITIES)
 async def capabilities_self(request: Request) -> Response:
     ctx = await context(request)
-    schema = {"paths": f.Field("strings", 4096), "path": f.Field("strings", 4096)}
-    values, warnings = ctx.authorize_body("update", await ctx.body(), schema)
+    values, warnings = ctx.authorize_body("update", await ctx.body(), CAPABILITIES)
     assert ctx.caller is not None
     paths = values.get("paths") or values.get("path") or []
     data: dict = {}
@@ -114,13 +120,13 @@ def _flags() -> dict:
     return {"activated": list(ACTIVATION_FLAGS), "unactivated": []}
 
 
-@router.get("/v1/sys/activation-flags")
+@route(router, "/v1/sys/activation-flags", GET=Operation(public=True))
 async def activation_flags() -> Response:
     """Unauthenticated, as in Vault: which gated features are active."""
     return respond(_flags())
 
 
-@router.api_route("/v1/sys/activation-flags/{feature}/activate", methods=["PUT", "POST"])
+@route(router, "/v1/sys/activation-flags/{feature}/activate", PUT=NO_FIELDS_WRITE, POST=NO_FIELDS_WRITE)
 async def activate_flag(feature: str, request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("update")

@@ -14,12 +14,13 @@ from ..errors import bad_request, permission_denied
 from . import fields as f
 from .deps import Context, context, request_token
 from .envelope import respond
+from .operations import NO_FIELDS_WRITE, READ, Operation, route
 
 router = APIRouter()
 
 MAX_TTL = 32 * 24 * 3600  # Vault's default max lease TTL (768h)
-TOKEN_FIELDS = {"token": f.Field("string", 256)}
-CREATE_FIELDS = {
+TOKEN = f.Body({"token": f.Field("string", 256)})
+CREATE = f.Body({
     "policies": f.Field("policies", 256),
     "ttl": f.Field("duration"),
     "explicit_max_ttl": f.Field("duration"),
@@ -33,7 +34,8 @@ CREATE_FIELDS = {
     "id": f.Field("string", 256),
     "type": f.Field("string", 16),
     "entity_alias": f.Field("string", 256),
-}
+})
+WRITE_TOKEN, WRITE_CREATE = Operation(body=TOKEN), Operation(body=CREATE)
 
 
 def lookup_data(record: TokenRecord, token: str, namespace_path: str) -> dict:
@@ -60,7 +62,7 @@ def lookup_data(record: TokenRecord, token: str, namespace_path: str) -> dict:
     }
 
 
-@router.get("/v1/auth/token/lookup-self")
+@route(router, "/v1/auth/token/lookup-self", GET=READ)
 async def lookup_self(request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("read")
@@ -70,7 +72,7 @@ async def lookup_self(request: Request) -> Response:
     return respond(lookup_data(ctx.caller.token, request_token(request) or "", ctx.caller.token_namespace.path))
 
 
-@router.api_route("/v1/auth/token/create", methods=["POST", "PUT"])
+@route(router, "/v1/auth/token/create", POST=WRITE_CREATE, PUT=WRITE_CREATE)
 async def create(request: Request) -> Response:
     ctx = await context(request)
     body = await ctx.body()
@@ -81,7 +83,7 @@ async def create(request: Request) -> Response:
         if "policies" in values and not values["policies"] and isinstance(caller, AdminCaller):
             values["policies"] = list(caller.token.policies)
 
-    values, warnings = ctx.authorize_body("update", body, CREATE_FIELDS, refine=inherited)
+    values, warnings = ctx.authorize_body("update", body, CREATE, refine=inherited)
     assert caller is not None
     if isinstance(caller, AgentCaller):
         raise bad_request("an agent's JWT cannot create tokens; it is valid for one request at a time")
@@ -166,7 +168,7 @@ def _revoke_tree(ctx: Context, record: TokenRecord) -> None:
             tx.delete_token(current.id_hash)
 
 
-@router.api_route("/v1/auth/token/revoke-self", methods=["POST", "PUT"])
+@route(router, "/v1/auth/token/revoke-self", POST=NO_FIELDS_WRITE, PUT=NO_FIELDS_WRITE)
 async def revoke_self(request: Request) -> Response:
     ctx = await context(request)
     ctx.authorize("update")
@@ -177,10 +179,10 @@ async def revoke_self(request: Request) -> Response:
     return respond()
 
 
-@router.api_route("/v1/auth/token/lookup", methods=["POST", "PUT"])
+@route(router, "/v1/auth/token/lookup", POST=WRITE_TOKEN, PUT=WRITE_TOKEN)
 async def lookup(request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = ctx.authorize_body("update", await ctx.body(), TOKEN_FIELDS)
+    values, warnings = ctx.authorize_body("update", await ctx.body(), TOKEN)
     with ctx.store.read() as tx:
         record = tx.token_by_hash(token_hash(values.get("token", "")))
         ns = tx.namespace_by_id(record.namespace_id) if record else None
@@ -189,10 +191,10 @@ async def lookup(request: Request) -> Response:
     return respond(lookup_data(record, values["token"], ns.path), warnings=warnings)
 
 
-@router.api_route("/v1/auth/token/revoke", methods=["POST", "PUT"])
+@route(router, "/v1/auth/token/revoke", POST=WRITE_TOKEN, PUT=WRITE_TOKEN)
 async def revoke(request: Request) -> Response:
     ctx = await context(request)
-    values, warnings = ctx.authorize_body("update", await ctx.body(), TOKEN_FIELDS)
+    values, warnings = ctx.authorize_body("update", await ctx.body(), TOKEN)
     with ctx.store.read() as tx:
         record = tx.token_by_hash(token_hash(values.get("token", "")))
     if record is not None:

@@ -36,14 +36,17 @@ _INTEGER_TEXT = re.compile(r"-?[0-9]{1,19}")
 
 CAS_MISMATCH = "check-and-set parameter did not match the current version"
 CAS_REQUIRED = "check-and-set parameter required for this call"
+CAS_FIELD = ("options", "cas")  # Vault's check-and-set messages name no field; the error body's field_errors does
 
 
 class KVError(ValueError):
-    """Bad input or a refused write; `status` is the HTTP status (400 unless said otherwise)."""
+    """Bad input or a refused write; `status` is the HTTP status (400 unless said otherwise); `field`, the
+    request field it is about when Vault's own message does not name it."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, field: tuple[str, ...] | None = None):
         super().__init__(message)
         self.status = status
+        self.field = field
 
 
 class KVNotFound(LookupError):
@@ -309,9 +312,9 @@ def check_cas(key: SecretKey | None, config: EngineConfig, cas: int | None) -> N
     current = key.current_version if key is not None else 0
     if cas is not None:
         if cas != current:
-            raise KVError(CAS_MISMATCH)
+            raise KVError(CAS_MISMATCH, field=CAS_FIELD)
     elif config.cas_required or (key is not None and key.cas_required):
-        raise KVError(CAS_REQUIRED)
+        raise KVError(CAS_REQUIRED, field=CAS_FIELD)
 
 
 def write_version(key: SecretKey | None, path: str, config: EngineConfig, cas: int | None, now: int) -> Change:

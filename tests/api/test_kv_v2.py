@@ -193,7 +193,8 @@ def test_cas_zero_writes_only_a_key_that_does_not_exist(api):
     assert put(api, "k", {"v": 1}, cas=0)["version"] == 1
     resp = write(api, "k", {"v": 2}, cas=0)
     assert resp.status_code == 400
-    assert resp.json() == {"errors": ["check-and-set parameter did not match the current version"]}
+    mismatch = "check-and-set parameter did not match the current version"  # Vault's text; the field as data
+    assert resp.json() == {"errors": [mismatch], "field_errors": [{"field": ["options", "cas"], "error": mismatch}]}
 
 
 def test_cas_must_match_the_current_version(api):
@@ -217,7 +218,10 @@ def test_cas_required_on_the_key_refuses_writes_without_cas(api):
     assert api.post("secret/metadata/k", json={"cas_required": True}).status_code == 204
     resp = write(api, "k", {"v": 2})
     assert resp.status_code == 400
-    assert resp.json() == {"errors": ["check-and-set parameter required for this call"]}
+    assert resp.json() == {
+        "errors": ["check-and-set parameter required for this call"],
+        "field_errors": [{"field": ["options", "cas"], "error": "check-and-set parameter required for this call"}],
+    }
     assert put(api, "k", {"v": 2}, cas=1)["version"] == 2
     assert write(api, "other", {"v": 1}).status_code == 200  # other keys unaffected
 
@@ -849,7 +853,7 @@ def test_racing_first_writes_with_cas_zero_have_exactly_one_winner(api):
     )
     assert Counter(r.status_code for r in responses) == Counter({200: 1, 400: RACERS - 1}), [r.text for r in responses]
     for loser in (r for r in responses if r.status_code == 400):
-        assert loser.json() == {"errors": ["check-and-set parameter did not match the current version"]}
+        assert loser.json()["errors"] == ["check-and-set parameter did not match the current version"]
     assert metadata(api, "race")["current_version"] == 1
 
 
