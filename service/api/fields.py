@@ -29,7 +29,8 @@ class Field:
     max_length: int = 2048
 
     def schema(self) -> dict[str, Any]:
-        """The JSON schema of what `parse` accepts for this field (the OpenAPI document shows it)."""
+        """The JSON schema of this field's canonical form (the OpenAPI document shows it); `parse` also takes
+        Vault's lenient spellings, which the descriptions mention. Types and limits come from this Field."""
         text = {"type": "string", "maxLength": self.max_length}
         listed = {"type": "array", "items": text, "maxItems": MAX_LIST}
         return {

@@ -2,8 +2,8 @@
 
 A route is registered with `route(router, path, GET=..., POST=...)`: one `Operation` per method, naming the
 request body (an `f.Body`, the very object the route validates with through `Context.authorize_body`), the
-query parameters, whether the route answers LIST, and what it answers. FastAPI renders them into
-`/v1/sys/openapi.json`; tests/api/test_openapi.py fails for a route registered any other way.
+query parameters (`list=true` where the route answers LIST), and what it answers. FastAPI renders them into
+`/v1/sys/openapi.json`; tests/unit/api/test_operations.py fails for a route registered any other way.
 """
 
 from __future__ import annotations

@@ -22,25 +22,27 @@ from .operations import DELETE, LISTS, READ, Operation, route
 
 router = APIRouter()
 
-PROFILE = f.Body({
-    "issuer_id": f.Field("issuer", 2048),
-    "local": f.Field("bool"),
-    "use_jwks": f.Field("bool"),
-    "jwks_uri": f.Field("string", 2048),
-    "jwks_ca_pem": f.Field("string", MAX_CA_BUNDLE_BYTES),
-    "public_keys": f.Field("objects"),
-    "audiences": f.Field("strings", 2048),
-    "no_default_policy": f.Field("bool"),
-    "optional_authorization_details": f.Field("bool"),
-    "user_claim": f.Field("string", 256),
-    "supported_algorithms": f.Field("strings", 32),
-    "jwt_type": f.Field("string", 64),
-    "clock_skew_leeway": f.Field("duration"),
-    "enabled": f.Field("bool"),
-    "unique_id_claim": f.Field("string", 256),
-    "actor_claim": f.Field("string", 256),
-    "groups_claim": f.Field("string", 256),
-})
+PROFILE = f.Body(
+    {
+        "issuer_id": f.Field("issuer", 2048),
+        "local": f.Field("bool"),
+        "use_jwks": f.Field("bool"),
+        "jwks_uri": f.Field("string", 2048),
+        "jwks_ca_pem": f.Field("string", MAX_CA_BUNDLE_BYTES),
+        "public_keys": f.Field("objects"),
+        "audiences": f.Field("strings", 2048),
+        "no_default_policy": f.Field("bool"),
+        "optional_authorization_details": f.Field("bool"),
+        "user_claim": f.Field("string", 256),
+        "supported_algorithms": f.Field("strings", 32),
+        "jwt_type": f.Field("string", 64),
+        "clock_skew_leeway": f.Field("duration"),
+        "enabled": f.Field("bool"),
+        "unique_id_claim": f.Field("string", 256),
+        "actor_claim": f.Field("string", 256),
+        "groups_claim": f.Field("string", 256),
+    }
+)
 WRITE = Operation(body=PROFILE)
 BASE = "/v1/sys/config/oauth-resource-server"
 

@@ -20,21 +20,27 @@ router = APIRouter()
 
 MAX_TTL = 32 * 24 * 3600  # Vault's default max lease TTL (768h)
 TOKEN = f.Body({"token": f.Field("string", 256)})
-CREATE = f.Body({
-    "policies": f.Field("policies", 256),
-    "ttl": f.Field("duration"),
-    "explicit_max_ttl": f.Field("duration"),
-    "display_name": f.Field("string", 256),
-    "num_uses": f.Field("int"),
-    "no_parent": f.Field("bool"),
-    "no_default_policy": f.Field("bool"),
-    "renewable": f.Field("bool"),
-    "meta": f.Field("map"),
-    "period": f.Field("duration"),
-    "id": f.Field("string", 256),
-    "type": f.Field("string", 16),
-    "entity_alias": f.Field("string", 256),
-})
+CREATE = f.Body(
+    {
+        "policies": f.Field("policies", 256),
+        "ttl": f.Field("duration"),
+        "explicit_max_ttl": f.Field("duration"),
+        "display_name": f.Field("string", 256),
+        "num_uses": f.Field("int"),
+        "no_parent": f.Field("bool"),
+        "no_default_policy": f.Field("bool"),
+        "renewable": f.Field("bool"),
+        "meta": f.Field("map"),
+        "period": f.Field("duration"),
+        "id": f.Field("string", 256),
+        "type": f.Field("string", 16),
+        "entity_alias": f.Field("string", 256),
+    },
+    checked_elsewhere={  # by `create` below
+        "num_uses": {"type": "integer", "minimum": 0, "maximum": f.MAX_INT},
+        "type": {"type": "string", "enum": ["service", ""]},
+    },
+)
 WRITE_TOKEN, WRITE_CREATE = Operation(body=TOKEN), Operation(body=CREATE)
 
 

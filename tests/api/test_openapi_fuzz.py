@@ -2,10 +2,11 @@
 (valid ones, and ones that break its schemas) and sends them with the root token to a real server of the
 test's own (it deletes, revokes and rewrites whatever it finds), on SQLite and on PostgreSQL.
 
-Whatever the request, the service never answers 5xx; every 4xx is Vault's error body (`errors`, a list of
-strings; Vault's 404 has an empty one); and a 400 that refuses a body or query field (or the URL's path
-segment) names it, in `field_errors` or in the message (DECISIONS.md#d65, DECISIONS.md#d47). The examples per operation are bounded so both engines take about 40 s
-together on a quiet 2-core machine.
+Whatever the request, the service never answers 5xx; every answer is one the document declares (status,
+content type, body schema); every 4xx is Vault's error body (`errors`, a list of strings; Vault's 404 has an
+empty one); and a 400 that refuses a body or query field (or the URL's path segment) names it, in
+`field_errors` or in the message (DECISIONS.md#d65, DECISIONS.md#d47). The examples per operation are bounded
+so both engines take about 40 s together on a quiet 2-core machine.
 """
 
 from __future__ import annotations
@@ -23,12 +24,20 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 import vgtest
 
 # A deeper run: VAULTGUARD_FUZZ_EXAMPLES=50 .venv/bin/python -m pytest -p no:xdist tests/api/test_openapi_fuzz.py
 EXAMPLES_PER_OPERATION = int(os.environ.get("VAULTGUARD_FUZZ_EXAMPLES", "3"))
 TOKEN_HEADERS = ("authorization", "x-vault-token")
+# The answer is one the document declares for the operation: status, content type and body schema.
+AS_DOCUMENTED = [status_code_conformance, content_type_conformance, response_schema_conformance]
 # Refusals about the request as a whole or the object its URL names, not about a body or query field.
 NOT_ABOUT_A_FIELD = re.compile(
     r"failed to parse JSON input|missing path|invalid request path|no handler for route|unsupported operation"
@@ -94,6 +103,11 @@ def _fuzz(operation: Any, send: Callable[[Any], requests.Response]) -> list[str]
         case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in TOKEN_HEADERS}
         response = send(case)
         problem = _judge(operation.method.upper(), operation, response)
+        try:
+            case.validate_response(response, checks=AS_DOCUMENTED)
+        except (Failure, FailureGroup) as exc:
+            failures = exc.exceptions if isinstance(exc, FailureGroup) else [exc]
+            problem = problem or "not as documented: " + "; ".join(f"{f.title}: {f.message}"[:300] for f in failures)
         if problem:
             problems.append(f"{operation.label}: {problem}\n  request: {_shown(case)}\n  answer: {response.text[:300]}")
 
