@@ -127,7 +127,12 @@ def serve_document(app: FastAPI) -> None:
             with warnings.catch_warnings():  # one route serves POST and PUT alike: the ids are made unique below
                 warnings.filterwarnings("ignore", "Duplicate Operation ID")
                 document = generate()
-            for methods in document["paths"].values():
+            paths = document["paths"]
+            for path in [p for p in paths if p.endswith("/") and _same(paths.get(p[:-1]), paths[p])]:
+                # `<path>/` is the same operation as `<path>` (Vault's LIST spelling): one entry, so generated
+                # clients do not get two functions whose names differ only by the slash.
+                del paths[path]
+            for methods in paths.values():
                 for method, operation in methods.items():
                     # FastAPI names a route's operations after one of its methods; name each after its own.
                     operation["operationId"] = re.sub(r"_[a-z]+$", "_" + method, operation["operationId"])
@@ -144,3 +149,14 @@ def serve_document(app: FastAPI) -> None:
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _same(operations: dict[str, Any] | None, others: dict[str, Any]) -> bool:
+    """Whether two paths' operations are the same but for their names."""
+
+    def unnamed(methods: dict[str, Any] | None) -> dict[str, Any] | None:
+        if methods is None:
+            return None
+        return {method: {k: v for k, v in op.items() if k != "operationId"} for method, op in methods.items()}
+
+    return unnamed(operations) == unnamed(others)

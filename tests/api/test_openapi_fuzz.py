@@ -116,12 +116,11 @@ def _fuzz(operation: Any, send: Callable[[Any], requests.Response]) -> list[str]
 
 
 def _distinct(operations: Iterable[Any]) -> list[Any]:
-    """One operation per route function and declaration: PUT is POST's twin, `<path>/` serves as `<path>`
-    (DECISIONS.md#d47), and HEAD of sys/health is its GET."""
+    """One operation per route function and declaration: PUT is POST's twin, HEAD of sys/health its GET."""
     chosen: dict[tuple[str, str], Any] = {}
     for operation in operations:
         method = {"PUT": "POST", "HEAD": "GET"}.get(operation.method.upper(), operation.method.upper())
-        chosen.setdefault((operation.path.rstrip("/"), method), operation)
+        chosen.setdefault((operation.path, method), operation)
     return list(chosen.values())
 
 
