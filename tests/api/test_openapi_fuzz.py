@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 import vgtest
 
 # A deeper run: VAULTGUARD_FUZZ_EXAMPLES=50 .venv/bin/python -m pytest -p no:xdist tests/api/test_openapi_fuzz.py
-EXAMPLES_PER_OPERATION = int(os.environ.get("VAULTGUARD_FUZZ_EXAMPLES", "3"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("VAULTGUARD_FUZZ_EXAMPLES", "5"))
 TOKEN_HEADERS = ("authorization", "x-vault-token")
 # The answer is one the document declares for the operation: status, content type and body schema.
 AS_DOCUMENTED = [status_code_conformance, content_type_conformance, response_schema_conformance]
