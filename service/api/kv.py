@@ -46,9 +46,10 @@ _CUSTOM_METADATA = {  # rules.parse_custom_metadata
     "additionalProperties": {"type": "string", "maxLength": rules.CUSTOM_METADATA_MAX_VALUE_BYTES},
 }
 CONFIG = f.Body(
-    SETTINGS_FIELDS,
+    {},  # the route coerces the settings itself (`_settings`): delete_version_after may be negative here
     checked_elsewhere={
         "max_versions": _MAX_VERSIONS,
+        "cas_required": SETTINGS_FIELDS["cas_required"].schema(),
         "delete_version_after": {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "description": "a duration; negative disables deletion (_signed_duration)",
@@ -197,10 +198,10 @@ def _settings(body: dict[str, Any], *, signed_duration: bool = False) -> dict[st
     present = {k: v for k, v in body.items() if k in SETTINGS_FIELDS and v is not None}
     if signed_duration and "delete_version_after" in present:
         seconds = _signed_duration("delete_version_after", present.pop("delete_version_after"))
-        values, _ = CONFIG.parse(present)
+        values, _ = f.parse(present, SETTINGS_FIELDS)
         values["delete_version_after"] = seconds
     else:
-        values, _ = CONFIG.parse(present)
+        values, _ = f.parse(present, SETTINGS_FIELDS)
     if "max_versions" in values:
         with _as_api_errors():
             rules.check_max_versions(values["max_versions"])
@@ -227,7 +228,7 @@ async def write_config(request: Request) -> Response:
     def stored(values: dict[str, Any]) -> None:  # the settings as stored: parameter constraints see them
         values.update(_settings(body, signed_duration=True))
 
-    values = ctx.authorize_body("update", body, {}, stored)[0]
+    values = ctx.authorize_body("update", body, CONFIG, stored)[0]
     warnings = _unknown(body, tuple(SETTINGS_FIELDS))
     if values:
 
@@ -349,7 +350,7 @@ async def _versions(request: Request, path: str, operation: str) -> Response:
         with _as_api_errors():
             values["versions"] = rules.parse_versions(body.get("versions"))
 
-    numbers = ctx.authorize_body("update", body, {}, stored)[0]["versions"]
+    numbers = ctx.authorize_body("update", body, VERSIONS, stored)[0]["versions"]
     warnings = _unknown(body, ("versions",))
     with _as_api_errors():
         rules.check_path(path)
