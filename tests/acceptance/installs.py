@@ -38,18 +38,38 @@ def _build_wheel(source: Path, out: Path) -> Path:
     return wheel
 
 
+class Wheels:
+    """Wheels of this checkout, each built on first use (a build takes several seconds, and only the upgrade
+    test needs the later version): `wheels["current"]`, and `wheels["later"]`, the same code as a later
+    version to upgrade to."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.built: dict[str, Path] = {}
+
+    def __getitem__(self, name: str) -> Path:
+        if name not in self.built:
+            self.built[name] = _build_wheel(self._source(name), self.root / name)
+        return self.built[name]
+
+    def _source(self, name: str) -> Path:
+        if name == "current":
+            return REPOSITORY
+        if name != "later":
+            raise KeyError(name)
+        later = self.root / "later-source"
+        shutil.copytree(
+            REPOSITORY, later, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__")
+        )
+        pyproject = later / "pyproject.toml"
+        pyproject.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{NEXT_VERSION}"', pyproject.read_text()))
+        return later
+
+
 @pytest.fixture(scope="session")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """This checkout as a wheel, and the same code as a later version (to upgrade to)."""
-    root = tmp_path_factory.mktemp("wheels")
-    current = _build_wheel(REPOSITORY, root / "current")
-    later = root / "later-source"
-    shutil.copytree(
-        REPOSITORY, later, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__")
-    )
-    pyproject = later / "pyproject.toml"
-    pyproject.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{NEXT_VERSION}"', pyproject.read_text()))
-    return {"current": current, "later": _build_wheel(later, root / "later")}
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheels:
+    """This checkout as wheels, for separate installs."""
+    return Wheels(tmp_path_factory.mktemp("wheels"))
 
 
 class Install:
