@@ -625,33 +625,20 @@ class ParamRoute:
     before: Callable[[World], Any] | None = None  # what the object held before: a refusal leaves it
 
 
-def _entity_send(where: str) -> Callable[[World, Raw, Any], Outcome]:
+def _policies_send(kind: str, where: str) -> Callable[[World, Raw, Any], Outcome]:
+    """`policies` sent to an identity object (`kind`: "entity" or "group") through its collection, its name or
+    its id (an existing object, holding `ops` until the write)."""
+
     def send(w: World, actor: Raw, value: Any) -> Outcome:
-        name = unique("e")
+        name = unique(kind[0])
         if where == "collection":
-            status, answer = actor.send("POST", "identity/entity", {"name": name, "policies": value})
+            status, answer = actor.send("POST", f"identity/{kind}", {"name": name, "policies": value})
         elif where == "name":
-            status, answer = actor.send("POST", f"identity/entity/name/{name}", {"policies": value})
+            status, answer = actor.send("POST", f"identity/{kind}/name/{name}", {"policies": value})
         else:
-            entity_id = w.must("POST", "identity/entity", {"name": name, "policies": ["ops"]})["id"]
-            status, answer = actor.send("POST", f"identity/entity/id/{entity_id}", {"policies": value})
-        stored = w.root.data(f"identity/entity/name/{name}")
-        return Outcome(status, answer, stored and stored["policies"], ["ops"] if where == "id" else None)
-
-    return send
-
-
-def _group_send(where: str) -> Callable[[World, Raw, Any], Outcome]:
-    def send(w: World, actor: Raw, value: Any) -> Outcome:
-        name = unique("g")
-        if where == "collection":
-            status, answer = actor.send("POST", "identity/group", {"name": name, "policies": value})
-        elif where == "name":
-            status, answer = actor.send("POST", f"identity/group/name/{name}", {"policies": value})
-        else:
-            group_id = w.must("POST", "identity/group", {"name": name, "policies": ["ops"]})["id"]
-            status, answer = actor.send("POST", f"identity/group/id/{group_id}", {"policies": value})
-        stored = w.root.data(f"identity/group/name/{name}")
+            object_id = w.must("POST", f"identity/{kind}", {"name": name, "policies": ["ops"]})["id"]
+            status, answer = actor.send("POST", f"identity/{kind}/id/{object_id}", {"policies": value})
+        stored = w.root.data(f"identity/{kind}/name/{name}")
         return Outcome(status, answer, stored and stored["policies"], ["ops"] if where == "id" else None)
 
     return send
@@ -789,12 +776,12 @@ def _issuer_values(other: str) -> Callable[[World], st.SearchStrategy]:
 
 
 PARAM_ROUTES: dict[str, ParamRoute] = {
-    "POST identity/entity": ParamRoute(**POLICIES, send=_entity_send("collection")),
-    "POST identity/entity/name/{name}": ParamRoute(**POLICIES, send=_entity_send("name")),
-    "POST identity/entity/id/{entity_id}": ParamRoute(**POLICIES, send=_entity_send("id")),
-    "POST identity/group": ParamRoute(**POLICIES, send=_group_send("collection")),
-    "POST identity/group/name/{name}": ParamRoute(**POLICIES, send=_group_send("name")),
-    "POST identity/group/id/{group_id}": ParamRoute(**POLICIES, send=_group_send("id")),
+    "POST identity/entity": ParamRoute(**POLICIES, send=_policies_send("entity", "collection")),
+    "POST identity/entity/name/{name}": ParamRoute(**POLICIES, send=_policies_send("entity", "name")),
+    "POST identity/entity/id/{entity_id}": ParamRoute(**POLICIES, send=_policies_send("entity", "id")),
+    "POST identity/group": ParamRoute(**POLICIES, send=_policies_send("group", "collection")),
+    "POST identity/group/name/{name}": ParamRoute(**POLICIES, send=_policies_send("group", "name")),
+    "POST identity/group/id/{group_id}": ParamRoute(**POLICIES, send=_policies_send("group", "id")),
     "POST agent-registry/register": ParamRoute(**POLICIES, send=_registration_send("collection")),
     "POST agent-registry/registration/id/{reg_id}": ParamRoute(**POLICIES, send=_registration_send("id")),
     "POST agent-registry/registration/display-name/{name:path}": ParamRoute(
