@@ -21,7 +21,6 @@ Run: `.venv/bin/python tests/bench/bench_decision_api.py [--quick] [--audit] [--
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -29,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import bench_http as http  # also puts tests/ on sys.path
@@ -52,27 +50,11 @@ async def _grpc_closed_loop(address: str, request: bytes, token: str, in_flight:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = decision_pb2_grpc.DecisionServiceStub(channel)
         assert (await stub.Check(question, metadata=metadata, timeout=30)).allowed
-        await asyncio.sleep(max(0.0, start_at - time.time()))
-        begin = time.perf_counter() + warmup
-        end = begin + duration
-        counted, total, errors = [0], [0], [0]
-        cpu = time.process_time()
 
-        async def drive() -> None:
-            while True:
-                answer = await stub.Check(question, metadata=metadata, timeout=30)
-                total[0] += 1
-                if not answer.allowed:
-                    errors[0] += 1
-                now = time.perf_counter()
-                if now >= end:
-                    return
-                if now >= begin:
-                    counted[0] += 1
+        async def ask() -> bool:
+            return (await stub.Check(question, metadata=metadata, timeout=30)).allowed
 
-        await asyncio.gather(*(drive() for _ in range(in_flight)))
-        cpu = time.process_time() - cpu
-    return {"count": counted[0], "total": total[0], "errors": errors[0], "cpu": cpu}
+        return await http.count_window([ask] * in_flight, start_at, warmup, duration)
 
 
 def grpc_closed_loop(server: vgtest.Server, request: bytes, token: str, processes: int, in_flight: int,
@@ -119,8 +101,7 @@ def main() -> int:
     rounds, warmup, duration = (1, 1.0, 4.0) if args.quick else (3, 2.0, 6.0)
 
     workdir = Path(tempfile.mkdtemp(prefix="vaultguard-bench-decision-"))
-    (workdir / "metrics").mkdir()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
+    http.share_metrics(workdir, args.workers)
     server = bare = None
     try:
         grpc_address = f"127.0.0.1:{vgtest.free_port()}"

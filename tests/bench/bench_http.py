@@ -150,25 +150,20 @@ async def _connect(port: int, count: int) -> list[_Connection]:
     return conns
 
 
-async def _closed_loop(port: int, raw: bytes | list[bytes], connections: int, start_at: float, warmup: float,
-                       duration: float):  # fmt: skip
-    """Requests back to back on every connection; counts the answers completed inside the window. Given a list,
-    the connections take its requests in turn (each one once, until the list runs out and starts again)."""
-    requests = raw if isinstance(raw, list) else [raw]
-    conns = await _connect(port, connections)
+async def count_window(askers: list, start_at: float, warmup: float, duration: float) -> dict:
+    """Each asker (a coroutine function making one request and saying whether it succeeded) asks back to
+    back from `start_at`; counts the answers completed inside the window after `warmup`, for `duration`."""
     await asyncio.sleep(max(0.0, start_at - time.time()))
     begin = time.perf_counter() + warmup
     end = begin + duration
-    counted, total, errors, sent = [0], [0], [0], [0]
+    counted, total, errors = [0], [0], [0]
     cpu = time.process_time()
 
-    async def drive(conn: _Connection) -> None:
+    async def drive(ask) -> None:  # noqa: ANN001
         while True:
-            request = requests[sent[0] % len(requests)]
-            sent[0] += 1
-            status = await conn.request(request)
+            ok = await ask()
             total[0] += 1
-            if status != 200:
+            if not ok:
                 errors[0] += 1
             now = time.perf_counter()
             if now >= end:
@@ -176,11 +171,30 @@ async def _closed_loop(port: int, raw: bytes | list[bytes], connections: int, st
             if now >= begin:
                 counted[0] += 1
 
-    await asyncio.gather(*(drive(c) for c in conns))
-    cpu = time.process_time() - cpu
+    await asyncio.gather(*(drive(ask) for ask in askers))
+    return {"count": counted[0], "total": total[0], "errors": errors[0], "cpu": time.process_time() - cpu}
+
+
+async def _closed_loop(port: int, raw: bytes | list[bytes], connections: int, start_at: float, warmup: float,
+                       duration: float):  # fmt: skip
+    """Requests back to back on every connection (count_window). Given a list, the connections take its
+    requests in turn (each one once, until the list runs out and starts again)."""
+    requests = raw if isinstance(raw, list) else [raw]
+    conns = await _connect(port, connections)
+    sent = [0]
+
+    def asker(conn: _Connection):  # noqa: ANN202
+        async def ask() -> bool:
+            request = requests[sent[0] % len(requests)]
+            sent[0] += 1
+            return await conn.request(request) == 200
+
+        return ask
+
+    result = await count_window([asker(c) for c in conns], start_at, warmup, duration)
     for c in conns:
         c.transport.close()
-    return {"count": counted[0], "total": total[0], "errors": errors[0], "cpu": cpu}
+    return result
 
 
 class _Pacer:
@@ -467,6 +481,16 @@ def _worker_rss_mib(server) -> list[float]:  # noqa: ANN001
     return sorted(sizes)
 
 
+def share_metrics(workdir: Path, workers: int) -> None:
+    """Several workers share their metrics through files (the server makes a folder of its own otherwise, and
+    leaves it behind when stopped hard); one worker keeps them in memory, as a one-worker server does."""
+    if workers > 1:
+        (workdir / "metrics").mkdir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
+    else:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+
 class BareServer:
     """tests/bench/bare_asgi.py on a free port: the floor of the server stack."""
 
@@ -513,10 +537,7 @@ def main() -> int:
     rounds, warmup, duration, paced = (1, 1.0, 4.0, 6.0) if args.quick else (3, 2.0, 6.0, 15.0)
 
     workdir = Path(tempfile.mkdtemp(prefix="vaultguard-bench-http-"))
-    metrics_dir = workdir / "metrics"
-    metrics_dir.mkdir()
-    # The server's workers share metrics through this folder; inside ours, it goes when we do.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    share_metrics(workdir, args.workers)
     pg_name = None
     server = bare = None
     try:
