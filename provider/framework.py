@@ -528,10 +528,28 @@ class VaultResource(Resource):
 
 
 class VaultDataSource(DataSource):
-    """Base of every vaultguard data source: access to the configured client."""
+    """Base of every vaultguard data source: its type name, schema and plan-time rules as class attributes,
+    and access to the configured client. A subclass sets NAME (without `vault_`), SCHEMA and, when it has
+    any, RULES (attribute name → validators, run by `check`), and writes `read`."""
+
+    NAME: ClassVar[str]
+    SCHEMA: ClassVar[Schema]
+    RULES: ClassVar[Mapping[str, Sequence[Validator]]] = {}
 
     def __init__(self, provider: VaultProvider):
         self.provider = provider
+
+    @classmethod
+    def get_name(cls) -> str:
+        return cls.NAME
+
+    @classmethod
+    def get_schema(cls) -> Schema:
+        return cls.SCHEMA
+
+    def validate(self, diags: Diagnostics, type_name: str, config: Any) -> None:
+        super().validate(diags, type_name, config)
+        check(diags, config, self.RULES)
 
     @property
     def client(self) -> VaultClient:

@@ -28,13 +28,8 @@ SCHEMA = Schema(
 class ActivationFlagsDataSource(VaultDataSource):
     """`data "vault_activation_flags"`."""
 
-    @classmethod
-    def get_name(cls) -> str:
-        return "activation_flags"
-
-    @classmethod
-    def get_schema(cls) -> Schema:
-        return SCHEMA
+    NAME = "activation_flags"
+    SCHEMA = SCHEMA
 
     def read(self, ctx: ReadDataContext, config: Config) -> State | None:
         try:

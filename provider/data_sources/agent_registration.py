@@ -15,7 +15,6 @@ from vaultguard.provider.framework import (
     NotBlank,
     VaultDataSource,
     api_error,
-    check,
     check_exclusive,
     show,
 )
@@ -96,19 +95,12 @@ def from_api(data: dict[str, Any]) -> State:
 class AgentRegistrationDataSource(VaultDataSource):
     """`data "vault_agent_registration"`."""
 
-    @classmethod
-    def get_name(cls) -> str:
-        return "agent_registration"
-
-    @classmethod
-    def get_schema(cls) -> Schema:
-        return SCHEMA
-
-    # ---- validate -------------------------------------------------------------------------------------
+    NAME = "agent_registration"
+    SCHEMA = SCHEMA
+    RULES = RULES
 
     def validate(self, diags: Diagnostics, type_name: str, config: Config) -> None:
-        super().validate(diags, type_name, config)
-        check(diags, config, RULES)
+        super().validate(diags, type_name, config)  # the schema and RULES
         check_exclusive(diags, config, ["id", "display_name"], required=True)
 
     # ---- read -----------------------------------------------------------------------------------------

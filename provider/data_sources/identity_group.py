@@ -9,10 +9,9 @@ from typing import Any
 from tf.iface import Config, ReadDataContext, State
 from tf.schema import Attribute, Schema
 from tf.types import List, Map, Number, String
-from tf.utils import Diagnostics
 
 from vaultguard.provider.client import ApiError
-from vaultguard.provider.framework import NamespacePath, NotBlank, VaultDataSource, api_error, check
+from vaultguard.provider.framework import NamespacePath, NotBlank, VaultDataSource, api_error
 
 # (attribute, key in the lookup body): the criteria, each also read back.
 CRITERIA = (("group_name", "name"), ("group_id", "id"), ("alias_id", "alias_id"), ("alias_name", "alias_name"),
@@ -72,17 +71,9 @@ def from_api(data: dict[str, Any]) -> State:
 class IdentityGroupDataSource(VaultDataSource):
     """`data "vault_identity_group"`."""
 
-    @classmethod
-    def get_name(cls) -> str:
-        return "identity_group"
-
-    @classmethod
-    def get_schema(cls) -> Schema:
-        return SCHEMA
-
-    def validate(self, diags: Diagnostics, type_name: str, config: Config) -> None:
-        super().validate(diags, type_name, config)
-        check(diags, config, RULES)
+    NAME = "identity_group"
+    SCHEMA = SCHEMA
+    RULES = RULES
 
     def read(self, ctx: ReadDataContext, config: Config) -> State | None:
         body = {key: config[name] for name, key in CRITERIA if config.get(name)}

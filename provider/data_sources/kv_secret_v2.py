@@ -8,7 +8,6 @@ from typing import Any
 from tf.iface import Config, ReadDataContext, State
 from tf.schema import Attribute, Schema
 from tf.types import Bool, Map, Number, String
-from tf.utils import Diagnostics
 
 from vaultguard.provider.client import ApiError, path_segment
 from vaultguard.provider.framework import (
@@ -18,7 +17,6 @@ from vaultguard.provider.framework import (
     VaultDataSource,
     api_error,
     attribute_of_schema,
-    check,
 )
 
 # ---- schema -------------------------------------------------------------------------------------------
@@ -74,19 +72,9 @@ RULES = {
 class KvSecretV2DataSource(VaultDataSource):
     """`data "vault_kv_secret_v2"`."""
 
-    @classmethod
-    def get_name(cls) -> str:
-        return "kv_secret_v2"
-
-    @classmethod
-    def get_schema(cls) -> Schema:
-        return SCHEMA
-
-    # ---- validate -------------------------------------------------------------------------------------
-
-    def validate(self, diags: Diagnostics, type_name: str, config: Config) -> None:
-        super().validate(diags, type_name, config)
-        check(diags, config, RULES)
+    NAME = "kv_secret_v2"
+    SCHEMA = SCHEMA
+    RULES = RULES
 
     # ---- read -----------------------------------------------------------------------------------------
 

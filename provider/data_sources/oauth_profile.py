@@ -9,10 +9,9 @@ from typing import Any
 from tf.iface import Config, ReadDataContext, State
 from tf.schema import Attribute, Schema
 from tf.types import Bool, List, Number, String, TfType
-from tf.utils import Diagnostics
 
 from vaultguard.provider.client import ApiError
-from vaultguard.provider.framework import NamespacePath, NotBlank, VaultDataSource, api_error, check, show
+from vaultguard.provider.framework import NamespacePath, NotBlank, VaultDataSource, api_error, show
 from vaultguard.provider.resources.oauth_profile import by_name
 
 
@@ -118,19 +117,9 @@ def from_api(data: dict[str, Any]) -> State:
 class OAuthResourceServerConfigProfileDataSource(VaultDataSource):
     """`data "vault_oauth_resource_server_config_profile"`."""
 
-    @classmethod
-    def get_name(cls) -> str:
-        return "oauth_resource_server_config_profile"
-
-    @classmethod
-    def get_schema(cls) -> Schema:
-        return SCHEMA
-
-    # ---- validate -------------------------------------------------------------------------------------
-
-    def validate(self, diags: Diagnostics, type_name: str, config: Config) -> None:
-        super().validate(diags, type_name, config)
-        check(diags, config, RULES)
+    NAME = "oauth_resource_server_config_profile"
+    SCHEMA = SCHEMA
+    RULES = RULES
 
     # ---- read -----------------------------------------------------------------------------------------
 
