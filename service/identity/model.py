@@ -29,6 +29,17 @@ class Namespace:
         return {"id": self.id, "path": self.path, "custom_metadata": dict(self.custom_metadata)}
 
 
+def mount_fields(accessor: str) -> dict[str, str]:
+    """An alias's mount as Vault shows it: the accessor, and the path and type of the OAuth mount an OAuth
+    profile's accessor stands for (empty for any other accessor)."""
+    oauth = accessor.startswith(ALIAS_ACCESSOR_PREFIX)
+    return {
+        "mount_accessor": accessor,
+        "mount_path": OAUTH_ALIAS_MOUNT_PATH if oauth else "",
+        "mount_type": OAUTH_ALIAS_MOUNT_TYPE if oauth else "",
+    }
+
+
 @dataclass
 class Alias:
     id: str
@@ -47,14 +58,11 @@ class Alias:
         return self.mount_accessor.startswith(ALIAS_ACCESSOR_PREFIX)
 
     def to_api(self) -> dict:
-        oauth = self.is_oauth
         return {
             "id": self.id,
             "canonical_id": self.canonical_id,
             "name": self.name,
-            "mount_accessor": self.mount_accessor,
-            "mount_path": OAUTH_ALIAS_MOUNT_PATH if oauth else "",
-            "mount_type": OAUTH_ALIAS_MOUNT_TYPE if oauth else "",
+            **mount_fields(self.mount_accessor),
             "issuer": self.issuer,
             "external_id": self.external_id,
             "custom_metadata": dict(self.custom_metadata),
@@ -116,14 +124,11 @@ class GroupAlias:
     last_update_time: str = ""
 
     def to_api(self) -> dict:
-        oauth = self.mount_accessor.startswith(ALIAS_ACCESSOR_PREFIX)
         return {
             "id": self.id,
             "canonical_id": self.canonical_id,
             "name": self.name,
-            "mount_accessor": self.mount_accessor,
-            "mount_path": OAUTH_ALIAS_MOUNT_PATH if oauth else "",
-            "mount_type": OAUTH_ALIAS_MOUNT_TYPE if oauth else "",
+            **mount_fields(self.mount_accessor),
             "metadata": None,
             "merged_from_canonical_ids": None,
             "namespace_id": self.namespace_id,
