@@ -22,6 +22,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers; the 8 KiB token cap (DECISIONS.md#d17) fits with room to spare
 _LIST = b"LIST "
 _LIST_PREFIXES = (b"L", b"LI", b"LIS", b"LIST")  # a read may end inside the method
+TLS_CLOSE_GRACE = 2.0  # seconds a closing TLS connection may wait for the peer's close_notify during a stop
 
 
 class _HeadTooLarge(Exception):
@@ -76,6 +77,21 @@ class VaultHttpProtocol(HttpToolsProtocol):
                 self._send_431_response()
                 return False
         return True
+
+    def shutdown(self) -> None:
+        """The server is stopping: uvicorn closes an idle connection and lets one in flight finish."""
+        super().shutdown()
+        if self.transport.get_extra_info("ssl_object") is not None:
+            self._abort_unanswered_close(closing_since_last_look=False)
+
+    def _abort_unanswered_close(self, closing_since_last_look: bool) -> None:
+        """Abort the connection once it has been closing for a whole grace period; look again until then."""
+        if self not in self.connections:  # closed
+            return
+        if closing_since_last_look:
+            self.transport.abort()
+            return
+        self.loop.call_later(TLS_CLOSE_GRACE, self._abort_unanswered_close, self.transport.is_closing())
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to any parser error, _HeadTooLarge from our callbacks included."""

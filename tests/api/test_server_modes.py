@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 
 import requests
@@ -29,20 +30,26 @@ def test_a_production_server_serves_tls_and_accepts_only_the_operators_root_toke
     )
     urllib3.disable_warnings()
     srv = vgtest.Server("", tmp_path, config_file=config, scheme="https").start()
+    # Like most HTTP clients, this session keeps its connection open and idle without reading from it, so it
+    # never answers the server's TLS close_notify: the stop below must not wait on it.
+    client = requests.Session()
     try:
-        ok = requests.get(
+        ok = client.get(
             srv.url + "/v1/auth/token/lookup-self",
             headers={"X-Vault-Token": "hvs.operator-chosen-root-token"},
             verify=str(cert),
             timeout=10,
         )
         assert ok.status_code == 200 and ok.json()["data"]["policies"] == ["root"]
-        bad = requests.get(
+        bad = client.get(
             srv.url + "/v1/auth/token/lookup-self", headers={"X-Vault-Token": "root"}, verify=str(cert)
         )
         assert bad.status_code == 403
     finally:
-        srv.stop()
+        srv.stop()  # SIGTERM, then SIGKILL after 15 s
+        client.close()
+    # uvicorn ends a graceful stop by re-raising the signal it caught; -SIGKILL would mean it never finished.
+    assert srv.proc.returncode == -signal.SIGTERM, f"no graceful stop on SIGTERM (exit {srv.proc.returncode})"
     output = srv.log.read_text()
     assert "Root Token" not in output and "operator-chosen" not in output
 
