@@ -6,11 +6,12 @@
 
 Terraform attaches to one provider process per test session (`TF_REATTACH_PROVIDERS`, the provider's
 `--debug` mode) instead of starting the provider two or three times per command: that is most of what an
-acceptance test used to wait for. Terraform starts the provider itself, as for users, in a test marked
-`@pytest.mark.provider_process` (what only such a process has: the handshake, its environment, files or
-working directory), for a call that passes the provider's settings in the environment (`VAULT_*`,
-`TERRAFORM_VAULT_*`), for a configuration with provider aliases (one process per configuration), and for
-`init`, `providers` and `version`, which install or report the provider from the mirror and lock file.
+acceptance test used to wait for. A call that passes the provider's settings in the environment (`VAULT_*`,
+`TERRAFORM_VAULT_*`) attaches to a process started with those settings, kept for the rest of the test.
+Terraform starts the provider itself, as for users, in a test marked `@pytest.mark.provider_process` (what
+only such a process has: the handshake, the environment Terraform passes on, files or working directory),
+for a configuration with provider aliases (one process per configuration), and for `init`, `providers` and
+`version`, which install or report the provider from the mirror and lock file.
 
     def test_something(terraform, server):
         terraform.configure_provider(address=server.url, token=server.root_token)
@@ -28,7 +29,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -86,7 +87,9 @@ class Terraform:
 
     def __init__(self, workdir: Path, cli_config: Path, home: Path, provider: AttachedProvider | None = None):
         self.workdir = workdir
-        self.provider = provider
+        self.provider = provider  # None: Terraform starts the provider itself
+        self._home = home
+        self._with_settings: dict[frozenset[tuple[str, str]], AttachedProvider] = {}
         self.env = _isolated_environment(home)
         self.env.update(
             TF_CLI_CONFIG_FILE=str(cli_config),
@@ -102,13 +105,13 @@ class Terraform:
         if not color and argv and argv[0] in _NO_COLOR_COMMANDS:
             argv.insert(1, "-no-color")
         full_env = {**self.env, **(env or {})}
+        provider = self._provider_for(full_env)
         if (
-            self.provider is not None
+            provider is not None
             and argv[:1] != [] and argv[0] not in _INSTALLING_COMMANDS
-            and not any(k.startswith(_PROVIDER_SETTING_PREFIXES) for k in full_env)
             and not self._configures_aliases()
         ):  # fmt: skip
-            full_env[REATTACH_ENV] = self.provider.reattach_value()
+            full_env[REATTACH_ENV] = provider.reattach_value()
         completed = subprocess.run(
             terraform_command(argv, full_env),
             cwd=self.workdir,
@@ -119,6 +122,22 @@ class Terraform:
             stdin=subprocess.DEVNULL,
         )
         return TerraformResult(completed.returncode, completed.stdout, completed.stderr)
+
+    def _provider_for(self, env: Mapping[str, str]) -> AttachedProvider | None:
+        """The process to attach to: the session's, or one started with the provider settings in `env` (the
+        session's process cannot see them: a provider reads its settings from its own environment)."""
+        settings = {k: v for k, v in env.items() if k.startswith(_PROVIDER_SETTING_PREFIXES)}
+        if self.provider is None or not settings:
+            return self.provider
+        key = frozenset(settings.items())
+        if key not in self._with_settings:
+            self._with_settings[key] = AttachedProvider(self._home, settings)
+        return self._with_settings[key]
+
+    def close(self) -> None:
+        """Stop the provider processes this test started."""
+        for provider in self._with_settings.values():
+            provider.stop()
 
     def _configures_aliases(self) -> bool:
         """Whether the configuration has provider aliases: Terraform gives each configuration of a provider
@@ -169,8 +188,9 @@ class AttachedProvider:
     """One `terraform-provider-vault --debug` process that Terraform runs attach to; started again if it
     has exited (a crash in one test must not fail the rest of the session)."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, settings: Mapping[str, str] | None = None):
         self._home = home
+        self._settings = dict(settings or {})  # provider settings (VAULT_*) in the process's environment
         self._process: subprocess.Popen[str] | None = None
         self._value = ""
 
@@ -180,7 +200,7 @@ class AttachedProvider:
         return self._value
 
     def _start(self) -> None:
-        env = _isolated_environment(self._home)
+        env = {**_isolated_environment(self._home), **self._settings}
         executable = shutil.which("terraform-provider-vault", path=os.path.dirname(sys.executable))
         self._process = subprocess.Popen(
             [executable or "terraform-provider-vault", "--debug"],
@@ -213,14 +233,18 @@ def attached_provider(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def terraform(
     request: pytest.FixtureRequest, tmp_path: Path, terraform_cli_config: Path, attached_provider: AttachedProvider
-) -> Terraform:
+) -> Iterator[Terraform]:
     """The Terraform CLI, run in this test's own empty directory."""
     workdir = tmp_path / "work"
     home = tmp_path / "home"
     workdir.mkdir()
     home.mkdir()
     started_by_terraform = request.node.get_closest_marker("provider_process") is not None
-    return Terraform(workdir, terraform_cli_config, home, None if started_by_terraform else attached_provider)
+    terraform = Terraform(workdir, terraform_cli_config, home, None if started_by_terraform else attached_provider)
+    try:
+        yield terraform
+    finally:
+        terraform.close()
 
 
 @pytest.fixture(scope="session")
