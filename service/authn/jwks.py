@@ -35,13 +35,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from .jwks_fetch_policy import FetchPolicy, FetchRefused
 from .keys import ALGORITHMS, InvalidKeyError, VerifyingKey, algorithms_for_key, ensure_supported_key
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -580,6 +582,8 @@ class JwksCache:
         """The URL to request and its options under the fetch policy: outside dev mode the host name is
         resolved and checked here, and the request goes to that checked address (Host header and TLS server
         name stay the configured host, so the certificate is verified for it)."""
+        import httpx  # on the first fetch: most servers never fetch a JWKS, and the import costs 60 ms a process
+
         try:
             url = httpx.URL(profile.jwks_uri)
         except httpx.InvalidURL as error:
@@ -599,6 +603,8 @@ class JwksCache:
         }
 
     def _fetch_sync(self, profile: JwksProfile) -> bytes:
+        import httpx
+
         deadline = time.monotonic() + self.timeout
         url, options = self._target(profile)
         try:
@@ -616,6 +622,8 @@ class JwksCache:
     async def _fetch_async(self, profile: JwksProfile) -> bytes:
         # Name resolution blocks: off the event loop (the whole fetch is bounded by the caller's timeout).
         url, options = await asyncio.to_thread(self._target, profile)
+        import httpx
+
         try:
             async with httpx.AsyncClient(**self._client_options(profile)) as client:
                 async with client.stream("GET", url, **options) as response:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 7_406_211  # arbitrary advisory-lock key shared by every replica
@@ -54,6 +52,10 @@ def _sqlite_engine(url: str) -> sa.Engine:
 
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest revision; safe to call from several processes at once."""
+    # Imported here: only the process that prepares the storage migrates, and alembic costs 80 ms to import.
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as conn:
