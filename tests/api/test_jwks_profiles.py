@@ -3,8 +3,9 @@
 kept through an outage (stale-if-error).
 
 The server runs on real time and DECISIONS.md#d14 allows one refresh per profile per 10 s, so everything that needs a
-refresh happens in one timeline per backend with a single wait of a little over 10 s. The JWKS cache lives
-in each worker process, so this module's server has one worker: "the last fetch" is then one cache's.
+refresh happens in one timeline per backend, the two side by side in one test with a single wait of a little
+over 10 s. The JWKS cache lives in each worker process, so this module's servers have one worker: "the last
+fetch" is then one cache's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -124,10 +125,25 @@ def test_an_https_jwks_is_trusted_through_jwks_ca_pem_only(api):
         assert unpinned.hits == 0, "the TLS handshake failed before any request"
 
 
-def test_keys_rotate_with_an_overlap_are_removed_and_survive_an_outage(api):
-    """One timeline, one wait: four issuers see their first fetch now, change, and are checked once the
-    refresh interval has passed."""
-    agents = Agents(api)
+@pytest.fixture(scope="module")
+def servers_of_both_engines(
+    pg_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[vgtest.Server]]:
+    """One single-worker server per storage engine, for the rotation test that runs on both at once."""
+    work = tmp_path_factory.mktemp("jwks-rotation")
+    with ExitStack() as stack:
+        servers = []
+        for url in ("sqlite:///" + str(work / "rotation.db"), pg_database):
+            server = vgtest.Server(url, work, workers=1).start()
+            stack.callback(server.stop)
+            servers.append(server)
+        yield servers
+
+
+@contextmanager
+def rotation_timeline(agents: Agents) -> Iterator[float]:
+    """Four issuers see their first fetch, then change; yields when the first fetches were made, and checks
+    the outcome when the caller has waited past the refresh interval (on leaving the `with`)."""
     with ExitStack() as stack, ExitStack() as outage:
         servers = {name: stack.enter_context(jwks_server()) for name in ("overlap", "removal", "failing")}
         servers["down"] = outage.enter_context(jwks_server())
@@ -153,7 +169,7 @@ def test_keys_rotate_with_an_overlap_are_removed_and_survive_an_outage(api):
         with pytest.raises(requests.ConnectionError):
             requests.get(servers["down"].url, timeout=5)
 
-        time.sleep(max(0.0, first_fetch + REFRESH_INTERVAL + MARGIN - time.monotonic()))
+        yield first_fetch
 
         # Overlap: the new kid triggers one refetch, and both keys verify.
         assert agents.read(idps["overlap"].mint("rsa_other", kid="k2")) == 200
@@ -175,3 +191,14 @@ def test_keys_rotate_with_an_overlap_are_removed_and_survive_an_outage(api):
             assert agents.read(old[name]) == 200, name
             assert agents.read(idps[name].mint()) == 200, name
         assert servers["failing"].hits == 2, "the refetch was tried once, and failed"
+
+
+def test_keys_rotate_with_an_overlap_are_removed_and_survive_an_outage(servers_of_both_engines):
+    """One timeline per storage engine, run side by side, and one wait past the refresh interval for both."""
+    with ExitStack() as timelines:
+        first_fetches = []
+        for server in servers_of_both_engines:
+            namespace = "t" + uuid.uuid4().hex[:12]
+            assert server.client().post(f"sys/namespaces/{namespace}").status_code == 200
+            first_fetches.append(timelines.enter_context(rotation_timeline(Agents(server.client(namespace)))))
+        time.sleep(max(0.0, max(first_fetches) + REFRESH_INTERVAL + MARGIN - time.monotonic()))
