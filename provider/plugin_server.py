@@ -237,9 +237,18 @@ def _ports(environ: dict[str, str]) -> list[int]:
 
 
 def _listen(environ: dict[str, str]) -> socket.socket:
+    """The TLS endpoint's listening socket; every connection accepted from it sends without delay.
+
+    Nagle's algorithm holds back a small TLS record while an earlier one is unacknowledged, and Terraform's
+    side delays its acknowledgements by up to 40 ms: gRPC's small frames (settings, headers, trailers) stalled
+    exchanges by 40 ms, several times per provider process (DECISIONS.md#d66). An accepted socket inherits
+    TCP_NODELAY from the listener, and asyncio sets it again on a transport only when the socket's protocol
+    says TCP, so the socket is made with IPPROTO_TCP.
+    """
     last_error: OSError | None = None
     for port in _ports(environ):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind(("127.0.0.1", port))
             sock.listen(16)

@@ -14,6 +14,8 @@
 - a plan keeps the prior value of an attribute whose new value is only a respelling of it (the attribute's
   type says so with `semantically_equal`: a policy name in another case, an issuer with a trailing `/`),
   for every resource type (`equivalent_to_prior`);
+- GetProviderSchema's answer says the schema is optional, so Terraform asks for it once per command,
+  not once per provider process;
 - after `configure_provider`, the provider checks its connection and token (`check_connection`), so a
   wrong address, token or CA fails the run when Terraform configures the provider, also with an empty state;
 - destroy plans: should Terraform ask the provider to plan a destroy (proposed new state null; Terraform
@@ -97,6 +99,14 @@ class ConfigAwarePlan(Protocol):
 
 class VaultProviderServicer(ProviderServicer):
     """tf's ProviderServicer; see the module docstring for what is added."""
+
+    def GetProviderSchema(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = ProviderServicer.GetProviderSchema(self, request, context)
+        # Terraform reads the capabilities from this answer, not from GetMetadata's: with this one, the other
+        # provider processes of the same command use the schema it cached instead of asking again
+        # (DECISIONS.md#d66). plan_destroy stays off here, as Terraform saw it before.
+        response.server_capabilities.get_provider_schema_optional = True
+        return response
 
     def ConfigureProvider(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = ProviderServicer.ConfigureProvider(self, request, context)

@@ -7,6 +7,7 @@ import datetime
 import ipaddress
 import json
 import os
+import socket
 import stat
 import subprocess
 import time
@@ -28,7 +29,7 @@ from provider_plugin_process import (
 )
 from tf.gen import grpc_controller_pb2, grpc_controller_pb2_grpc, tfplugin_pb2, tfplugin_pb2_grpc
 
-from vaultguard.provider.plugin_server import generate_server_identity, handshake_line, reattach_config
+from vaultguard.provider.plugin_server import _listen, generate_server_identity, handshake_line, reattach_config
 from vaultguard.provider.provider import PROVIDER_ADDRESS
 
 
@@ -151,6 +152,21 @@ def test_the_port_is_taken_from_terraforms_range(terraform_identity: ClientIdent
         assert 20000 <= int(process.address.rsplit(":", 1)[1]) <= 24000
     finally:
         process.stop()
+
+
+def test_connections_to_the_tls_endpoint_send_small_frames_without_delay() -> None:
+    """Nagle's algorithm with Terraform's delayed acknowledgements stalled every gRPC exchange by 40 ms
+    (DECISIONS.md#d66): a connection accepted by the endpoint has TCP_NODELAY, for the socket module and
+    for asyncio (which sets it again only on a socket whose protocol is TCP)."""
+    listener = _listen({})
+    try:
+        with socket.create_connection(listener.getsockname()[:2]):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+                assert accepted.proto == socket.IPPROTO_TCP
+    finally:
+        listener.close()
 
 
 def run_plugin_expecting_refusal(env: dict[str, str], client_cert: bytes | None, tmp_path: Path) -> str:

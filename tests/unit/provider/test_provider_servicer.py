@@ -65,6 +65,18 @@ def test_normal_rpcs_are_tfs_own() -> None:
     assert list(response.diagnostics) == []
 
 
+def test_the_schema_answer_lets_terraform_reuse_it_in_the_other_provider_processes_of_a_command() -> None:
+    """Terraform reads get_provider_schema_optional from the GetProviderSchema answer; without it every provider
+    process of a command (three or four) answers the whole schema again (DECISIONS.md#d66). Destroy plans stay
+    Terraform's own, as before."""
+    servicer = VaultProviderServicer(VaultProvider(environ={}))
+
+    response = servicer.GetProviderSchema(pb.GetProviderSchema.Request(), context=None)
+
+    assert response.server_capabilities.get_provider_schema_optional is True
+    assert response.server_capabilities.plan_destroy is False
+
+
 # ---- equivalent spellings keep the prior value ----------------------------------------------------------------
 
 
