@@ -31,7 +31,10 @@ an asyncio loop holding keep-alive HTTP/1.1 connections to 127.0.0.1 and nowhere
    request may leave up to a millisecond after it fell due; that wait is counted too. The first second is
    a warm-up (new connections, the other client process still starting) and is not counted.
    `sys/health` is then paced at the same rate, as the floor this machine, server stack and load
-   generator set.
+   generator set. The two alternate round by round (three rounds of 6 s each), and the verdict takes the
+   median of the rounds' p99 ratios: on this 2-core machine one window's p99 ranged from 1.1 to 5 times
+   health's for the same code, set by the scheduler's hiccups (three busy processes on two cores), not by
+   the server.
 
 No audit device by default (the dev server's default); `--audit` adds a file audit device, as production
 would have, to both endpoints alike.
@@ -534,7 +537,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=2, help="load generator processes (default 2)")
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections in all (default 32)")
     args = parser.parse_args()
-    rounds, warmup, duration, paced = (1, 1.0, 4.0, 6.0) if args.quick else (3, 2.0, 6.0, 15.0)
+    rounds, warmup, duration, paced = (1, 1.0, 4.0, 6.0) if args.quick else (3, 2.0, 6.0, 6.0)
 
     workdir = Path(tempfile.mkdtemp(prefix="vaultguard-bench-http-"))
     share_metrics(workdir, args.workers)
@@ -599,22 +602,24 @@ def main() -> int:
         # Half of the median round, not of the best: on a shared machine one quiet round would otherwise set a
         # pace the server cannot hold a minute later, and the queue, not the server, would set the latency.
         kv = endpoints["KV read (JWT)"][1]
-        rate = statistics.median(p.rps for p in phases["KV read (JWT)"]) / 2
-        paced_phase = open_loop(server, kv, args.clients, args.connections, rate, paced)
-        latencies = paced_phase.latencies
-        p50, p99 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.99) * 1000
-        print(f"KV read paced at {rate:.0f} req/s (half of the median round's peak) for {paced:.0f} s, "
-              f"{len(latencies)} requests: p50 {p50:.2f} ms, p90 {percentile(latencies, 0.90) * 1000:.2f} ms, "
-              f"p99 {p99:.2f} ms, max {max(latencies) * 1000:.1f} ms; server CPU "
-              f"{paced_phase.server_cpu_us:.0f} µs/request")  # fmt: skip
-        # The same pace on sys/health: the latency floor of this machine, server and load generator.
         health = endpoints["sys/health"][1]
-        floor = [x * 1000 for x in open_loop(server, health, args.clients, args.connections, rate, paced).latencies]
-        floor_p99 = percentile(floor, 0.99)
-        print(f"  reference: sys/health paced at the same {rate:.0f} req/s: "
-              f"p50 {percentile(floor, 0.50):.2f} ms, p99 {floor_p99:.2f} ms")  # fmt: skip
-        results.append(p99 <= P99_RATIO_TARGET * floor_p99)
-        print(f"KV read p99 / sys/health p99 at half of peak = {p99 / floor_p99:.2f} "
+        rate = statistics.median(p.rps for p in phases["KV read (JWT)"]) / 2
+        ratios = []
+        for r in range(rounds):
+            paced_kv = open_loop(server, kv, args.clients, args.connections, rate, paced)
+            # The same pace on sys/health: the latency floor of this machine, server and load generator.
+            floor = open_loop(server, health, args.clients, args.connections, rate, paced).latencies
+            p99, floor_p99 = percentile(paced_kv.latencies, 0.99) * 1000, percentile(floor, 0.99) * 1000
+            ratios.append(p99 / floor_p99)
+            print(f"  round {r + 1}: KV read paced at {rate:.0f} req/s (half of the median round's peak) for "
+                  f"{paced:.0f} s, {len(paced_kv.latencies)} requests: p50 "
+                  f"{percentile(paced_kv.latencies, 0.50) * 1000:.2f} ms, p99 {p99:.2f} ms, max "
+                  f"{max(paced_kv.latencies) * 1000:.1f} ms, server CPU {paced_kv.server_cpu_us:.0f} µs/request | "
+                  f"sys/health at the same pace: p50 {percentile(floor, 0.50) * 1000:.2f} ms, p99 "
+                  f"{floor_p99:.2f} ms | ratio {ratios[-1]:.2f}")  # fmt: skip
+        ratio = statistics.median(ratios)
+        results.append(ratio <= P99_RATIO_TARGET)
+        print(f"KV read p99 / sys/health p99 at half of peak = {ratio:.2f}, median of {rounds} round(s) "
               f"(target ≤ {P99_RATIO_TARGET:.1f})  {_verdict(results[-1])}")
         return 0 if all(results) else 1
     finally:
