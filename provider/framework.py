@@ -527,17 +527,13 @@ class VaultResource(Resource):
         return {k: v for k, v in state.items() if k in known}
 
 
-class VaultDataSource(DataSource):
-    """Base of every vaultguard data source: its type name, schema and plan-time rules as class attributes,
-    and access to the configured client. A subclass sets NAME (without `vault_`), SCHEMA and, when it has
-    any, RULES (attribute name → validators, run by `check`), and writes `read`."""
+class Declared:
+    """A resource or data source declared by class attributes: NAME (without `vault_`), SCHEMA and, when it
+    has any, RULES (attribute name → validators, run by `check` at plan time)."""
 
     NAME: ClassVar[str]
     SCHEMA: ClassVar[Schema]
     RULES: ClassVar[Mapping[str, Sequence[Validator]]] = {}
-
-    def __init__(self, provider: VaultProvider):
-        self.provider = provider
 
     @classmethod
     def get_name(cls) -> str:
@@ -548,8 +544,16 @@ class VaultDataSource(DataSource):
         return cls.SCHEMA
 
     def validate(self, diags: Diagnostics, type_name: str, config: Any) -> None:
-        super().validate(diags, type_name, config)
+        super().validate(diags, type_name, config)  # type: ignore[misc] - the Resource or DataSource beside it
         check(diags, config, self.RULES)
+
+
+class VaultDataSource(Declared, DataSource):
+    """Base of every vaultguard data source: declared as `Declared` says, with access to the configured
+    client; a subclass writes `read`."""
+
+    def __init__(self, provider: VaultProvider):
+        self.provider = provider
 
     @property
     def client(self) -> VaultClient:

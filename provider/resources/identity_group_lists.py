@@ -18,17 +18,16 @@ from typing import Any, ClassVar
 from tf.iface import Config, CreateContext, DeleteContext, ImportContext, PlanContext, ReadContext, State, UpdateContext
 from tf.schema import Attribute, Schema
 from tf.types import Bool, Set, String, Unknown
-from tf.utils import Diagnostics
 
 from vaultguard.provider.client import ApiError, path_segment
 from vaultguard.provider.framework import (
+    Declared,
     Each,
     NamespacePath,
     NotBlank,
     VaultResource,
     api_error,
     attribute_of_schema,
-    check,
     equivalent_type,
 )
 from vaultguard.provider.resources.identity_entity import NotRootPolicy, normalize_policies
@@ -72,26 +71,15 @@ def _schema(field: str, element: Any, required: bool, what: str, extra: list[Att
     )  # fmt: skip
 
 
-class _GroupListResource(VaultResource):
+# The rules every group list shares, after the list's own (see each subclass's RULES).
+_GROUP_RULES = {"group_id": [NotBlank()], "namespace": [NamespacePath()]}
+
+
+class _GroupListResource(Declared, VaultResource):
     """One list `FIELD` of a group; subclasses name it and how its values compare."""
 
     FIELD: ClassVar[str]
-    NAME: ClassVar[str]
-    SCHEMA: ClassVar[Schema]
-    RULES: ClassVar[dict[str, list[Any]]]
     normalize: ClassVar[Callable[[str], str]] = staticmethod(_identity)
-
-    @classmethod
-    def get_name(cls) -> str:
-        return cls.NAME
-
-    @classmethod
-    def get_schema(cls) -> Schema:
-        return cls.SCHEMA
-
-    def validate(self, diags: Diagnostics, type_name: str, config: Config) -> None:
-        super().validate(diags, type_name, config)
-        check(diags, config, {**self.RULES, "group_id": [NotBlank()], "namespace": [NamespacePath()]})
 
     def plan_with_config(self, ctx: PlanContext, prior: State | None, proposed: State, config: Config) -> State | None:
         planned = dict(proposed)
@@ -189,7 +177,7 @@ class IdentityGroupPoliciesResource(_GroupListResource):
     FIELD, NAME = "policies", "identity_group_policies"
     SCHEMA = _schema("policies", equivalent_type(Set(String()), normalize_policies), True, "policies",
                      [Attribute("group_name", String(), computed=True, description="Name of the group.")])  # fmt: skip
-    RULES: ClassVar[dict[str, list[Any]]] = {"policies": [Each(NotBlank()), Each(NotRootPolicy())]}
+    RULES: ClassVar[dict[str, list[Any]]] = {"policies": [Each(NotBlank()), Each(NotRootPolicy())], **_GROUP_RULES}
     normalize = staticmethod(normalize_policy_name)
 
     def plan_with_config(self, ctx: PlanContext, prior: State | None, proposed: State, config: Config) -> State | None:
@@ -207,7 +195,7 @@ class IdentityGroupMemberEntityIdsResource(_GroupListResource):
 
     FIELD, NAME = "member_entity_ids", "identity_group_member_entity_ids"
     SCHEMA = _schema("member_entity_ids", Set(String()), False, "member entities", [])
-    RULES: ClassVar[dict[str, list[Any]]] = {"member_entity_ids": [Each(NotBlank())]}
+    RULES: ClassVar[dict[str, list[Any]]] = {"member_entity_ids": [Each(NotBlank())], **_GROUP_RULES}
 
 
 class IdentityGroupMemberGroupIdsResource(_GroupListResource):
@@ -215,7 +203,7 @@ class IdentityGroupMemberGroupIdsResource(_GroupListResource):
 
     FIELD, NAME = "member_group_ids", "identity_group_member_group_ids"
     SCHEMA = _schema("member_group_ids", Set(String()), False, "member groups", [])
-    RULES: ClassVar[dict[str, list[Any]]] = {"member_group_ids": [Each(NotBlank())]}
+    RULES: ClassVar[dict[str, list[Any]]] = {"member_group_ids": [Each(NotBlank())], **_GROUP_RULES}
 
 
 __all__ = [
