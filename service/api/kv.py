@@ -116,6 +116,11 @@ def _as_api_errors() -> Iterator[None]:
         raise ApiError(500, str(exc)) from None
 
 
+def _read_version(ctx: Context, path: str, number: int) -> tuple | None:
+    """storage.kv.read_version in the commit epoch this request's check ended in (identify, in `context`)."""
+    return read_version(ctx.store, ctx.namespace.id, path, number, ctx.request.app.state.directory.commit_epoch)
+
+
 def _gone(exc: rules.KVNotFound) -> Response:
     """404: bare for a missing key or version; with the version's metadata when it was deleted or destroyed,
     as Vault answers (clients read `deletion_time` from it)."""
@@ -251,7 +256,7 @@ async def read_data(path: str, request: Request) -> Response:
         # (most reads name no version; parsing an empty query string is skipped on this hot path)
         number = rules.parse_version(request.query_params.get("version") if request.scope["query_string"] else None)
     with _as_api_errors():
-        found = read_version(ctx.store, ctx.namespace.id, path, number)
+        found = _read_version(ctx, path, number)
     if found is None:
         raise not_found()
     try:
@@ -496,7 +501,7 @@ async def read_subkeys(path: str, request: Request) -> Response:
         depth_text = request.query_params.get("depth")
         depth = 0 if not depth_text else rules.parse_integer("depth", depth_text, minimum=0, maximum=2**31 - 1)
     with _as_api_errors():
-        found = read_version(ctx.store, ctx.namespace.id, path, number)
+        found = _read_version(ctx, path, number)
     if found is None:
         raise not_found()
     try:

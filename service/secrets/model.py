@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 DEFAULT_MAX_VERSIONS = 10  # when neither the key nor the engine sets max_versions
@@ -22,6 +23,7 @@ def now_micros() -> int:
     return time.time_ns() // 1000
 
 
+@lru_cache(maxsize=4096)  # a read renders the same few stored times again and again (the agents' hot path)
 def timestamp(micros: int | None) -> str:
     """RFC 3339 UTC like `2018-03-22T02:24:06.945319Z`; "" for no time (Vault's empty deletion_time)."""
     if micros is None:

@@ -123,6 +123,9 @@ class Directory:
         self._node = store.changes if self._watch is None and replica_bound > 0 else None
         self._fresh_until = 0.0  # monotonic time until which other replicas' changes may go unseen
         self._lock = threading.Lock()
+        # Moves on each time the SQLite watch finds a commit (any table, any connection); None on PostgreSQL,
+        # which has no such signal. Store.read_one keeps rows for one epoch (storage.store.RecentRows).
+        self.commit_epoch: int | None = 0 if self._watch is not None else None
 
     def current(self) -> DirectoryView:
         # One caller at a time (the event loop and the gRPC threads share this): a caller that saw a change
@@ -133,6 +136,7 @@ class Directory:
                 if self._watch is not None:
                     if not self._watch.changed():
                         return view
+                    self.commit_epoch += 1  # type: ignore[operator]  # an int wherever there is a watch
                 elif (
                     self._node is not None
                     and time.monotonic() < self._fresh_until

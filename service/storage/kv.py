@@ -43,14 +43,15 @@ _READ_NUMBERED = _version_read(sa.bindparam("number"))
 
 
 def read_version(
-    store: Store, namespace_id: str, path: str, number: int
+    store: Store, namespace_id: str, path: str, number: int, epoch: int | None = None
 ) -> tuple[SecretKey, VersionInfo | None, str | None] | None:
     """(key, version, data) of a secret as one statement; `number` 0 means the current version. None: no such
-    key. The agents' hot path, so it runs on `Store.read_one` rather than in a transaction."""
+    key. The agents' hot path, so it runs on `Store.read_one` rather than in a transaction, with the commit
+    `epoch` when the caller has one (the row, still sealed, may then come from the epoch's earlier reads)."""
     params = {"namespace_id": namespace_id, "path": path}
     if number:
         params["number"] = number
-    row = store.read_one(_READ_NUMBERED if number else _READ_CURRENT, params)
+    row = store.read_one(_READ_NUMBERED if number else _READ_CURRENT, params, epoch)
     if row is None:
         return None
     key = _key(row)

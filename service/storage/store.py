@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -128,6 +128,39 @@ def sealer(cipher: Cipher | None) -> Cipher:
     return cipher
 
 
+class RecentRows:
+    """Rows `Store.read_one` fetched in the current commit epoch of the SQLite file (`Directory.commit_epoch`):
+    while no connection has committed, reading the same row again gives the same values, so the second read
+    is answered from here (DECISIONS.md#d67).
+
+    Rows are kept as the database holds them: secret values stay sealed and are opened on every read, as
+    they are without this. A row read in an epoch is kept only for that epoch; the first row of a newer epoch
+    empties the rest. Bounded in rows and in bytes, emptied when either is reached."""
+
+    MISSING = object()
+
+    def __init__(self, max_rows: int = 10_000, max_bytes: int = 16 << 20):
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self._epoch = -1
+        self._rows: dict[Hashable, tuple | None] = {}
+        self._bytes = 0
+
+    def get(self, epoch: int, key: Hashable) -> Any:
+        if epoch != self._epoch:
+            return self.MISSING
+        return self._rows.get(key, self.MISSING)
+
+    def put(self, epoch: int, key: Hashable, row: tuple | None) -> None:
+        if epoch < self._epoch:  # read under an epoch another check has already ended
+            return
+        size = 0 if row is None else sum(len(v) for v in row if isinstance(v, (str, bytes)))
+        if epoch > self._epoch or len(self._rows) >= self.max_rows or self._bytes + size > self.max_bytes:
+            self._epoch, self._rows, self._bytes = epoch, {}, 0
+        self._rows[key] = row
+        self._bytes += size
+
+
 class Store:
     """Owns the engine; hands out read and write transactions."""
 
@@ -139,6 +172,7 @@ class Store:
         # Seals secret values (storage.sealing); set once the data key is unwrapped, at start.
         self.cipher: Cipher | None = None
         self._prepared: dict[sa.Select, _Prepared] = {}
+        self.recent = RecentRows()
 
     @property
     def dialect(self) -> str:
@@ -205,18 +239,31 @@ class Store:
                     raise
         raise ValueError("attempts must be at least 1")
 
-    def read_one(self, statement: sa.Select, params: dict | None = None) -> tuple | None:
+    def read_one(self, statement: sa.Select, params: dict | None = None, epoch: int | None = None) -> tuple | None:
         """The first row of one read-only SELECT, as a named tuple, run straight on this thread's own
         autocommit DB-API connection.
 
         For the per-request reads (a secret, the generation): one statement is its own consistent snapshot on
         both engines, and skipping the pool checkout, BEGIN/COMMIT and SQLAlchemy's execution machinery makes
         such a read several times cheaper. `params` must be plain str/int values (no bind processing).
-        A connection the database dropped is replaced once."""
+        A connection the database dropped is replaced once.
+
+        `epoch`, the directory's commit epoch (`Directory.commit_epoch`, read after this request's check),
+        lets the same read in the same epoch be answered from the rows read earlier in it (`RecentRows`)."""
         prepared = self._prepared.get(statement)
         if prepared is None:
             prepared = self._prepared[statement] = _Prepared.of(statement, self.engine.dialect)
         args = prepared.arguments(params or {})
+        if epoch is None:
+            return self._fetch_one(prepared, args)
+        key = (statement, args if isinstance(args, tuple) else tuple(sorted(args.items())))
+        row = self.recent.get(epoch, key)
+        if row is RecentRows.MISSING:
+            row = self._fetch_one(prepared, args)
+            self.recent.put(epoch, key, row)
+        return row
+
+    def _fetch_one(self, prepared: _Prepared, args: tuple | dict) -> tuple | None:
         dbapi = self.engine.dialect.loaded_dbapi
         for attempt in (1, 2):
             conn = getattr(self._own, "conn", None)
