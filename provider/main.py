@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"terraform-provider-vault {package_version()}")
         return 0
     if "--debug" in args:
-        from vaultguard.provider.plugin_server import REATTACH_ENV, serve_debug
+        from vaultguard.provider.plugin_server import REATTACH_ENV, defer_grpc_aio, serve_debug
+
+        defer_grpc_aio()
         from vaultguard.provider.provider import PROVIDER_ADDRESS, VaultProvider
 
         print(f"vault provider: serving until interrupted; give Terraform {REATTACH_ENV}='<first stdout line>'",
@@ -37,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         print(mismatch, file=sys.stderr)
         return 1
 
-    from vaultguard.provider.plugin_server import serve
+    from vaultguard.provider.plugin_server import defer_grpc_aio, serve
+
+    defer_grpc_aio()  # before anything imports grpc
     from vaultguard.provider.provider import VaultProvider
 
     status = serve(VaultProvider())

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -59,6 +60,34 @@ NOT_A_PLUGIN_MESSAGE = (
     "Please execute the program that consumes these plugins, which will\n"
     "load any plugins automatically\n"
 )
+
+
+def defer_grpc_aio() -> None:
+    """Leave grpc's asyncio API unloaded until something uses it; call before the first `import grpc`.
+
+    `import grpc` imports `grpc.aio` eagerly (its channel, server and call classes: about 6 ms of every start
+    on the project's machine, DECISIONS.md#d64), and the provider serves with grpc's synchronous server only.
+    A placeholder stands in `sys.modules` for `grpc.aio`, which grpc binds as its `aio` attribute; the first
+    attribute asked of it imports the real module and puts it in the placeholder's places. `import grpc.aio`
+    and `from grpc.aio import ...` keep working.
+    """
+    if "grpc" not in sys.modules and "grpc.aio" not in sys.modules:
+        sys.modules["grpc.aio"] = _Deferred("grpc.aio")
+
+
+class _Deferred(types.ModuleType):
+    """A module not imported yet: the first attribute asked of it imports it."""
+
+    def __getattr__(self, name: str) -> object:
+        import importlib
+
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        module = importlib.import_module(self.__name__)
+        parent, _, child = self.__name__.rpartition(".")
+        if getattr(sys.modules.get(parent), child, None) is self:
+            setattr(sys.modules[parent], child, module)
+        return getattr(module, name)
 
 
 class HandshakeError(Exception):

@@ -10,6 +10,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +168,33 @@ def test_connections_to_the_tls_endpoint_send_small_frames_without_delay() -> No
                 assert accepted.proto == socket.IPPROTO_TCP
     finally:
         listener.close()
+
+
+DEFERRED_AIO_PROBE = """
+import sys
+from vaultguard.provider.plugin_server import _plugin_grpc_server, defer_grpc_aio
+defer_grpc_aio()
+import os, tempfile, threading
+import grpc
+from vaultguard.provider.provider import VaultProvider
+server = _plugin_grpc_server(VaultProvider(), threading.Event(), os.path.join(tempfile.mkdtemp(), "s.sock"))
+server.start()
+print("serving", "grpc.aio._server" in sys.modules)
+server.stop(0).wait()
+import grpc.aio
+from grpc.aio import ServicerContext
+print("used", "grpc.aio._server" in sys.modules, grpc.aio.server.__module__, type(sys.modules["grpc.aio"]).__name__)
+"""
+
+
+def test_grpc_aio_loads_only_when_something_uses_it() -> None:
+    """The provider serves with grpc's synchronous server; `import grpc` would load grpc.aio too
+    (DECISIONS.md#d64). Once asked for, it is the real module, wherever it is reached from."""
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", DEFERRED_AIO_PROBE], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["serving False", "used True grpc.aio._server module"]
 
 
 def run_plugin_expecting_refusal(env: dict[str, str], client_cert: bytes | None, tmp_path: Path) -> str:
