@@ -119,13 +119,37 @@ def generate_server_identity() -> ServerIdentity:
     now = int(time.time())
     # Terraform's clock and ours are the same clock, but allow for a coarse-grained one.
     tbs = _certificate(point, not_before=now - 30, not_after=now + _CERT_LIFETIME_DAYS * 86400)
-    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    try:
+        signature = key.sign(tbs, _ecdsa_with_sha256())
+    except Exception:  # noqa: BLE001 - a cryptography that needs the whole object: build it the usual way
+        signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
     cert_der = _seq(tbs, _seq(_ECDSA_WITH_SHA256), _bits(signature))
     # SEC 1 ECPrivateKey (RFC 5915): version 1, the private value, the curve, the public point.
     private = key.private_numbers().private_value.to_bytes(32, "big")
     key_der = _seq(_int(1), _der(0x04, private), _der(0xA0, _P256), _der(0xA1, _bits(point)))
     return ServerIdentity(key_pem=_pem("EC PRIVATE KEY", key_der), cert_pem=_pem("CERTIFICATE", cert_der),
                           cert_der=cert_der)  # fmt: skip
+
+
+def _ecdsa_with_sha256():  # noqa: ANN202 - cryptography's ECDSA
+    """`ec.ECDSA(hashes.SHA256())`, without running `ECDSA.__init__`.
+
+    That constructor imports cryptography's whole OpenSSL backend module (ciphers, paddings, the bindings'
+    Python side: about 6 ms of every start on the project's machine) only to check deterministic signing,
+    which is not asked for here. `key.sign` reads the two properties this subclass answers instead; should a
+    cryptography release need more of the object, the plain constructor is used.
+    """
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    class EcdsaWithSha256(ec.ECDSA):
+        algorithm = hashes.SHA256()  # type: ignore[assignment]
+        deterministic_signing = False  # type: ignore[assignment]
+
+        def __init__(self) -> None:  # on purpose, not ECDSA.__init__ (see above)
+            pass
+
+    return EcdsaWithSha256()
 
 
 # -- the certificate in DER (X.690), only what generate_server_identity writes -----------------------------
