@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import os
 import shutil
 import signal
@@ -436,6 +437,14 @@ def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object])
     sys.stderr.write(f"vault provider: connection error: {context.get('message')}: {exc!r}\n")
 
 
+def _started() -> None:
+    """Start-up is over. When it ran without the garbage collector (`main` turns it off), what it made is
+    frozen, so that collections while serving never walk it again, and the collector is turned back on."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def _plugin_grpc_server(provider: Provider, shutdown: threading.Event, socket_path: str):
     """The gRPC server with the provider's, go-plugin's controller and stdio services, listening on the
     unix socket `socket_path` (inside a 0700 directory). Not started."""
@@ -493,6 +502,7 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
         front.start(listener)
         stdout.write(handshake_line(port, identity.cert_der))
         stdout.flush()
+        _started()
 
         while not stopping.wait(timeout=0.5):
             pass
@@ -556,6 +566,7 @@ def serve_debug(provider: Provider, provider_address: str, stdout: IO[str] | Non
         server.start()
         stdout.write(reattach_config(provider_address, os.getpid(), socket_path) + "\n")
         stdout.flush()
+        _started()
         while not stopping.wait(timeout=0.5):
             pass
         return 0
