@@ -18,20 +18,20 @@ def main(argv: list[str] | None = None) -> int:
     line is the value of TF_REATTACH_PROVIDERS to give them (one process for many runs, as in tests).
     """
     args = sys.argv[1:] if argv is None else argv
-    if "--version" not in args and "-v" not in args:
-        # Start-up makes tens of thousands of objects that live as long as the process (modules, classes,
-        # descriptors): collecting among them while importing only costs time (about 7 ms of every start).
-        # The plugin server freezes them and turns the collector back on once it has handshaken.
-        gc.disable()
     if "--version" in args or "-v" in args:
         from vaultguard.provider.provider import package_version
 
         print(f"terraform-provider-vault {package_version()}")
         return 0
-    if "--debug" in args:
-        from vaultguard.provider.plugin_server import REATTACH_ENV, defer_grpc_aio, serve_debug
+    # Start-up makes tens of thousands of objects that live as long as the process (modules, classes,
+    # descriptors): collecting among them while importing only costs time (about 7 ms of every start). The
+    # plugin server freezes them and turns the collector back on once it has handshaken.
+    gc.disable()
+    from vaultguard.provider.plugin_server import defer_unused_modules
 
-        defer_grpc_aio()
+    defer_unused_modules()  # before anything imports grpc
+    if "--debug" in args:
+        from vaultguard.provider.plugin_server import REATTACH_ENV, serve_debug
         from vaultguard.provider.provider import PROVIDER_ADDRESS, VaultProvider
 
         print(f"vault provider: serving until interrupted; give Terraform {REATTACH_ENV}='<first stdout line>'",
@@ -45,9 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(mismatch, file=sys.stderr)
         return 1
 
-    from vaultguard.provider.plugin_server import defer_grpc_aio, serve
-
-    defer_grpc_aio()  # before anything imports grpc
+    from vaultguard.provider.plugin_server import serve
     from vaultguard.provider.provider import VaultProvider
 
     status = serve(VaultProvider())

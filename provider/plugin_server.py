@@ -15,8 +15,8 @@ Why TLS is not terminated by grpcio itself: Terraform's client certificate is EC
 BoringSSL inside grpcio does not offer ecdsa_secp521r1_sha512 in its CertificateRequest, so under TLS 1.3
 Terraform finds no acceptable certificate and sends none (the handshake fails with
 PEER_DID_NOT_RETURN_A_CERTIFICATE); grpcio's Python API cannot change signature algorithms or cap the
-TLS version. So Python's `ssl` (OpenSSL, which accepts P-521) terminates TLS in an asyncio relay, and the
-gRPC server listens on a unix socket inside a 0700 directory only this user can enter.
+TLS version. So Python's `ssl` (OpenSSL, which accepts P-521) terminates TLS in a relay thread per
+connection (`TlsFront`), and the gRPC server listens on a unix socket inside a 0700 directory only this user can enter.
 
 Heavy imports (grpc, protobuf, cryptography) happen inside `serve` so the console script stays quick to
 start; the whole path from exec to handshake is what Terraform waits for on every run.
@@ -24,10 +24,10 @@ start; the whole path from exec to handshake is what Terraform waits for on ever
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gc
 import os
+import selectors
 import shutil
 import signal
 import socket
@@ -63,17 +63,21 @@ NOT_A_PLUGIN_MESSAGE = (
 )
 
 
-def defer_grpc_aio() -> None:
-    """Leave grpc's asyncio API unloaded until something uses it; call before the first `import grpc`.
+def defer_unused_modules() -> None:
+    """Leave `asyncio` and `grpc.aio` unloaded until something uses them; call before the first `import grpc`.
 
-    `import grpc` imports `grpc.aio` eagerly (its channel, server and call classes: about 6 ms of every start
-    on the project's machine, DECISIONS.md#d64), and the provider serves with grpc's synchronous server only.
-    A placeholder stands in `sys.modules` for `grpc.aio`, which grpc binds as its `aio` attribute; the first
-    attribute asked of it imports the real module and puts it in the placeholder's places. `import grpc.aio`
-    and `from grpc.aio import ...` keep working.
+    grpc's Cython core imports `asyncio` (for its asyncio API) and `import grpc` imports that API,
+    `grpc.aio`, eagerly; the provider serves with grpc's synchronous server and relays TLS with threads
+    (`TlsFront`), so it uses neither. Importing them cost about 20 ms of every provider start on the
+    project's machine, and Terraform starts three or four per command (DECISIONS.md#d64). A placeholder stands
+    in `sys.modules` for each; the first attribute asked of it imports the real module and puts it in the
+    placeholder's places, so `import asyncio`, `import grpc.aio` and `from ... import ...` keep working.
     """
-    if "grpc" not in sys.modules and "grpc.aio" not in sys.modules:
-        sys.modules["grpc.aio"] = _Deferred("grpc.aio")
+    if "grpc" in sys.modules:
+        return  # too late: grpc has imported both
+    for name in ("asyncio", "grpc.aio"):
+        if name not in sys.modules:
+            sys.modules[name] = _Deferred(name)
 
 
 class _Deferred(types.ModuleType):
@@ -296,8 +300,7 @@ def _listen(environ: dict[str, str]) -> socket.socket:
     Nagle's algorithm holds back a small TLS record while an earlier one is unacknowledged, and Terraform's
     side delays its acknowledgements by up to 40 ms: gRPC's small frames (settings, headers, trailers) stalled
     exchanges by 40 ms, several times per provider process (DECISIONS.md#d66). An accepted socket inherits
-    TCP_NODELAY from the listener, and asyncio sets it again on a transport only when the socket's protocol
-    says TCP, so the socket is made with IPPROTO_TCP.
+    TCP_NODELAY from the listener (`TlsFront` sets it again on each), and the socket is made with IPPROTO_TCP.
     """
     last_error: OSError | None = None
     for port in _ports(environ):
@@ -346,95 +349,209 @@ def tls_context(identity: ServerIdentity, client_cert_pem: bytes, private_dir: s
 
 class TlsFront:
     """Terminates Terraform's mutually authenticated TLS connection and relays the HTTP/2 bytes to the
-    gRPC server's private unix socket. Runs an asyncio loop on a daemon thread."""
+    gRPC server's private unix socket.
+
+    One daemon thread accepts; each connection is relayed by a thread of its own, with the TLS socket and the
+    unix socket non-blocking under one selector (`_Relay`). OpenSSL decrypts and encrypts inside
+    `SSLSocket.recv` and `send`: no Python code runs per TLS record, where asyncio's SSL protocol (the relay
+    this replaced) ran its state machine, buffers and stream wake-ups for every message in both directions.
+    """
 
     def __init__(self, ctx: ssl.SSLContext, client_cert_der: bytes, inner_socket: str):
         self._ctx = ctx
         self._client_cert_der = client_cert_der
         self._inner_socket = inner_socket
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: socket.socket | None = None
+        # close() writes a byte here: every selector watching the read end wakes up and its thread ends.
+        self._wake_r, self._wake_w = socket.socketpair()
         self._thread: threading.Thread | None = None
 
     def start(self, sock: socket.socket) -> None:
         """Serve on the listening socket `sock` until close()."""
-        loop = asyncio.new_event_loop()
-        loop.set_exception_handler(_log_loop_error)
-        server = loop.run_until_complete(
-            asyncio.start_server(self._relay, sock=sock, ssl=self._ctx, ssl_handshake_timeout=10)
-        )
-        self._loop = loop
-        self._server = server
-        self._thread = threading.Thread(target=loop.run_forever, name="tls-front", daemon=True)
+        sock.setblocking(False)
+        self._listener = sock
+        self._thread = threading.Thread(target=self._accept, name="tls-front", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
-        """Stop listening, end open relays and the loop thread."""
-        if self._loop is None:
+        """Stop listening, end open relays and the accepting thread."""
+        if self._listener is None:
             return
-        loop, self._loop = self._loop, None
         try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=2)
-        except Exception:  # noqa: BLE001 - closing is best effort; the process is about to exit
+            self._wake_w.send(b"x")
+        except OSError:
             pass
-        loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=2)
-        loop.close()
+        self._listener.close()
+        self._listener = None
 
-    async def _shutdown(self) -> None:
-        self._server.close()
-        current = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    def _accept(self) -> None:
+        assert self._listener is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                try:
+                    conn, _ = self._listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as exc:  # e.g. out of file descriptors: say so, keep serving
+                    sys.stderr.write(f"vault provider: cannot accept a connection: {exc}\n")
+                    time.sleep(0.05)
+                    continue
+                threading.Thread(target=self._serve, args=(conn,), name="tls-relay", daemon=True).start()
 
-    async def _relay(self, tls_reader: asyncio.StreamReader, tls_writer: asyncio.StreamWriter) -> None:
-        ssl_object = tls_writer.get_extra_info("ssl_object")
-        peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        # OpenSSL has verified the chain (and so possession of the key); also pin the exact certificate.
-        if peer != self._client_cert_der:
-            sys.stderr.write("vault provider: refused a TLS client that is not this Terraform\n")
-            tls_writer.close()
-            return
+    def _serve(self, conn: socket.socket) -> None:
+        """The TLS handshake (at most 10 s), the pin on Terraform's certificate, then the relay."""
         try:
-            inner_reader, inner_writer = await asyncio.open_unix_connection(self._inner_socket)
+            conn.setblocking(True)
+            # Inherited from the listener on Linux; set here too, where a platform does not (DECISIONS.md#d66).
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.settimeout(10)
+            tls = self._ctx.wrap_socket(conn, server_side=True)
+        except (OSError, ValueError) as exc:
+            # A client without Terraform's certificate fails the TLS handshake: one line in the provider log.
+            sys.stderr.write(f"vault provider: connection error: TLS handshake failed: {exc!r}\n")
+            conn.close()
+            return
+        # OpenSSL has verified the chain (and so possession of the key); also pin the exact certificate.
+        if tls.getpeercert(binary_form=True) != self._client_cert_der:
+            sys.stderr.write("vault provider: refused a TLS client that is not this Terraform\n")
+            tls.close()
+            return
+        inner = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            inner.connect(self._inner_socket)
         except OSError as exc:
             sys.stderr.write(f"vault provider: gRPC server unavailable: {exc}\n")
-            tls_writer.close()
+            inner.close()
+            tls.close()
             return
         try:
-            await asyncio.gather(
-                _pump(tls_reader, inner_writer), _pump(inner_reader, tls_writer), return_exceptions=True
-            )
-        except asyncio.CancelledError:
-            pass  # close() is ending every relay; the process is shutting down
+            _Relay(tls, inner, self._wake_r).run()
         finally:
-            for writer in (inner_writer, tls_writer):
-                writer.close()
+            inner.close()
+            tls.close()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError, OSError):
-        pass
-    finally:
-        if writer.can_write_eof():
+# What one direction of a relay holds before it stops reading from its source (flow control on both sides).
+_RELAY_BUFFER = 1 << 20
+_CHUNK = 1 << 16
+
+
+class _Relay:
+    """Both directions of one connection, in one thread: TLS (Terraform) <-> unix socket (gRPC server).
+
+    Every wake-up tries every transfer; a would-block just ends that transfer until the next wake-up. Data
+    OpenSSL has decrypted but not yet handed over (`pending`) does not make the socket readable, so the
+    selector does not wait while there is some. Terraform's end of its stream half-closes the unix side; the
+    gRPC server's end of its stream, once relayed, ends the connection (as when the process stops).
+    """
+
+    def __init__(self, tls: ssl.SSLSocket, inner: socket.socket, wake: socket.socket):
+        self.tls, self.inner, self.wake = tls, inner, wake
+        self.to_inner = bytearray()
+        self.to_tls = bytearray()
+        self.tls_done = False  # Terraform sent EOF (or the TLS side failed): nothing more to read from it
+        self.inner_done = False  # the gRPC server sent EOF
+        self.inner_shut = False  # EOF passed on to the gRPC server
+        self.tls_wants_read = False  # the last TLS send needs a TLS read first (possible under TLS 1.3)
+
+    def run(self) -> None:
+        tls, inner = self.tls, self.inner
+        tls.setblocking(False)
+        inner.setblocking(False)
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.wake, selectors.EVENT_READ)
+            registered = {tls: 0, inner: 0}
+            while True:
+                if not self._step():
+                    return
+                wanted = {
+                    tls: (selectors.EVENT_READ if self._read_tls_now() or self.tls_wants_read else 0)
+                    | (selectors.EVENT_WRITE if self.to_tls and not self.tls_wants_read else 0),
+                    inner: (selectors.EVENT_READ if not self.inner_done and len(self.to_tls) < _RELAY_BUFFER else 0)
+                    | (selectors.EVENT_WRITE if self.to_inner else 0),
+                }
+                for sock, events in wanted.items():
+                    if events != registered[sock]:
+                        if registered[sock] and events:
+                            selector.modify(sock, events)
+                        elif events:
+                            selector.register(sock, events)
+                        else:
+                            selector.unregister(sock)
+                        registered[sock] = events
+                timeout = 0 if self._read_tls_now() and tls.pending() else None
+                for key, _ in selector.select(timeout):
+                    if key.fileobj is self.wake:
+                        return
+
+    def _read_tls_now(self) -> bool:
+        return not self.tls_done and len(self.to_inner) < _RELAY_BUFFER
+
+    def _step(self) -> bool:
+        """Move what can be moved without blocking; False when the connection is over."""
+        try:
+            self._read_tls()
+            self._read_inner()
+            self._send_inner()
+            self._send_tls()
+        except (ssl.SSLError, OSError):
+            return False  # either side failed: the connection is over (Terraform sees the stream end)
+        if self.tls_done and not self.to_inner and not self.inner_shut:
+            self.inner.shutdown(socket.SHUT_WR)
+            self.inner_shut = True
+        return not (self.inner_done and not self.to_tls)
+
+    def _read_tls(self) -> None:
+        while self._read_tls_now():
             try:
-                writer.write_eof()
-            except OSError:
-                pass
-        else:
-            writer.close()
+                data = self.tls.recv(_CHUNK)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            if not data:
+                self.tls_done = True
+                return
+            self.to_inner += data
+            self.tls_wants_read = False
 
+    def _read_inner(self) -> None:
+        while not self.inner_done and len(self.to_tls) < _RELAY_BUFFER:
+            try:
+                data = self.inner.recv(_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not data:
+                self.inner_done = True
+                return
+            self.to_tls += data
 
-def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-    # A client without Terraform's certificate fails the TLS handshake: one line in the provider log.
-    exc = context.get("exception")
-    sys.stderr.write(f"vault provider: connection error: {context.get('message')}: {exc!r}\n")
+    def _send_inner(self) -> None:
+        while self.to_inner:
+            try:
+                sent = self.inner.send(self.to_inner)
+            except (BlockingIOError, InterruptedError):
+                return
+            del self.to_inner[:sent]
+
+    def _send_tls(self) -> None:
+        # A send that would block is repeated with the same bytes at the start of the buffer, and at least as
+        # many of them, as OpenSSL requires of a repeated write.
+        while self.to_tls:
+            try:
+                sent = self.tls.send(self.to_tls[:_CHUNK])
+            except ssl.SSLWantWriteError:
+                return
+            except ssl.SSLWantReadError:
+                self.tls_wants_read = True
+                return
+            self.tls_wants_read = False
+            del self.to_tls[:sent]
 
 
 def _started() -> None:
