@@ -7,10 +7,12 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,6 +107,24 @@ def test_every_process_makes_a_fresh_key_and_stores_nothing(
         first.stop()
         second.stop()
     assert list(tmp_path.iterdir()) == []  # no cached key under $HOME (tf's runner keeps one in ~/.cache)
+
+
+def test_the_grpc_socket_lives_in_a_private_temporary_directory_that_goes_with_the_process(
+    terraform_identity: ClientIdentity, tmp_path: Path
+) -> None:
+    temp = Path(tempfile.mkdtemp(prefix="vg-", dir="/tmp"))  # short: a unix socket path has at most 107 bytes
+    try:
+        plugin = start_plugin(terraform_identity.cert_pem, home=tmp_path, env={"TMPDIR": str(temp)})
+        try:
+            [private] = temp.iterdir()
+            assert private.name.startswith("vaultguard-provider-")
+            assert stat.S_IMODE(private.stat().st_mode) == 0o700
+            assert "grpc.sock" in os.listdir(private)
+        finally:
+            plugin.stop()
+        assert list(temp.iterdir()) == []
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_terraform_with_its_client_certificate_is_served(
