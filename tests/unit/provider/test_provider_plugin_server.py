@@ -137,6 +137,32 @@ def test_terraform_with_its_client_certificate_is_served(
     assert not [d for d in response.diagnostics if d.severity == tfplugin_pb2.Diagnostic.ERROR]
 
 
+def test_the_tls_relay_carries_large_and_concurrent_messages_both_ways(
+    plugin: PluginProcess, terraform_identity: ClientIdentity
+) -> None:
+    """More than the relay buffers in either direction (a 3 MB request; answers of several MB in all, from
+    concurrent calls) arrives whole: the relay stops reading a side while the other side cannot take more."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import msgpack
+
+    text = "# " + "x" * (3 * 1024 * 1024) + "\n"
+    config = msgpack.packb({"name": "big", "policy": text, "namespace": None, "id": None}, use_bin_type=True)
+    request = tfplugin_pb2.ValidateResourceConfig.Request(
+        type_name="vault_policy", config=tfplugin_pb2.DynamicValue(msgpack=config)
+    )
+    options = [("grpc.max_send_message_length", 8 << 20), ("grpc.max_receive_message_length", 8 << 20)]
+    with plugin.channel(terraform_identity, options=options) as channel:
+        stub = tfplugin_pb2_grpc.ProviderStub(channel)
+        single = provider_schema(channel).SerializeToString()
+        with ThreadPoolExecutor(8) as pool:
+            schemas = list(pool.map(lambda _: provider_schema(channel).SerializeToString(), range(200)))
+            validations = list(pool.map(lambda _: stub.ValidateResourceConfig(request, timeout=30), range(4)))
+    assert len(single) * 200 > 2 << 20  # more than both relay buffers together
+    assert all(schema == single for schema in schemas)
+    assert all(v == validations[0] for v in validations)
+
+
 def test_a_client_without_a_certificate_is_refused(plugin: PluginProcess) -> None:
     with plugin.channel(None) as channel, pytest.raises(grpc.RpcError) as caught:
         provider_schema(channel)
