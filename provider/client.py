@@ -220,11 +220,19 @@ class VaultClient:
             return None
 
     def write(
-        self, path: str, data: Mapping[str, Any] | None = None, *, namespace: str | None = None, root: bool = False
+        self,
+        path: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        namespace: str | None = None,
+        root: bool = False,
+        representation: bool = False,
     ) -> dict[str, Any] | None:
         """PUT `data` as JSON to `path` (Vault treats PUT and POST alike); the body, or None on 204.
-        `root` as for `read`."""
-        return self._call("PUT", path, namespace=namespace, root=root, json=dict(data or {}))
+        `root` as for `read`. `representation` asks for the written object in the answer (RFC 7240
+        `Prefer: return=representation`, DECISIONS.md#d68): a server that does not honour it answers as usual."""
+        extra = {"Prefer": "return=representation"} if representation else None
+        return self._call("PUT", path, namespace=namespace, root=root, json=dict(data or {}), headers=extra)
 
     def list(self, path: str, *, namespace: str | None = None) -> list[str]:
         """LIST `path`; the `keys`, or [] when there is nothing (Vault answers an empty list with 404)."""
@@ -345,23 +353,38 @@ class VaultClient:
     # ---- plumbing ---------------------------------------------------------------------------
 
     def _call(
-        self, method: str, path: str, *, namespace: str | None, root: bool = False, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        namespace: str | None,
+        root: bool = False,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any] | None:
         self.ensure_token()
         if method not in ("GET", "LIST") and path.lstrip("/").startswith("sys/policies/"):
             self._policy_names.clear()
         target = None if root else join_namespace(self.namespace, namespace)
-        return self._send(method, path, namespace=target, token=self._token, json=json)
+        return self._send(method, path, namespace=target, token=self._token, json=json, headers=headers)
 
     def _send(
-        self, method: str, path: str, *, namespace: str | None, token: str, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        namespace: str | None,
+        token: str,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any] | None:
         """One request, retried after a connection error or a 5xx answer (every method: the service commits
-        each admin write in one transaction, so a 5xx means nothing was written)."""
+        each admin write in one transaction, so a 5xx means nothing was written). `headers`: this request's
+        own, beside the client's."""
         import ssl
 
         path = path.lstrip("/")
-        headers = {**self._headers, "X-Vault-Token": token}
+        headers = {**self._headers, **(headers or {}), "X-Vault-Token": token}
         if namespace:
             headers["X-Vault-Namespace"] = namespace
         body = None

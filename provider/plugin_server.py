@@ -15,8 +15,8 @@ Why TLS is not terminated by grpcio itself: Terraform's client certificate is EC
 BoringSSL inside grpcio does not offer ecdsa_secp521r1_sha512 in its CertificateRequest, so under TLS 1.3
 Terraform finds no acceptable certificate and sends none (the handshake fails with
 PEER_DID_NOT_RETURN_A_CERTIFICATE); grpcio's Python API cannot change signature algorithms or cap the
-TLS version. So Python's `ssl` (OpenSSL, which accepts P-521) terminates TLS in an asyncio relay, and the
-gRPC server listens on a unix socket inside a 0700 directory only this user can enter.
+TLS version. So Python's `ssl` (OpenSSL, which accepts P-521) terminates TLS in a relay thread per
+connection (`TlsFront`), and the gRPC server listens on a unix socket inside a 0700 directory only this user can enter.
 
 Heavy imports (grpc, protobuf, cryptography) happen inside `serve` so the console script stays quick to
 start; the whole path from exec to handshake is what Terraform waits for on every run.
@@ -24,17 +24,17 @@ start; the whole path from exec to handshake is what Terraform waits for on ever
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import gc
 import os
-import shutil
+import selectors
 import signal
 import socket
 import ssl
 import sys
-import tempfile
 import threading
 import time
+import types
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -59,6 +59,38 @@ NOT_A_PLUGIN_MESSAGE = (
     "Please execute the program that consumes these plugins, which will\n"
     "load any plugins automatically\n"
 )
+
+
+def defer_unused_modules() -> None:
+    """Leave `asyncio` and `grpc.aio` unloaded until something uses them; call before the first `import grpc`.
+
+    grpc's Cython core imports `asyncio` (for its asyncio API) and `import grpc` imports that API,
+    `grpc.aio`, eagerly; the provider serves with grpc's synchronous server and relays TLS with threads
+    (`TlsFront`), so it uses neither. Importing them cost about 20 ms of every provider start on the
+    project's machine, and Terraform starts three or four per command (DECISIONS.md#d64). A placeholder stands
+    in `sys.modules` for each; the first attribute asked of it imports the real module and puts it in the
+    placeholder's places, so `import asyncio`, `import grpc.aio` and `from ... import ...` keep working.
+    """
+    if "grpc" in sys.modules:
+        return  # too late: grpc has imported both
+    for name in ("asyncio", "grpc.aio"):
+        if name not in sys.modules:
+            sys.modules[name] = _Deferred(name)
+
+
+class _Deferred(types.ModuleType):
+    """A module not imported yet: the first attribute asked of it imports it."""
+
+    def __getattr__(self, name: str) -> object:
+        import importlib
+
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        module = importlib.import_module(self.__name__)
+        parent, _, child = self.__name__.rpartition(".")
+        if getattr(sys.modules.get(parent), child, None) is self:
+            setattr(sys.modules[parent], child, module)
+        return getattr(module, name)
 
 
 class HandshakeError(Exception):
@@ -90,13 +122,37 @@ def generate_server_identity() -> ServerIdentity:
     now = int(time.time())
     # Terraform's clock and ours are the same clock, but allow for a coarse-grained one.
     tbs = _certificate(point, not_before=now - 30, not_after=now + _CERT_LIFETIME_DAYS * 86400)
-    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    try:
+        signature = key.sign(tbs, _ecdsa_with_sha256())
+    except Exception:  # noqa: BLE001 - a cryptography that needs the whole object: build it the usual way
+        signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
     cert_der = _seq(tbs, _seq(_ECDSA_WITH_SHA256), _bits(signature))
     # SEC 1 ECPrivateKey (RFC 5915): version 1, the private value, the curve, the public point.
     private = key.private_numbers().private_value.to_bytes(32, "big")
     key_der = _seq(_int(1), _der(0x04, private), _der(0xA0, _P256), _der(0xA1, _bits(point)))
     return ServerIdentity(key_pem=_pem("EC PRIVATE KEY", key_der), cert_pem=_pem("CERTIFICATE", cert_der),
                           cert_der=cert_der)  # fmt: skip
+
+
+def _ecdsa_with_sha256():  # noqa: ANN202 - cryptography's ECDSA
+    """`ec.ECDSA(hashes.SHA256())`, without running `ECDSA.__init__`.
+
+    That constructor imports cryptography's whole OpenSSL backend module (ciphers, paddings, the bindings'
+    Python side: about 6 ms of every start on the project's machine) only to check deterministic signing,
+    which is not asked for here. `key.sign` reads the two properties this subclass answers instead; should a
+    cryptography release need more of the object, the plain constructor is used.
+    """
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    class EcdsaWithSha256(ec.ECDSA):
+        algorithm = hashes.SHA256()  # type: ignore[assignment]
+        deterministic_signing = False  # type: ignore[assignment]
+
+        def __init__(self) -> None:  # on purpose, not ECDSA.__init__ (see above)
+            pass
+
+    return EcdsaWithSha256()
 
 
 # -- the certificate in DER (X.690), only what generate_server_identity writes -----------------------------
@@ -242,8 +298,7 @@ def _listen(environ: dict[str, str]) -> socket.socket:
     Nagle's algorithm holds back a small TLS record while an earlier one is unacknowledged, and Terraform's
     side delays its acknowledgements by up to 40 ms: gRPC's small frames (settings, headers, trailers) stalled
     exchanges by 40 ms, several times per provider process (DECISIONS.md#d66). An accepted socket inherits
-    TCP_NODELAY from the listener, and asyncio sets it again on a transport only when the socket's protocol
-    says TCP, so the socket is made with IPPROTO_TCP.
+    TCP_NODELAY from the listener (`TlsFront` sets it again on each), and the socket is made with IPPROTO_TCP.
     """
     last_error: OSError | None = None
     for port in _ports(environ):
@@ -257,6 +312,45 @@ def _listen(environ: dict[str, str]) -> socket.socket:
             sock.close()
             last_error = exc
     raise OSError(f"no free port on 127.0.0.1 for the plugin server: {last_error}")
+
+
+def _private_directory() -> str:
+    """A new directory only this user can enter (0700) in the temporary directory, for the gRPC socket and
+    the key's pipes: what `tempfile.mkdtemp(prefix="vaultguard-provider-")` makes (`TMPDIR`, `TEMP`, `TMP`,
+    then the platform's usual places), without importing tempfile, which brings shutil, bz2, lzma and random
+    along: about 2 ms of every start (DECISIONS.md#d64)."""
+    candidates = [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")]
+    candidates += ["/tmp", "/var/tmp", "/usr/tmp", os.getcwd()]
+    last_error: OSError | None = None
+    for base in filter(None, candidates):
+        for _ in range(100):
+            path = os.path.join(os.path.abspath(base), "vaultguard-provider-" + os.urandom(6).hex())
+            try:
+                os.mkdir(path, 0o700)
+                return path
+            except FileExistsError:
+                continue
+            except OSError as exc:  # missing, not writable: the next place
+                last_error = exc
+                break
+    raise OSError(f"no usable temporary directory for the plugin server: {last_error}")
+
+
+def _remove_private_directory(path: str) -> None:
+    """Remove what `_private_directory` made and everything in it (files only: a socket, pipes)."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(path, name))
+        except OSError:
+            pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _fifo_with(directory: str, name: str, data: bytes) -> str:
@@ -292,95 +386,217 @@ def tls_context(identity: ServerIdentity, client_cert_pem: bytes, private_dir: s
 
 class TlsFront:
     """Terminates Terraform's mutually authenticated TLS connection and relays the HTTP/2 bytes to the
-    gRPC server's private unix socket. Runs an asyncio loop on a daemon thread."""
+    gRPC server's private unix socket.
+
+    One daemon thread accepts; each connection is relayed by a thread of its own, with the TLS socket and the
+    unix socket non-blocking under one selector (`_Relay`). OpenSSL decrypts and encrypts inside
+    `SSLSocket.recv` and `send`: no Python code runs per TLS record, where asyncio's SSL protocol (the relay
+    this replaced) ran its state machine, buffers and stream wake-ups for every message in both directions.
+    """
 
     def __init__(self, ctx: ssl.SSLContext, client_cert_der: bytes, inner_socket: str):
         self._ctx = ctx
         self._client_cert_der = client_cert_der
         self._inner_socket = inner_socket
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: socket.socket | None = None
+        # close() writes a byte here: every selector watching the read end wakes up and its thread ends.
+        self._wake_r, self._wake_w = socket.socketpair()
         self._thread: threading.Thread | None = None
 
     def start(self, sock: socket.socket) -> None:
         """Serve on the listening socket `sock` until close()."""
-        loop = asyncio.new_event_loop()
-        loop.set_exception_handler(_log_loop_error)
-        server = loop.run_until_complete(
-            asyncio.start_server(self._relay, sock=sock, ssl=self._ctx, ssl_handshake_timeout=10)
-        )
-        self._loop = loop
-        self._server = server
-        self._thread = threading.Thread(target=loop.run_forever, name="tls-front", daemon=True)
+        sock.setblocking(False)
+        self._listener = sock
+        self._thread = threading.Thread(target=self._accept, name="tls-front", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
-        """Stop listening, end open relays and the loop thread."""
-        if self._loop is None:
+        """Stop listening, end open relays and the accepting thread."""
+        if self._listener is None:
             return
-        loop, self._loop = self._loop, None
         try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=2)
-        except Exception:  # noqa: BLE001 - closing is best effort; the process is about to exit
+            self._wake_w.send(b"x")
+        except OSError:
             pass
-        loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=2)
-        loop.close()
+        self._listener.close()
+        self._listener = None
 
-    async def _shutdown(self) -> None:
-        self._server.close()
-        current = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    def _accept(self) -> None:
+        assert self._listener is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                try:
+                    conn, _ = self._listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as exc:  # e.g. out of file descriptors: say so, keep serving
+                    sys.stderr.write(f"vault provider: cannot accept a connection: {exc}\n")
+                    time.sleep(0.05)
+                    continue
+                threading.Thread(target=self._serve, args=(conn,), name="tls-relay", daemon=True).start()
 
-    async def _relay(self, tls_reader: asyncio.StreamReader, tls_writer: asyncio.StreamWriter) -> None:
-        ssl_object = tls_writer.get_extra_info("ssl_object")
-        peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        # OpenSSL has verified the chain (and so possession of the key); also pin the exact certificate.
-        if peer != self._client_cert_der:
-            sys.stderr.write("vault provider: refused a TLS client that is not this Terraform\n")
-            tls_writer.close()
-            return
+    def _serve(self, conn: socket.socket) -> None:
+        """The TLS handshake (at most 10 s), the pin on Terraform's certificate, then the relay."""
         try:
-            inner_reader, inner_writer = await asyncio.open_unix_connection(self._inner_socket)
+            conn.setblocking(True)
+            # Inherited from the listener on Linux; set here too, where a platform does not (DECISIONS.md#d66).
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.settimeout(10)
+            tls = self._ctx.wrap_socket(conn, server_side=True)
+        except (OSError, ValueError) as exc:
+            # A client without Terraform's certificate fails the TLS handshake: one line in the provider log.
+            sys.stderr.write(f"vault provider: connection error: TLS handshake failed: {exc!r}\n")
+            conn.close()
+            return
+        # OpenSSL has verified the chain (and so possession of the key); also pin the exact certificate.
+        if tls.getpeercert(binary_form=True) != self._client_cert_der:
+            sys.stderr.write("vault provider: refused a TLS client that is not this Terraform\n")
+            tls.close()
+            return
+        inner = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            inner.connect(self._inner_socket)
         except OSError as exc:
             sys.stderr.write(f"vault provider: gRPC server unavailable: {exc}\n")
-            tls_writer.close()
+            inner.close()
+            tls.close()
             return
         try:
-            await asyncio.gather(
-                _pump(tls_reader, inner_writer), _pump(inner_reader, tls_writer), return_exceptions=True
-            )
-        except asyncio.CancelledError:
-            pass  # close() is ending every relay; the process is shutting down
+            _Relay(tls, inner, self._wake_r).run()
         finally:
-            for writer in (inner_writer, tls_writer):
-                writer.close()
+            inner.close()
+            tls.close()
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError, OSError):
-        pass
-    finally:
-        if writer.can_write_eof():
+# What one direction of a relay holds before it stops reading from its source (flow control on both sides).
+_RELAY_BUFFER = 1 << 20
+_CHUNK = 1 << 16
+
+
+class _Relay:
+    """Both directions of one connection, in one thread: TLS (Terraform) <-> unix socket (gRPC server).
+
+    Every wake-up tries every transfer; a would-block just ends that transfer until the next wake-up. Data
+    OpenSSL has decrypted but not yet handed over (`pending`) does not make the socket readable, so the
+    selector does not wait while there is some. Terraform's end of its stream half-closes the unix side; the
+    gRPC server's end of its stream, once relayed, ends the connection (as when the process stops).
+    """
+
+    def __init__(self, tls: ssl.SSLSocket, inner: socket.socket, wake: socket.socket):
+        self.tls, self.inner, self.wake = tls, inner, wake
+        self.to_inner = bytearray()
+        self.to_tls = bytearray()
+        self.tls_done = False  # Terraform sent EOF (or the TLS side failed): nothing more to read from it
+        self.inner_done = False  # the gRPC server sent EOF
+        self.inner_shut = False  # EOF passed on to the gRPC server
+        self.tls_wants_read = False  # the last TLS send needs a TLS read first (possible under TLS 1.3)
+
+    def run(self) -> None:
+        tls, inner = self.tls, self.inner
+        tls.setblocking(False)
+        inner.setblocking(False)
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.wake, selectors.EVENT_READ)
+            registered = {tls: 0, inner: 0}
+            while True:
+                if not self._step():
+                    return
+                wanted = {
+                    tls: (selectors.EVENT_READ if self._read_tls_now() or self.tls_wants_read else 0)
+                    | (selectors.EVENT_WRITE if self.to_tls and not self.tls_wants_read else 0),
+                    inner: (selectors.EVENT_READ if not self.inner_done and len(self.to_tls) < _RELAY_BUFFER else 0)
+                    | (selectors.EVENT_WRITE if self.to_inner else 0),
+                }
+                for sock, events in wanted.items():
+                    if events != registered[sock]:
+                        if registered[sock] and events:
+                            selector.modify(sock, events)
+                        elif events:
+                            selector.register(sock, events)
+                        else:
+                            selector.unregister(sock)
+                        registered[sock] = events
+                timeout = 0 if self._read_tls_now() and tls.pending() else None
+                for key, _ in selector.select(timeout):
+                    if key.fileobj is self.wake:
+                        return
+
+    def _read_tls_now(self) -> bool:
+        return not self.tls_done and len(self.to_inner) < _RELAY_BUFFER
+
+    def _step(self) -> bool:
+        """Move what can be moved without blocking; False when the connection is over."""
+        try:
+            self._read_tls()
+            self._read_inner()
+            self._send_inner()
+            self._send_tls()
+        except (ssl.SSLError, OSError):
+            return False  # either side failed: the connection is over (Terraform sees the stream end)
+        if self.tls_done and not self.to_inner and not self.inner_shut:
+            self.inner.shutdown(socket.SHUT_WR)
+            self.inner_shut = True
+        return not (self.inner_done and not self.to_tls)
+
+    def _read_tls(self) -> None:
+        while self._read_tls_now():
             try:
-                writer.write_eof()
-            except OSError:
-                pass
-        else:
-            writer.close()
+                data = self.tls.recv(_CHUNK)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            if not data:
+                self.tls_done = True
+                return
+            self.to_inner += data
+            self.tls_wants_read = False
+
+    def _read_inner(self) -> None:
+        while not self.inner_done and len(self.to_tls) < _RELAY_BUFFER:
+            try:
+                data = self.inner.recv(_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not data:
+                self.inner_done = True
+                return
+            self.to_tls += data
+
+    def _send_inner(self) -> None:
+        while self.to_inner:
+            try:
+                sent = self.inner.send(self.to_inner)
+            except (BlockingIOError, InterruptedError):
+                return
+            del self.to_inner[:sent]
+
+    def _send_tls(self) -> None:
+        # A send that would block is repeated with the same bytes at the start of the buffer, and at least as
+        # many of them, as OpenSSL requires of a repeated write.
+        while self.to_tls:
+            try:
+                sent = self.tls.send(self.to_tls[:_CHUNK])
+            except ssl.SSLWantWriteError:
+                return
+            except ssl.SSLWantReadError:
+                self.tls_wants_read = True
+                return
+            self.tls_wants_read = False
+            del self.to_tls[:sent]
 
 
-def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-    # A client without Terraform's certificate fails the TLS handshake: one line in the provider log.
-    exc = context.get("exception")
-    sys.stderr.write(f"vault provider: connection error: {context.get('message')}: {exc!r}\n")
+def _started() -> None:
+    """Start-up is over. When it ran without the garbage collector (`main` turns it off), what it made is
+    frozen, so that collections while serving never walk it again, and the collector is turned back on."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _plugin_grpc_server(provider: Provider, shutdown: threading.Event, socket_path: str):
@@ -417,8 +633,8 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
         sys.stderr.write(str(exc).rstrip("\n") + "\n")
         return 1
 
-    # mkdtemp makes the directory 0700: only this user can reach the gRPC socket inside it.
-    private_dir = tempfile.mkdtemp(prefix="vaultguard-provider-")
+    # Made 0700: only this user can reach the gRPC socket inside it.
+    private_dir = _private_directory()
     inner_socket = os.path.join(private_dir, "grpc.sock")
     stopping = threading.Event()
     server = None
@@ -440,6 +656,7 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
         front.start(listener)
         stdout.write(handshake_line(port, identity.cert_der))
         stdout.flush()
+        _started()
 
         while not stopping.wait(timeout=0.5):
             pass
@@ -453,7 +670,7 @@ def serve(provider: Provider, environ: dict[str, str] | None = None, stdout: IO[
             server.stop(grace=_SHUTDOWN_GRACE_SECONDS).wait()
         if front is not None:
             front.close()
-        shutil.rmtree(private_dir, ignore_errors=True)
+        _remove_private_directory(private_dir)
 
 
 # The variable Terraform reads to use an already running provider instead of starting its own.
@@ -491,7 +708,7 @@ def serve_debug(provider: Provider, provider_address: str, stdout: IO[str] | Non
     reads its environment (VAULT_TOKEN, ...) from its own start, not from each Terraform run.
     """
     stdout = stdout or sys.stdout
-    private_dir = tempfile.mkdtemp(prefix="vaultguard-provider-")
+    private_dir = _private_directory()
     socket_path = os.path.join(private_dir, "grpc.sock")
     stopping = threading.Event()
     # Terraform's Shutdown ends a run, not this process: it is ignored here.
@@ -503,6 +720,7 @@ def serve_debug(provider: Provider, provider_address: str, stdout: IO[str] | Non
         server.start()
         stdout.write(reattach_config(provider_address, os.getpid(), socket_path) + "\n")
         stdout.flush()
+        _started()
         while not stopping.wait(timeout=0.5):
             pass
         return 0
@@ -512,4 +730,4 @@ def serve_debug(provider: Provider, provider_address: str, stdout: IO[str] | Non
     finally:
         if server is not None:
             server.stop(grace=_SHUTDOWN_GRACE_SECONDS).wait()
-        shutil.rmtree(private_dir, ignore_errors=True)
+        _remove_private_directory(private_dir)

@@ -45,10 +45,12 @@ Class attributes: `resource_name`, `spec`, `create_path` (None: create at `objec
 `read_after_write` (update reads the object back: the server sets values on update), `read_after_create`
 (False: create takes what the plan leaves unknown from the create's answer, without a read), `enterprise` (the
 server must be Vault Enterprise-compatible), `import_attribute` and `import_by` (what an import ID is),
-`noun` (in messages), `warn_summary` (the server's write warnings become Terraform warnings).
+`noun` (in messages), `warn_summary` (the server's write warnings become Terraform warnings),
+`write_representation` (writes ask for the object in the answer; see `written_data`).
 
 Hooks, each optional but `object_path`: `created_identity` (state keys from the create's answer; default
-`data.id` when `create_path` is set), `state_from_api` (state from a read's data and the prior state),
+`data.id` when `create_path` is set), `written_data` (the whole object from a write's answer, which then
+stands for the read back), `state_from_api` (state from a read's data and the prior state),
 `to_api`, `check_config` (validation across fields), `adjust_plan` (what else the apply changes),
 `after_read` (warnings), `imported` (the state an import ID gives; `import_by_id_or_name` looks an object
 up by either), `must_not_exist`, `failed` (the diagnostic of a refused write).
@@ -326,11 +328,13 @@ class SpecResource(VaultResource):
       computed value not known yet is unknown; then `adjust_plan`;
     - create: `refuse_existing` check, write `to_api(planned)` to `create_path` (or `object_path`), take the
       new object's keys from the answer (`created_identity`), read it back (unless `read_after_create` is
-      False and nothing is left unknown), and fill in what the plan left unknown. Once the server has created
+      False and nothing is left unknown, or the answer carries the whole object: `written_data`), and fill
+      in what the plan left unknown. Once the server has created
       the object its keys reach state even when reading back fails, so a re-run replaces it instead of
       tripping over it;
     - read: the object at `object_path(current)`, or None when it is gone; `state_from_api`, then `after_read`;
-    - update: write `to_api(planned)` to `object_path(current)`; read back when `read_after_write`;
+    - update: write `to_api(planned)` to `object_path(current)`; read back when `read_after_write` (unless
+      the answer carries the whole object: `written_data`);
     - delete: delete `object_path(current)`;
     - import: `imported(ctx, id)` (default: `{import_attribute: id, namespace: <import namespace>}`); then
       Terraform reads the rest.
@@ -350,6 +354,9 @@ class SpecResource(VaultResource):
     # beyond what `created_identity` takes from the create's answer: one request less per object. The object
     # is still read back when something stays unknown.
     read_after_create: ClassVar[bool] = True
+    # Whether create and update ask for the written object in the answer (`Prefer: return=representation`,
+    # DECISIONS.md#d68); `written_data` says whether an answer holds it, and then it stands for the read back.
+    write_representation: ClassVar[bool] = False
 
     @classmethod
     def get_name(cls) -> str:
@@ -380,6 +387,12 @@ class SpecResource(VaultResource):
             return {}
         new_id = ((answer or {}).get("data") or {}).get("id")
         return {"id": new_id} if isinstance(new_id, str) and new_id else None
+
+    def written_data(self, answer: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """The object as a read of it would answer, when the answer to a create or update carries all of it
+        (then it is not read back); None when the answer says less (a server that answers with the new id
+        only): then the object is read back. By default None."""
+        return None
 
     def to_api(self, state: State) -> dict[str, Any]:
         return self.spec.to_api(state)
@@ -448,7 +461,9 @@ class SpecResource(VaultResource):
                 diags.add_error(f"Unable to create {ctx.type_name}", detail, path=path)
                 return None
             path = self.create_path or self.object_path(planned)
-            answer = self.client.write(path, self.to_api(planned), namespace=namespace)
+            answer = self.client.write(
+                path, self.to_api(planned), namespace=namespace, representation=self.write_representation
+            )
         except ApiError as exc:
             return self.failed(diags, "create", ctx.type_name, exc)
         identity = self.created_identity(planned, answer)
@@ -460,11 +475,12 @@ class SpecResource(VaultResource):
         created = {**planned, **identity}
         if not self.read_after_create and all(wholly_known(v) for v in created.values()):
             return created
-        try:
-            data = self._read_data(created)
-        except ApiError as exc:
-            data = None
-            api_error(diags, "read back the new", ctx.type_name, exc)
+        data = self.written_data(answer)
+        if data is None:
+            try:
+                data = self._read_data(created)
+            except ApiError as exc:
+                api_error(diags, "read back the new", ctx.type_name, exc)
         if data is None:
             # The object exists: keep its keys in state (Terraform taints it after an error) so the next
             # apply replaces it rather than creating it again.
@@ -494,8 +510,14 @@ class SpecResource(VaultResource):
         try:
             self._prepare()
             path, namespace = self.object_path(current), current.get("namespace")
-            answer = self.client.write(path, self.to_api(planned), namespace=namespace)
-            data = self._read_data(current) if self.read_after_write else None
+            answer = self.client.write(
+                path, self.to_api(planned), namespace=namespace, representation=self.write_representation
+            )
+            data = None
+            if self.read_after_write:
+                data = self.written_data(answer)
+                if data is None:
+                    data = self._read_data(current)
         except ApiError as exc:
             # Terraform keeps the prior state; the next refresh shows whatever the server now holds.
             return self.failed(ctx.diagnostics, "update", ctx.type_name, exc)

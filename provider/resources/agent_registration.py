@@ -12,6 +12,9 @@ What it does beyond the upstream resource (DECISIONS.md#d50):
 - Create never adopts: the service refuses a taken `display_name` (400) and the error says how to import
   the existing record. Once the server has created the record, its id reaches the state even when reading
   it back fails, so a re-run replaces it instead of tripping over it.
+- Create and update ask for the record in the write's answer (`Prefer: return=representation`) and take it
+  from there when the answer holds it whole, as the service's does (DECISIONS.md#d68); a server answering as
+  Vault does, with the id and display name only, is read back.
 - Import takes a display name or an id (UUID-shaped IDs are tried as ids first, then as names).
 """
 
@@ -128,6 +131,8 @@ to_api = FIELDS.to_api
 
 # Fields whose change is an in-place update (and moves last_updated_time); the others replace the record.
 MUTABLE = tuple(f.name for f in FIELDS.fields if f.is_written and not f.replace)
+# What a read of a registration answers, every key of it: a write's answer holding them all is the record.
+READ_KEYS = tuple(f.api_name for f in FIELDS.fields if f.api_name is not None)
 
 def by_id(reg_id: str) -> str:
     return f"agent-registry/registration/id/{path_segment(reg_id)}"
@@ -176,6 +181,7 @@ class AgentRegistrationResource(SpecResource):
     spec = FIELDS
     create_path = "agent-registry/register"
     read_after_write = True
+    write_representation = True  # the service answers with the record: no read back (DECISIONS.md#d68)
     enterprise = True
     import_by = "its display_name or its id"
     noun = "registration"
@@ -185,6 +191,15 @@ class AgentRegistrationResource(SpecResource):
 
     def state_from_api(self, prior: State, data: Mapping[str, Any]) -> State:
         return from_api(data, prior)
+
+    def written_data(self, answer: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """The record from the answer to `register` or an update, which the service gives whole when asked
+        (`Prefer: return=representation`: its times, its stored ceiling list; DECISIONS.md#d68); None from a
+        server that answers as Vault does, with the id and the display name only: the record is then read back."""
+        data = (answer or {}).get("data")
+        if isinstance(data, dict) and all(key in data for key in READ_KEYS):
+            return data
+        return None
 
     def adjust_plan(self, ctx: PlanContext, prior: State | None, planned: State, config: Config) -> State | None:
         """The prior spelling of an equivalent ceiling list; an unknown last_updated_time when the update

@@ -38,8 +38,24 @@ _CONFLICTS = {
 }
 
 
-def _written(reg: Registration, warnings: list[str]) -> Response:
-    return respond({"id": reg.id, "display_name": reg.display_name}, warnings=warnings)
+def _written(request: Request, reg: Registration, warnings: list[str]) -> Response:
+    """The answer to a create or update: `{"id", "display_name"}` as in Vault (DECISIONS.md#d25); the record
+    as stored, as a read answers it, when the request prefers it (RFC 7240 `Prefer: return=representation`,
+    DECISIONS.md#d68), so a client need not read back what the server set (the times, the ceiling list)."""
+    if not wants_representation(request.headers.get("prefer")):
+        return respond({"id": reg.id, "display_name": reg.display_name}, warnings=warnings)
+    resp = respond(reg.to_api(), warnings=warnings)
+    resp.headers["Preference-Applied"] = "return=representation"
+    return resp
+
+
+def wants_representation(prefer: str | None) -> bool:
+    """Whether a `Prefer` header (RFC 7240) asks for `return=representation`."""
+    for preference in (prefer or "").split(","):
+        token, _, value = preference.split(";", 1)[0].partition("=")
+        if token.strip().lower() == "return" and value.strip().strip('"').lower() == "representation":
+            return True
+    return False
 
 
 def _save(ctx: Context, action: Callable[[Tx], Registration]) -> Registration:
@@ -94,7 +110,7 @@ async def _update(request: Request, key: str, value: str) -> Response:
             raise _missing(key, value)
         return rules.replace(tx, existing, values)
 
-    return _written(_save(ctx, action), warnings)
+    return _written(request, _save(ctx, action), warnings)
 
 
 async def _delete(request: Request, key: str, value: str) -> Response:
@@ -137,7 +153,7 @@ async def register(request: Request) -> Response:
             raise _missing("id", reg_id)
         return rules.replace(tx, existing, values)
 
-    return _written(_save(ctx, action), warnings)
+    return _written(request, _save(ctx, action), warnings)
 
 
 # Collections first: Starlette takes the first matching route, and `{name:path}` would also match "".

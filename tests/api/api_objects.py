@@ -123,11 +123,17 @@ def create_entity(client: vgtest.Client, name: str | None = None, **fields: Any)
     return resp.json()["data"]["id"]
 
 
-def register(client: vgtest.Client, display_name: str | None = None, entity_id: str | None = None, **fields: Any):
+def register(
+    client: vgtest.Client,
+    display_name: str | None = None,
+    entity_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    **fields: Any,
+):
     """POST agent-registry/register (a new entity unless one is given); returns the response."""
     body = {"display_name": display_name or unique("agent"), "entity_id": entity_id or create_entity(client)}
     body.update(fields)
-    return client.post("agent-registry/register", json=body)
+    return client.post("agent-registry/register", json=body, headers=headers)
 
 
 def registration(client: vgtest.Client, **fields: Any) -> dict:

@@ -41,6 +41,28 @@ def test_register_answers_with_the_new_id_and_display_name_only(api):
     assert data["display_name"] == "deployer"
 
 
+@pytest.mark.parametrize(
+    "prefer", ["return=representation", 'return="representation"', "handling=lenient, Return=Representation; x=1"]
+)
+def test_register_answers_with_the_record_as_read_when_the_request_prefers_it(api, prefer):
+    # RFC 7240 (DECISIONS.md#d68): the provider asks for the record instead of reading it back.
+    entity = create_entity(api)
+    body = {"display_name": unique("agent"), "entity_id": entity, "ceiling_policies": ["Ops"], "owner": "team"}
+    resp = api.post("agent-registry/register", json=body, headers={"Prefer": prefer})
+    assert resp.status_code == 200
+    assert resp.headers["Preference-Applied"] == "return=representation"
+    data = resp.json()["data"]
+    assert set(data) == RECORD_FIELDS
+    assert data == api.get(f"agent-registry/registration/id/{data['id']}").json()["data"]
+    assert data["ceiling_policies"] == ["ops", "default", "default-ceiling"]
+
+
+def test_other_preferences_get_the_id_and_display_name_only(api):
+    resp = register(api, headers={"Prefer": "return=minimal"})
+    assert resp.status_code == 200
+    assert set(resp.json()["data"]) == {"id", "display_name"} and "Preference-Applied" not in resp.headers
+
+
 def test_a_registration_reads_the_same_by_id_by_name_and_by_entity_id(api):
     entity = create_entity(api)
     body = {
@@ -234,19 +256,30 @@ RESET = {
 }
 
 
-def _update_by_id(api, record, body):  # noqa: ANN001, ANN202
-    return api.post(f"agent-registry/registration/id/{record['id']}", json=body)
+def _update_by_id(api, record, body, **kw):  # noqa: ANN001, ANN003, ANN202
+    return api.post(f"agent-registry/registration/id/{record['id']}", json=body, **kw)
 
 
-def _update_by_name(api, record, body):  # noqa: ANN001, ANN202
-    return api.post(by_name(record["display_name"]), json=body)
+def _update_by_name(api, record, body, **kw):  # noqa: ANN001, ANN003, ANN202
+    return api.post(by_name(record["display_name"]), json=body, **kw)
 
 
-def _register_with_id(api, record, body):  # noqa: ANN001, ANN202
-    return api.post("agent-registry/register", json={"id": record["id"], **body})
+def _register_with_id(api, record, body, **kw):  # noqa: ANN001, ANN003, ANN202
+    return api.post("agent-registry/register", json={"id": record["id"], **body}, **kw)
 
 
 UPDATES = pytest.mark.parametrize("update", [_update_by_id, _update_by_name, _register_with_id])
+
+
+@UPDATES
+def test_an_update_answers_with_the_record_as_read_when_the_request_prefers_it(api, update):
+    record = registration(api, **FULL)
+    body = {"display_name": record["display_name"], "entity_id": record["entity_id"], "owner": "other"}
+    resp = update(api, record, body, headers={"Prefer": "return=representation"})
+    assert resp.status_code == 200
+    after = api.get(f"agent-registry/registration/id/{record['id']}").json()["data"]
+    assert resp.json()["data"] == after and after["owner"] == "other"
+    assert after["creation_time"] == record["creation_time"]
 
 
 @UPDATES

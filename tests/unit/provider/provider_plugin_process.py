@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from cryptography import x509
@@ -94,7 +95,7 @@ class PluginProcess:
     def server_cert(self) -> x509.Certificate:
         return x509.load_der_x509_certificate(self.server_cert_der)
 
-    def channel(self, client: ClientIdentity | None) -> grpc.Channel:
+    def channel(self, client: ClientIdentity | None, options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
         """A TLS channel trusting the handshake's server certificate, presenting `client` if given."""
         credentials = grpc.ssl_channel_credentials(
             root_certificates=self.server_cert_pem,
@@ -102,7 +103,7 @@ class PluginProcess:
             certificate_chain=client.cert_pem if client else None,
         )
         return grpc.secure_channel(
-            self.address, credentials, options=[("grpc.ssl_target_name_override", "localhost")]
+            self.address, credentials, options=[("grpc.ssl_target_name_override", "localhost"), *(options or [])]
         )
 
     def stop(self) -> int:

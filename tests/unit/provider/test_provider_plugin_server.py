@@ -7,9 +7,12 @@ import datetime
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +109,24 @@ def test_every_process_makes_a_fresh_key_and_stores_nothing(
     assert list(tmp_path.iterdir()) == []  # no cached key under $HOME (tf's runner keeps one in ~/.cache)
 
 
+def test_the_grpc_socket_lives_in_a_private_temporary_directory_that_goes_with_the_process(
+    terraform_identity: ClientIdentity, tmp_path: Path
+) -> None:
+    temp = Path(tempfile.mkdtemp(prefix="vg-", dir="/tmp"))  # short: a unix socket path has at most 107 bytes
+    try:
+        plugin = start_plugin(terraform_identity.cert_pem, home=tmp_path, env={"TMPDIR": str(temp)})
+        try:
+            [private] = temp.iterdir()
+            assert private.name.startswith("vaultguard-provider-")
+            assert stat.S_IMODE(private.stat().st_mode) == 0o700
+            assert "grpc.sock" in os.listdir(private)
+        finally:
+            plugin.stop()
+        assert list(temp.iterdir()) == []
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
 def test_terraform_with_its_client_certificate_is_served(
     plugin: PluginProcess, terraform_identity: ClientIdentity
 ) -> None:
@@ -114,6 +135,32 @@ def test_terraform_with_its_client_certificate_is_served(
 
     assert "address" in {a.name for a in response.provider.block.attributes}
     assert not [d for d in response.diagnostics if d.severity == tfplugin_pb2.Diagnostic.ERROR]
+
+
+def test_the_tls_relay_carries_large_and_concurrent_messages_both_ways(
+    plugin: PluginProcess, terraform_identity: ClientIdentity
+) -> None:
+    """More than the relay buffers in either direction (a 3 MB request; answers of several MB in all, from
+    concurrent calls) arrives whole: the relay stops reading a side while the other side cannot take more."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import msgpack
+
+    text = "# " + "x" * (3 * 1024 * 1024) + "\n"
+    config = msgpack.packb({"name": "big", "policy": text, "namespace": None, "id": None}, use_bin_type=True)
+    request = tfplugin_pb2.ValidateResourceConfig.Request(
+        type_name="vault_policy", config=tfplugin_pb2.DynamicValue(msgpack=config)
+    )
+    options = [("grpc.max_send_message_length", 8 << 20), ("grpc.max_receive_message_length", 8 << 20)]
+    with plugin.channel(terraform_identity, options=options) as channel:
+        stub = tfplugin_pb2_grpc.ProviderStub(channel)
+        single = provider_schema(channel).SerializeToString()
+        with ThreadPoolExecutor(8) as pool:
+            schemas = list(pool.map(lambda _: provider_schema(channel).SerializeToString(), range(200)))
+            validations = list(pool.map(lambda _: stub.ValidateResourceConfig(request, timeout=30), range(4)))
+    assert len(single) * 200 > 2 << 20  # more than both relay buffers together
+    assert all(schema == single for schema in schemas)
+    assert all(v == validations[0] for v in validations)
 
 
 def test_a_client_without_a_certificate_is_refused(plugin: PluginProcess) -> None:
@@ -156,8 +203,8 @@ def test_the_port_is_taken_from_terraforms_range(terraform_identity: ClientIdent
 
 def test_connections_to_the_tls_endpoint_send_small_frames_without_delay() -> None:
     """Nagle's algorithm with Terraform's delayed acknowledgements stalled every gRPC exchange by 40 ms
-    (DECISIONS.md#d66): a connection accepted by the endpoint has TCP_NODELAY, for the socket module and
-    for asyncio (which sets it again only on a socket whose protocol is TCP)."""
+    (DECISIONS.md#d66): a connection accepted by the endpoint has TCP_NODELAY (the relay sets it again on
+    each accepted socket, for platforms where it is not inherited)."""
     listener = _listen({})
     try:
         with socket.create_connection(listener.getsockname()[:2]):
@@ -167,6 +214,39 @@ def test_connections_to_the_tls_endpoint_send_small_frames_without_delay() -> No
                 assert accepted.proto == socket.IPPROTO_TCP
     finally:
         listener.close()
+
+
+DEFERRED_PROBE = """
+import sys
+from vaultguard.provider.plugin_server import _plugin_grpc_server, defer_unused_modules
+defer_unused_modules()
+import os, tempfile, threading
+import grpc
+from vaultguard.provider.provider import VaultProvider
+server = _plugin_grpc_server(VaultProvider(), threading.Event(), os.path.join(tempfile.mkdtemp(), "s.sock"))
+server.start()
+print("serving", "asyncio.base_events" in sys.modules, "grpc.aio._server" in sys.modules)
+server.stop(0).wait()
+import asyncio
+from asyncio import get_running_loop
+print("asyncio", "asyncio.base_events" in sys.modules, asyncio.run.__module__, type(sys.modules["asyncio"]).__name__)
+import grpc.aio
+from grpc.aio import ServicerContext
+print("grpc.aio", "grpc.aio._server" in sys.modules, grpc.aio.server.__module__, type(sys.modules["grpc.aio"]).__name__)
+"""
+
+
+def test_asyncio_and_grpc_aio_load_only_when_something_uses_them() -> None:
+    """The provider serves with grpc's synchronous server and relays TLS with threads; grpc would import
+    asyncio and grpc.aio all the same (DECISIONS.md#d64). Once asked for, each is the real module, wherever
+    it is reached from."""
+    result = subprocess.run([sys.executable, "-I", "-c", DEFERRED_PROBE], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "serving False False",
+        "asyncio True asyncio.runners module",
+        "grpc.aio True grpc.aio._server module",
+    ]
 
 
 def run_plugin_expecting_refusal(env: dict[str, str], client_cert: bytes | None, tmp_path: Path) -> str:

@@ -10,7 +10,7 @@ import msgpack
 import pytest
 from provider_http import FakeVault
 from tf.gen import tfplugin_pb2 as pb
-from tf.iface import CreateContext, ImportContext, PlanContext, ReadContext
+from tf.iface import CreateContext, ImportContext, PlanContext, ReadContext, UpdateContext
 from tf.types import Unknown
 from tf.utils import Diagnostics, to_dynamic_value
 
@@ -229,6 +229,56 @@ def test_a_record_that_cannot_be_read_back_still_reaches_state(vault: FakeVault)
 
     assert state["id"] == REG_ID  # Terraform keeps it (tainted): the next apply replaces, never duplicates
     assert errors(diags) == [("Unable to read back the new vault_agent_registration", None)]
+
+
+def test_a_create_whose_answer_is_the_whole_record_is_not_read_back(vault: FakeVault) -> None:
+    # The service answers register with the record as stored (DECISIONS.md#d68): state is what a read gives.
+    stored = record(ceiling_policies=["ops", "default", "default-ceiling"], creation_time="2026-02-03T04:05:06Z",
+                    last_updated_time="2026-02-03T04:05:06Z")  # fmt: skip
+    vault.on("POST", "agent-registry/register", (200, {"data": stored}))
+    planned = plan(None, config(display_name="agent", entity_id=ENTITY, ceiling_policies=["OPS"]))
+    diags = Diagnostics()
+
+    state = resource(vault.url).create(CreateContext(diags, TYPE), planned)
+
+    assert not diags.diagnostics
+    [write] = vault.calls("PUT", "agent-registry/register")
+    assert write.header("Prefer") == "return=representation"
+    assert vault.calls("GET", f"agent-registry/registration/id/{REG_ID}") == []
+    assert state == {**from_api(stored, planned), "namespace": None}
+    assert state["ceiling_policies"] == ["OPS"] and state["creation_time"] == "2026-02-03T04:05:06Z"
+
+
+def test_a_create_whose_answer_names_only_the_id_reads_the_record_back(vault: FakeVault) -> None:
+    # A server that answers with less (the id and the display name) is read back for the times it set.
+    vault.on("POST", "agent-registry/register", (200, {"data": {"id": REG_ID, "display_name": "agent"}}))
+    vault.on("GET", f"agent-registry/registration/id/{REG_ID}", (200, {"data": record()}))
+    diags = Diagnostics()
+
+    state = resource(vault.url).create(
+        CreateContext(diags, TYPE), plan(None, config(display_name="agent", entity_id=ENTITY))
+    )
+
+    assert not diags.diagnostics
+    assert len(vault.calls("GET", f"agent-registry/registration/id/{REG_ID}")) == 1
+    assert state["creation_time"] == record()["creation_time"] and state["last_updated_time"] is not Unknown
+
+
+def test_an_update_takes_the_record_from_the_answer_or_reads_it_back(vault: FakeVault) -> None:
+    prior = prior_state()
+    planned = plan(prior, config(display_name="agent", entity_id=ENTITY, owner="team"))
+    assert planned["last_updated_time"] is Unknown
+    path = f"agent-registry/registration/id/{REG_ID}"
+    updated = record(owner="team", last_updated_time="2026-05-05T00:00:00Z")
+
+    vault.on("POST", path, (200, {"data": updated}))
+    state = resource(vault.url).update(UpdateContext(Diagnostics(), TYPE), prior, planned)
+    assert vault.calls("GET", path) == [] and state["last_updated_time"] == "2026-05-05T00:00:00Z"
+
+    vault.on("POST", path, (200, {"data": {"id": REG_ID, "display_name": "agent"}}))
+    vault.on("GET", path, (200, {"data": updated}))
+    state = resource(vault.url).update(UpdateContext(Diagnostics(), TYPE), prior, planned)
+    assert len(vault.calls("GET", path)) == 1 and state["last_updated_time"] == "2026-05-05T00:00:00Z"
 
 
 def test_a_taken_display_name_says_how_to_import(vault: FakeVault) -> None:
