@@ -17,6 +17,7 @@ from ..access.callers import AdminCaller
 from ..access.canonical import NameRule, NotCanonical, canonical_path
 from ..access.layer import authorize, caller_token, identify
 from ..access.tokens import scope_headers
+from ..authz.acl import AccessRequest
 from ..authz.decision import Decision
 from ..errors import ApiError, bad_request
 from ..identity.model import Namespace
@@ -78,6 +79,16 @@ class Context:
         audit = self.request.app.state.audit
         target = path if path is not None else self.path
         self.decision = authorize(audit, self.record, self.caller, self.namespace, target, operation, parameters)
+
+    def may(self, operation: str, path: str) -> bool:
+        """Whether this caller could `operation` on `path` (namespace-relative) by the same rules as
+        `authorize`, without deciding this request or writing to the audit log: for answers that depend on
+        what the caller may see beyond what it asked to do."""
+        assert self.caller is not None
+        if isinstance(self.caller, AgentCaller):
+            return self.caller.decide(AccessRequest(path, operation)).allowed
+        result = self.caller.evaluate(self.namespace, path, operation)
+        return result is None or result.allowed
 
     async def body(self) -> dict[str, Any]:
         return await read_json(self.request)

@@ -38,11 +38,13 @@ _CONFLICTS = {
 }
 
 
-def _written(request: Request, reg: Registration, warnings: list[str]) -> Response:
+def _written(ctx: Context, reg: Registration, warnings: list[str]) -> Response:
     """The answer to a create or update: `{"id", "display_name"}` as in Vault (DECISIONS.md#d25); the record
     as stored, as a read answers it, when the request prefers it (RFC 7240 `Prefer: return=representation`,
-    DECISIONS.md#d68), so a client need not read back what the server set (the times, the ceiling list)."""
-    if not wants_representation(request.headers.get("prefer")):
+    DECISIONS.md#d68) and the caller may read it, so a client need not read back what the server set (the
+    times, the ceiling list). A caller that may only write gets Vault's answer: writing is not reading."""
+    wanted = wants_representation(ctx.request.headers.get("prefer"))
+    if not wanted or not ctx.may("read", f"agent-registry/registration/id/{reg.id}"):
         return respond({"id": reg.id, "display_name": reg.display_name}, warnings=warnings)
     resp = respond(reg.to_api(), warnings=warnings)
     resp.headers["Preference-Applied"] = "return=representation"
@@ -110,7 +112,7 @@ async def _update(request: Request, key: str, value: str) -> Response:
             raise _missing(key, value)
         return rules.replace(tx, existing, values)
 
-    return _written(request, _save(ctx, action), warnings)
+    return _written(ctx, _save(ctx, action), warnings)
 
 
 async def _delete(request: Request, key: str, value: str) -> Response:
@@ -153,7 +155,7 @@ async def register(request: Request) -> Response:
             raise _missing("id", reg_id)
         return rules.replace(tx, existing, values)
 
-    return _written(request, _save(ctx, action), warnings)
+    return _written(ctx, _save(ctx, action), warnings)
 
 
 # Collections first: Starlette takes the first matching route, and `{name:path}` would also match "".

@@ -6,7 +6,18 @@ import time
 from urllib.parse import quote
 
 import pytest
-from api_objects import RFC3339_UTC, UUID, create_entity, error_text, errors, register, registration, unique
+from api_objects import (
+    RFC3339_UTC,
+    UUID,
+    child_token,
+    create_entity,
+    error_text,
+    errors,
+    put_policy,
+    register,
+    registration,
+    unique,
+)
 
 RECORD_FIELDS = {
     "id", "display_name", "entity_id", "description", "owner", "ceiling_policies",
@@ -55,6 +66,28 @@ def test_register_answers_with_the_record_as_read_when_the_request_prefers_it(ap
     assert set(data) == RECORD_FIELDS
     assert data == api.get(f"agent-registry/registration/id/{data['id']}").json()["data"]
     assert data["ceiling_policies"] == ["ops", "default", "default-ceiling"]
+
+
+def test_a_caller_that_may_write_but_not_read_gets_the_id_and_display_name_only(api):
+    """Asking for the record does not turn a write capability into a read one."""
+    policy = unique("write-only")
+    put_policy(api, policy, 'path "agent-registry/register" { capabilities = ["create", "update"] }\n'
+                            'path "identity/*" { capabilities = ["create", "update", "read"] }')  # fmt: skip
+    writer = api.with_token(child_token(api, [policy]))
+    entity = create_entity(api)
+    body = {"display_name": unique("agent"), "entity_id": entity}
+    resp = writer.post("agent-registry/register", json=body, headers={"Prefer": "return=representation"})
+    assert resp.status_code == 200, resp.text
+    assert set(resp.json()["data"]) == {"id", "display_name"} and "Preference-Applied" not in resp.headers
+    reader = unique("read-too")
+    put_policy(api, reader, 'path "agent-registry/register" { capabilities = ["create", "update"] }\n'
+                            'path "agent-registry/registration/id/*" { capabilities = ["read"] }')  # fmt: skip
+    body = {"display_name": unique("agent"), "entity_id": create_entity(api)}
+    resp = api.with_token(child_token(api, [reader])).post(
+        "agent-registry/register", json=body, headers={"Prefer": "return=representation"}
+    )
+    assert resp.status_code == 200, resp.text
+    assert set(resp.json()["data"]) == RECORD_FIELDS
 
 
 def test_other_preferences_get_the_id_and_display_name_only(api):
