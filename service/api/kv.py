@@ -255,7 +255,6 @@ async def read_data(path: str, request: Request) -> Response:
         rules.check_path(path)
         # (most reads name no version; parsing an empty query string is skipped on this hot path)
         number = rules.parse_version(request.query_params.get("version") if request.scope["query_string"] else None)
-    with _as_api_errors():
         found = _read_version(ctx, path, number)
     if found is None:
         raise not_found()
