@@ -508,8 +508,11 @@ class _Relay:
             while True:
                 if not self._step():
                     return
+                # A send that waits for a TLS read (tls_wants_read) is retried when a read is possible: not
+                # while the inbound buffer is full (the unix side's write readiness wakes the loop once it
+                # drains) nor after Terraform's EOF. Asking for readability then would wake at once, forever.
                 wanted = {
-                    tls: (selectors.EVENT_READ if self._read_tls_now() or self.tls_wants_read else 0)
+                    tls: (selectors.EVENT_READ if self._read_tls_now() else 0)
                     | (selectors.EVENT_WRITE if self.to_tls and not self.tls_wants_read else 0),
                     inner: (selectors.EVENT_READ if not self.inner_done and len(self.to_tls) < _RELAY_BUFFER else 0)
                     | (selectors.EVENT_WRITE if self.to_inner else 0),
