@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import re
 
+# ---- any name or path ------------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether `text` holds a C0 control character or DEL, which no name or path the service stores may hold."""
+    return _CONTROL.search(text) is not None
+
+
 # ---- policy names ----------------------------------------------------------------------------------------
 
 POLICY_NAME_RULE = 'letters, digits, "-", "_", ".", "@" (starting with a letter or digit); at most 128 characters'

@@ -31,7 +31,7 @@ from vaultguard.provider.client import ApiError, InvalidRequest, path_segment
 from vaultguard.provider.framework import Each, NotBlank, show
 from vaultguard.provider.missing_policies import warn_missing_policies
 from vaultguard.provider.resource_spec import Field, ResourceSpec, SpecResource, looks_like_uuid, namespace_field
-from vaultguard.rules.names import canonical_policy_names
+from vaultguard.rules.names import canonical_policy_names, has_control_characters
 from vaultguard.rules.registry import DEFAULT_CEILING_POLICIES, MAX_DISPLAY_NAME, stored_ceiling
 
 
@@ -45,7 +45,7 @@ class DisplayName:
             yield [], f"must not be empty; got {show(value)}"
         elif len(value) > MAX_DISPLAY_NAME:
             yield [], f"must be at most {MAX_DISPLAY_NAME} characters; got {len(value)}"
-        elif any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        elif has_control_characters(value):
             yield [], f"must not contain control characters; got {show(value)}"
 
 

@@ -8,14 +8,11 @@
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qs
 
-from vaultguard.rules.names import MOUNT_ROOTS
+from vaultguard.rules.names import MOUNT_ROOTS, has_control_characters
 
 from ..errors import ApiError
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL, in the decoded path or the namespace header
 
 
 def split_namespace(path: str) -> tuple[str, str]:
@@ -51,7 +48,7 @@ class VaultPathMiddleware:
         for key, value in scope.get("headers", ()):
             if key == b"x-vault-namespace":
                 header_ns = value.decode("latin-1")
-        if _CONTROL.search(rest) or _CONTROL.search(header_ns):
+        if has_control_characters(rest) or has_control_characters(header_ns):
             # No name or path holds one, storage engines refuse NUL (PostgreSQL raises), and the router would
             # take "x\n" for "x" in a `{name:path}` route while the ACL check saw "x\n" (THREATS.md#t26).
             err = ApiError(400, "invalid request path: control characters are not allowed")

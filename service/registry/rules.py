@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from vaultguard.rules.names import canonical_policy_names
+from vaultguard.rules.names import canonical_policy_names, has_control_characters
 from vaultguard.rules.registry import MAX_DISPLAY_NAME, stored_ceiling
 
 from ..clock import rfc3339_now
@@ -42,7 +42,7 @@ def _validate_display_name(name: str) -> str:
         raise RegistryError('display_name: must not be empty', field="display_name")
     if len(name) > MAX_DISPLAY_NAME:
         raise RegistryError(f"display_name: longer than {MAX_DISPLAY_NAME} characters", field="display_name")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if has_control_characters(name):
         raise RegistryError("display_name: must not contain control characters", field="display_name")
     return name
 

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from vaultguard.rules.names import has_control_characters
+
 from .model import (
     DEFAULT_MAX_VERSIONS,
     DELETE_VERSION_AFTER_DISABLED,
@@ -33,7 +35,6 @@ CUSTOM_METADATA_MAX_KEY_BYTES = 128
 CUSTOM_METADATA_MAX_VALUE_BYTES = 512
 
 _INTEGER_TEXT = re.compile(r"-?[0-9]{1,19}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL
 
 CAS_MISMATCH = "check-and-set parameter did not match the current version"
 CAS_REQUIRED = "check-and-set parameter required for this call"
@@ -98,7 +99,7 @@ def _segments_problem(path: str) -> str | None:
         return f"path {_show(path)}: must be valid Unicode text"
     if size > MAX_PATH_BYTES:
         return f"path {_show(path)}: longer than {MAX_PATH_BYTES} bytes"
-    if _CONTROL.search(path):
+    if has_control_characters(path):
         return f"path {_show(path)}: must not contain control characters"
     for segment in path.split("/"):
         if segment == "":
