@@ -7,7 +7,7 @@ import pytest
 import vgtest
 from vaultguard.service.identity.model import ROOT_NAMESPACE_ID
 from vaultguard.service.secrets import rules
-from vaultguard.service.secrets.model import EngineConfig
+from vaultguard.service.secrets.model import EngineConfig, now_micros
 from vaultguard.service.storage.directory import Directory
 from vaultguard.service.storage.kv import SecretsRepository, read_version
 from vaultguard.service.storage.store import RecentRows, Store
@@ -67,14 +67,8 @@ def write(store: Store, value: str) -> None:
     with store.write() as tx:
         repo = SecretsRepository(tx)
         key = repo.key(ROOT_NAMESPACE_ID, "app/db", lock=True)
-        change = rules.write_version(key, "app/db", EngineConfig(), None, rules_now())
+        change = rules.write_version(key, "app/db", EngineConfig(), None, now_micros())
         repo.save(ROOT_NAMESPACE_ID, change, f'{{"password": "{value}"}}')
-
-
-def rules_now() -> int:
-    from vaultguard.service.secrets.model import now_micros
-
-    return now_micros()
 
 
 def read(store: Store, directory: Directory) -> str | None:
